@@ -1,0 +1,495 @@
+"""The flow engine: one pure step function.
+
+    step(flow, state, event, now, schedules) -> StepResult(actions, new_state, events)
+
+A call advances in turns. Each turn starts with one inbound event (the call started, the caller
+pressed digits, a dial ended, an HTTP request came back...) and runs nodes until the call must wait
+for the caller or the network, or ends. The engine does no I/O and reads no clock: ``now`` is passed in,
+HTTP requests are returned as actions for the host to perform, schedules are handed in by the host.
+
+Rules owned here (the legal transitions):
+
+    waiting     accepted event                         node kinds that wait there
+    ---------   ------------------------------------   ------------------------------------------
+    (none)      CallStarted                            (a new call; the state argument is None)
+    "input"     DigitsEntered, SpeechHeard, NoInput    collectNode
+    "dial"      DialEnded                              transferNode to a number, SIP URI or client
+    "queue"     QueueEnded                             transferNode to a department
+    "record"    RecordingEnded                         voicemailNode
+    "http"      HttpCompleted                          httpRequestNode
+
+Anything else raises ``UnexpectedEvent`` and the given state is untouched (it is frozen; a new one is
+built only when the turn succeeds).
+
+- An outcome with no edge ends the call politely: the flow's goodbye message, then hang up. The
+  validator warns about such outcomes before publish; at run time they are a normal ending, recorded
+  as ``unhandled_outcome`` with the node and outcome.
+- Guards: at most ``MAX_STEPS`` node entries per call; a node entered ``MAX_STREAK`` times without
+  caller input in between (digits, speech or a recording; silence does not count) ends the call with
+  the flow's error message. Both protect callers from flows that loop forever.
+- Every node entry is appended to ``path`` and emitted as a ``node.entered`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from common.core import conditions, templating
+from common.core.call import (
+    Action, CallStarted, CallState, DialEnded, DigitsEntered, Dial, FlowEvent, Gather, Hangup,
+    HttpCompleted, HttpRequest, InboundEvent, NoInput, Play, QueueEnded, Record, RecordingEnded, Say,
+    SpeechHeard, StepResult, TransferToDepartment, Waiting,
+)  # fmt: skip
+from common.core.errors import EngineError, UnexpectedEvent
+from common.core.flow import (
+    NEXT, CollectNode, CompiledFlow, DecisionNode, DepartmentTarget, HangupNode, HoursNode,
+    HttpRequestNode, NodeBase, NumberTarget, SayNode, SetVariablesNode, SipTarget, StartNode,
+    TransferNode, VoicemailNode,
+)  # fmt: skip
+
+MAX_STEPS = 1_000
+MAX_STREAK = 10
+MAX_HTTP_BODY = 64 * 1024
+DEFAULT_NO_INPUT = "Sorry, I didn't get that."
+DEFAULT_NO_MATCH = "Sorry, that is not a valid choice."
+
+#: Host-supplied answer to "is this named schedule open at this instant?"; None when unknown.
+ScheduleLookup = Callable[[str, datetime], bool | None]
+
+_DIAL_OUTCOMES = {"completed": "completed", "answered": "completed", "busy": "busy",
+                  "no-answer": "noAnswer", "failed": "failed", "canceled": "failed"}  # fmt: skip
+_QUEUE_OUTCOMES = {"bridged": "completed", "queue-full": "busy", "leave": "noAnswer",
+                   "redirected": "noAnswer", "error": "failed", "system-error": "failed"}  # fmt: skip
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # validation refuses these; never fail a live call
+        return timezone.utc
+
+
+class _Wait(Exception):
+    """Internal signal: the current node waits for ``kind``; the turn ends here."""
+
+    def __init__(self, kind: Waiting) -> None:
+        self.kind = kind
+
+
+class _Turn:
+    """The mutable working copy of one turn. Built from a frozen state, frozen again at the end."""
+
+    def __init__(self, flow: CompiledFlow, state: CallState, now: datetime,
+                 schedules: ScheduleLookup | None) -> None:  # fmt: skip
+        self.flow = flow
+        self.settings = flow.flow.settings
+        self.now = now
+        self.schedules = schedules
+        self.seq = state.seq + 1
+        self.variables = dict(state.variables)
+        self.widgets = dict(state.widgets)
+        self.path = list(state.path)
+        self.streak = dict(state.streak)
+        self.steps = state.steps
+        self.attempts = state.attempts
+        self.trigger = state.trigger
+        local = now.astimezone(_zone(self.settings.timezone))
+        self.actions: list[Action] = []
+        self.events: list[FlowEvent] = []
+        self.cursor: str | None = state.cursor
+        self.waiting: Waiting | None = None
+        self.end_reason: str | None = None
+        self.context: dict[str, Any] = {
+            "trigger": {"call": self.trigger},
+            "flow": {"variables": self.variables, "data": self.variables, "id": flow.flow.id},
+            "widgets": self.widgets,
+            "caller": {"from": self.trigger.get("From", ""), "to": self.trigger.get("To", ""),
+                       "sid": self.trigger.get("CallSid", "")},
+            "now": {"iso": local.isoformat(), "date": local.date().isoformat(),
+                    "time": local.strftime("%H:%M"), "weekday": local.strftime("%A")},
+        }  # fmt: skip
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def emit(self, type_: str, node_id: str | None = None, **data: Any) -> None:
+        self.events.append(FlowEvent(type_, self.seq, self.now.isoformat(), node_id, data))
+
+    def render(self, source: str) -> str:
+        return templating.render(source, self.context)
+
+    def say(self, text: str, voice: str | None, language: str | None, loop: int = 1) -> Say:
+        return Say(self.render(text)[:4096], voice or self.settings.voice,
+                   language or self.settings.language, loop)  # fmt: skip
+
+    def caller_acted(self) -> None:
+        self.streak.clear()
+
+    def end(self, reason: str, message: str | None, node_id: str | None = None, **data: Any) -> None:
+        if message:
+            self.actions.append(self.say(message, None, None))
+        self.actions.append(Hangup())
+        self.end_reason = reason
+        self.cursor = None
+        self.emit("call.ended", node_id, reason=reason, **data)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def follow(self, node: NodeBase, outcome: str) -> None:
+        """Leave ``node`` by ``outcome`` and run nodes until the call waits or ends."""
+        target = self.flow.next_node(node.id, outcome)
+        if target is None:
+            self.end("unhandled_outcome", self.settings.goodbye_message, node.id, outcome=outcome)
+            return
+        self.run_from(target)
+
+    def run_from(self, node_id: str) -> None:
+        while True:
+            node = self.flow.nodes[node_id]
+            self.steps += 1
+            count = self.streak.get(node_id, 0) + 1
+            self.streak[node_id] = count
+            if self.steps > MAX_STEPS:
+                self.end("step_limit", self.settings.error_message, node_id, limit=MAX_STEPS)
+                return
+            if count > MAX_STREAK:
+                self.end("loop_guard", self.settings.error_message, node_id, limit=MAX_STREAK)
+                return
+            self.path.append(node_id)
+            self.cursor = node_id
+            self.attempts = 0
+            self.emit("node.entered", node_id, type=getattr(node, "type", ""))
+            try:
+                outcome = _ENTER[type(node)](self, node)
+            except _Wait as wait:
+                self.waiting = wait.kind
+                return
+            if outcome is None:  # the node ended the call
+                return
+            target = self.flow.next_node(node_id, outcome)
+            if target is None:
+                self.end("unhandled_outcome", self.settings.goodbye_message, node_id, outcome=outcome)
+                return
+            node_id = target
+
+    def freeze(self, state: CallState) -> CallState:
+        ended = self.end_reason is not None
+        return CallState.model_construct(
+            call_sid=state.call_sid, flow_id=state.flow_id, flow_version=state.flow_version,
+            seq=self.seq, status="ended" if ended else "active", cursor=self.cursor,
+            waiting=None if ended else self.waiting, attempts=self.attempts,
+            variables=self.variables, widgets=self.widgets, trigger=self.trigger, path=self.path,
+            steps=self.steps, streak=self.streak, end_reason=self.end_reason,
+            started_at=state.started_at,
+        )  # fmt: skip
+
+
+# --- entering nodes: return the outcome to follow, None when the call ended, or raise _Wait --------
+
+
+def _enter_start(turn: _Turn, node: StartNode) -> str:
+    return NEXT
+
+
+def _enter_say(turn: _Turn, node: SayNode) -> str:
+    d = node.data
+    if d.audio_url is not None:
+        turn.actions.append(Play(turn.render(d.audio_url), d.loop))
+    else:
+        turn.actions.append(turn.say(d.text or "", d.voice, d.language, d.loop))
+    return NEXT
+
+
+def _gather(turn: _Turn, node: CollectNode, lead: str | None) -> None:
+    d = node.data
+    prompts: list[Say | Play] = []
+    if lead:
+        prompts.append(turn.say(lead, d.voice, d.language))
+    if d.prompt_audio_url is not None:
+        prompts.append(Play(turn.render(d.prompt_audio_url)))
+    if d.prompt is not None:
+        prompts.append(turn.say(d.prompt, d.voice, d.language))
+    speech = "speech" in d.input_type
+    turn.actions.append(Gather(
+        input=d.input_type, timeout=d.timeout, prompts=tuple(prompts), num_digits=d.num_digits,
+        finish_on_key=d.finish_on_key, speech_timeout=str(d.speech_timeout) if speech else None,
+        speech_model=d.speech_model if speech else None, hints=tuple(d.hints) if speech else (),
+        language=(d.language or turn.settings.language) if speech else None,
+    ))  # fmt: skip
+
+
+def _enter_collect(turn: _Turn, node: CollectNode) -> str:
+    _gather(turn, node, None)
+    raise _Wait("input")
+
+
+def _enter_decision(turn: _Turn, node: DecisionNode) -> str:
+    default_input = turn.render(node.data.input)
+    for rule in node.data.rules:
+        value = default_input if rule.input is None else turn.render(rule.input)
+        if conditions.evaluate(rule.operator, value, rule.value):
+            turn.emit("decision.matched", node.id, rule=rule.id, input=value)
+            return rule.id
+    turn.emit("decision.matched", node.id, rule="default", input=default_input)
+    return "default"
+
+
+def _enter_transfer(turn: _Turn, node: TransferNode) -> str:
+    d, target = node.data, node.data.target
+    if d.message:
+        turn.actions.append(turn.say(d.message, d.voice, d.language))
+    if isinstance(target, DepartmentTarget):
+        context = {key: turn.render(value) for key, value in target.context.items()}
+        turn.actions.append(TransferToDepartment(target.department, target.priority, context))
+        turn.emit("transfer.started", node.id, department=target.department, priority=target.priority)
+        raise _Wait("queue")
+    if isinstance(target, NumberTarget):
+        dial = Dial(numbers=tuple(target.numbers))
+    elif isinstance(target, SipTarget):
+        dial = Dial(sip=target.uri)
+    else:
+        dial = Dial(client=target.identity)
+    turn.actions.append(Dial(dial.numbers, dial.sip, dial.client, d.caller_id, d.timeout, d.record))
+    turn.emit("transfer.started", node.id, target=target.type)
+    raise _Wait("dial")
+
+
+def _enter_set_variables(turn: _Turn, node: SetVariablesNode) -> str:
+    for assignment in node.data.variables:
+        turn.variables[assignment.name] = turn.render(assignment.value)
+    return NEXT
+
+
+def _enter_http(turn: _Turn, node: HttpRequestNode) -> str | None:
+    d = node.data
+    url = turn.render(d.url).strip()
+    if not url.startswith(("https://", "http://")):
+        turn.widgets[node.id] = {"status_code": 0, "body": "", "parsed": None,
+                                 "error": f"rendered URL {url[:200]!r} is not http(s)"}  # fmt: skip
+        turn.emit("http.failed", node.id, error="bad_url")
+        return "failed"
+    params = [(p.name, turn.render(p.value)) for p in d.parameters]
+    body: str | None = None
+    if d.method == "GET" and params:
+        from urllib.parse import urlencode
+
+        url += ("&" if "?" in url else "?") + urlencode(params)
+    elif d.method == "POST":
+        if d.content_type == "application/json":
+            body = turn.render(d.body) if d.body is not None else json.dumps(dict(params))
+        else:
+            from urllib.parse import urlencode
+
+            body = urlencode(params) if params else turn.render(d.body or "")
+    headers = {name: turn.render(value) for name, value in d.headers.items()}
+    turn.actions.append(HttpRequest(d.method, url, headers, body, d.content_type, d.timeout_seconds))
+    turn.emit("http.requested", node.id, method=d.method)
+    raise _Wait("http")
+
+
+def _enter_voicemail(turn: _Turn, node: VoicemailNode) -> str:
+    d = node.data
+    if d.prompt:
+        turn.actions.append(turn.say(d.prompt, d.voice, d.language))
+    turn.actions.append(Record(d.max_length, d.finish_on_key, d.play_beep, d.transcribe, d.timeout))
+    raise _Wait("record")
+
+
+def _enter_hangup(turn: _Turn, node: HangupNode) -> None:
+    d = node.data
+    if d.message:
+        turn.actions.append(turn.say(d.message, d.voice, d.language))
+    turn.actions.append(Hangup())
+    turn.end_reason = "hangup_node"
+    turn.cursor = None
+    turn.emit("call.ended", node.id, reason="hangup_node")
+    return None
+
+
+def _enter_hours(turn: _Turn, node: HoursNode) -> str:
+    is_open = turn.schedules(node.data.schedule, turn.now) if turn.schedules else None
+    if is_open is None:
+        turn.emit("hours.unknown_schedule", node.id, schedule=node.data.schedule)
+        return "closed"
+    return "open" if is_open else "closed"
+
+
+_ENTER: dict[type[NodeBase], Callable[[_Turn, Any], str | None]] = {
+    StartNode: _enter_start, SayNode: _enter_say, CollectNode: _enter_collect,
+    DecisionNode: _enter_decision, TransferNode: _enter_transfer,
+    SetVariablesNode: _enter_set_variables, HttpRequestNode: _enter_http,
+    VoicemailNode: _enter_voicemail, HangupNode: _enter_hangup, HoursNode: _enter_hours,
+}  # fmt: skip
+
+
+# --- resuming a waiting node with its event --------------------------------------------------------
+
+
+def _collect_value(node: CollectNode, event: DigitsEntered | SpeechHeard) -> str | None:
+    """The value to store, or None when the input fails the node's validation."""
+    rules = node.data.validation
+    raw = event.digits.strip() if isinstance(event, DigitsEntered) else event.text.strip()
+    if not raw:
+        return None
+    if rules is None:
+        return raw
+    is_digits = isinstance(event, DigitsEntered)
+    if is_digits and rules.min_digits is not None and len(raw) < rules.min_digits:
+        return None
+    if is_digits and rules.max_digits is not None and len(raw) > rules.max_digits:
+        return None
+    if rules.allowed_values is not None:
+        wanted = raw if is_digits else conditions.normalise(raw)
+        for allowed in rules.allowed_values:
+            if wanted == (allowed if is_digits else conditions.normalise(allowed)):
+                return allowed  # store the designer's spelling, not the recogniser's
+        return None
+    if rules.pattern is not None:
+        subject = raw if is_digits else conditions.normalise(raw)
+        if conditions.compile_regex(rules.pattern).fullmatch(subject) is None:
+            return None
+    return raw
+
+
+def _resume_collect(turn: _Turn, node: CollectNode, event: InboundEvent) -> str | None:
+    d = node.data
+    attempt = turn.attempts + 1
+    if isinstance(event, NoInput):
+        value, kind = None, "noInput"
+    elif isinstance(event, DigitsEntered | SpeechHeard):
+        turn.caller_acted()
+        value, kind = _collect_value(node, event), "noMatch"
+        if isinstance(event, DigitsEntered):
+            turn.widgets[node.id] = {"Digits": event.digits, "attempt": attempt}
+        else:
+            turn.widgets[node.id] = {"SpeechResult": event.text, "Confidence": event.confidence,
+                                     "attempt": attempt}  # fmt: skip
+        if kind == "noMatch" and not (event.digits if isinstance(event, DigitsEntered) else event.text).strip():
+            kind = "noInput"
+    else:  # pragma: no cover - filtered by _ACCEPTS
+        raise UnexpectedEvent(f"collectNode '{node.id}' cannot take {type(event).__name__}")
+    if value is not None:
+        turn.variables[d.variable] = value
+        turn.widgets[node.id] = {**turn.widgets.get(node.id, {}), "value": value}
+        turn.emit("input.accepted", node.id, variable=d.variable, attempt=attempt)
+        return "success"
+    turn.emit("input.rejected", node.id, reason=kind, attempt=attempt)
+    if attempt >= d.max_attempts:
+        return kind
+    turn.attempts = attempt
+    lead = (d.no_input_message or DEFAULT_NO_INPUT) if kind == "noInput" else (
+        d.no_match_message or DEFAULT_NO_MATCH)  # fmt: skip
+    _gather(turn, node, lead)
+    raise _Wait("input")
+
+
+def _resume_transfer(turn: _Turn, node: TransferNode, event: InboundEvent) -> str:
+    if isinstance(event, DialEnded):
+        turn.widgets[node.id] = {"DialCallStatus": event.status, "DialCallDuration": event.duration}
+        outcome = _DIAL_OUTCOMES.get(event.status, "failed")
+    elif isinstance(event, QueueEnded):
+        turn.widgets[node.id] = {"QueueResult": event.result, "QueueTime": event.queue_time}
+        outcome = _QUEUE_OUTCOMES.get(event.result, "failed")
+    else:  # pragma: no cover - filtered by _ACCEPTS
+        raise UnexpectedEvent(f"transferNode '{node.id}' cannot take {type(event).__name__}")
+    turn.emit("transfer.ended", node.id, outcome=outcome)
+    return outcome
+
+
+def _resume_http(turn: _Turn, node: HttpRequestNode, event: InboundEvent) -> str:
+    assert isinstance(event, HttpCompleted)
+    body = event.body[:MAX_HTTP_BODY]
+    try:
+        parsed: Any = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    ok = event.error is None and 200 <= event.status_code < 300
+    turn.widgets[node.id] = {"status_code": event.status_code, "body": body, "parsed": parsed,
+                             "error": event.error}  # fmt: skip
+    if ok and node.data.save_as:
+        turn.variables[node.data.save_as] = parsed if parsed is not None else body
+    turn.emit("http.completed", node.id, status_code=event.status_code, ok=ok)
+    return "success" if ok else "failed"
+
+
+def _resume_voicemail(turn: _Turn, node: VoicemailNode, event: InboundEvent) -> str:
+    assert isinstance(event, RecordingEnded)
+    recorded = bool(event.url) and event.duration > 0
+    if recorded:
+        turn.caller_acted()
+    turn.widgets[node.id] = {"RecordingUrl": event.url or "", "RecordingDuration": event.duration,
+                             "RecordingSid": event.recording_sid or ""}  # fmt: skip
+    turn.emit("recording.ended", node.id, duration=event.duration, recorded=recorded)
+    return "recorded" if recorded else "noAudio"
+
+
+_RESUME: dict[type[NodeBase], Callable[[_Turn, Any, InboundEvent], str | None]] = {
+    CollectNode: _resume_collect, TransferNode: _resume_transfer,
+    HttpRequestNode: _resume_http, VoicemailNode: _resume_voicemail,
+}  # fmt: skip
+
+_ACCEPTS: dict[Waiting, tuple[type, ...]] = {
+    "input": (DigitsEntered, SpeechHeard, NoInput), "dial": (DialEnded,), "queue": (QueueEnded,),
+    "record": (RecordingEnded,), "http": (HttpCompleted,),
+}  # fmt: skip
+
+
+# --- the step function -----------------------------------------------------------------------------
+
+
+def start_state(flow: CompiledFlow, version: str, event: CallStarted, now: datetime) -> CallState:
+    sid = event.params.get("CallSid", "")
+    if not sid:
+        raise EngineError("CallStarted needs a 'CallSid' parameter")
+    return CallState(call_sid=sid, flow_id=flow.flow.id, flow_version=version,
+                     variables=dict(flow.flow.settings.variables), trigger=dict(event.params),
+                     started_at=now.isoformat())  # fmt: skip
+
+
+def step(flow: CompiledFlow, state: CallState | None, event: InboundEvent, now: datetime,
+         schedules: ScheduleLookup | None = None, version: str = "draft") -> StepResult:  # fmt: skip
+    """Advance the call by one turn. Pure: same arguments, same result."""
+    if isinstance(event, CallStarted):
+        if state is not None:
+            raise UnexpectedEvent(f"call {state.call_sid} has already started")
+        state = start_state(flow, version, event, now)
+        turn = _Turn(flow, state, now, schedules)
+        turn.emit("call.started", None, **{k: event.params.get(k, "") for k in ("From", "To")})
+        turn.run_from(flow.start_id)
+        return StepResult(tuple(turn.actions), turn.freeze(state), tuple(turn.events))
+    if state is None:
+        raise UnexpectedEvent(f"{type(event).__name__} arrived for a call that has not started")
+    if state.status != "active" or state.waiting is None or state.cursor is None:
+        raise UnexpectedEvent(f"call {state.call_sid} has ended; it takes no {type(event).__name__}")
+    if not isinstance(event, _ACCEPTS[state.waiting]):
+        raise UnexpectedEvent(
+            f"call {state.call_sid} waits for {state.waiting} at node '{state.cursor}', "
+            f"not for {type(event).__name__}"
+        )
+    node = flow.nodes.get(state.cursor)
+    if node is None:
+        raise EngineError(f"call {state.call_sid} is at node '{state.cursor}', which this flow lacks")
+    turn = _Turn(flow, state, now, schedules)
+    try:
+        outcome = _RESUME[type(node)](turn, node, event)
+    except _Wait as wait:
+        turn.waiting = wait.kind
+    else:
+        if outcome is not None:
+            turn.follow(node, outcome)
+    return StepResult(tuple(turn.actions), turn.freeze(state), tuple(turn.events))
+
+
+def schedule_lookup_from(table: Mapping[str, Callable[[datetime], bool]]) -> ScheduleLookup:
+    """Adapt a name -> is_open(at) table to the engine's lookup signature."""
+
+    def lookup(name: str, at: datetime) -> bool | None:
+        check = table.get(name)
+        return None if check is None else check(at)
+
+    return lookup

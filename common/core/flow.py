@@ -1,0 +1,411 @@
+"""The flow format: what a FlowDesigner exports, as typed, frozen models.
+
+A flow is a React-Flow document: ``{"id", "name", "nodes": [...], "edges": [...]}``. Each node is
+``{"id", "type", "position", "data"}``; ``type`` selects the member of one discriminated union, so
+validation goes straight to the right model and its errors name the path. Each edge is
+``{"id", "source", "target", "sourceHandle"}``; the ``sourceHandle`` names the *outcome* it follows
+(a collect's ``noInput``, a decision rule's id). Nodes with a single outcome (``next``) accept a
+missing handle.
+
+Rules owned here:
+- Models are frozen and refuse unknown fields inside ``data``: a typo in the designer must surface as
+  an error, not be silently ignored. The React-Flow envelope may carry its own UI fields (width,
+  selected, ...); those are accepted and ignored because the designer writes them, not a person.
+- Text fields that reach the caller are Liquid templates (see ``templating``); their syntax is
+  checked by ``validation``, not here, so that one report lists every problem.
+- Each node type declares its outcomes. ``validation`` checks edges against them; the engine follows
+  them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+NODE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+
+NodeId = Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+E164 = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
+# Twilio limits: Say text 4096 characters; we keep templates to that size before rendering too.
+SpokenText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)]
+Voice = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+Key = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "#", "*", ""]
+
+NEXT = "next"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, alias_generator=to_camel
+    )
+
+
+class NodeData(Model):
+    label: str | None = None
+    description: str | None = None
+
+
+class Speech(Model):
+    """How text is spoken; node values override the flow's settings."""
+
+    voice: Voice | None = None
+    language: Language | None = None
+
+
+# --- node data -------------------------------------------------------------------------------------
+
+
+class StartData(NodeData):
+    pass
+
+
+class SayData(NodeData):
+    text: SpokenText | None = None
+    audio_url: Url | None = None
+    voice: Voice | None = None
+    language: Language | None = None
+    loop: int = Field(1, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SayData:
+        if (self.text is None) == (self.audio_url is None):
+            raise ValueError("give exactly one of 'text' or 'audioUrl'")
+        return self
+
+
+class CollectValidation(Model):
+    pattern: str | None = Field(None, max_length=512)
+    allowed_values: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = None
+    min_digits: int | None = Field(None, ge=1, le=64)
+    max_digits: int | None = Field(None, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _digit_bounds(self) -> CollectValidation:
+        if self.min_digits and self.max_digits and self.min_digits > self.max_digits:
+            raise ValueError("'minDigits' must not exceed 'maxDigits'")
+        return self
+
+
+class CollectData(NodeData):
+    variable: Identifier
+    prompt: SpokenText | None = None
+    prompt_audio_url: Url | None = None
+    input_type: Literal["dtmf", "speech", "dtmf speech"] = "dtmf"
+    num_digits: int | None = Field(None, ge=1, le=64)
+    finish_on_key: Key = "#"
+    timeout: int = Field(5, ge=1, le=60)
+    speech_timeout: Literal["auto"] | Annotated[int, Field(ge=1, le=60)] = "auto"
+    speech_model: str | None = Field(None, max_length=64)
+    hints: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=500
+    )
+    voice: Voice | None = None
+    language: Language | None = None
+    validation: CollectValidation | None = None
+    no_input_message: SpokenText | None = None
+    no_match_message: SpokenText | None = None
+    max_attempts: int = Field(3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _has_prompt(self) -> CollectData:
+        if self.prompt is None and self.prompt_audio_url is None:
+            raise ValueError("give a 'prompt' (text) or a 'promptAudioUrl'")
+        return self
+
+
+Operator = Literal[
+    "equal_to", "not_equal_to", "matches_any_of", "does_not_match_any_of", "is_blank", "is_not_blank",
+    "regex", "contains", "does_not_contain", "starts_with", "does_not_start_with", "less_than",
+    "greater_than", "is_before_time", "is_after_time", "is_before_date", "is_after_date",
+]  # fmt: skip
+RuleValue = str | int | float | list[str] | None
+
+
+class DecisionRule(Model):
+    id: Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+    operator: Operator
+    value: RuleValue = None
+    input: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    label: str | None = None
+
+
+class DecisionData(NodeData):
+    input: Annotated[str, StringConstraints(max_length=1024)]
+    rules: list[DecisionRule] = Field(min_length=1, max_length=100)
+
+
+class DepartmentTarget(Model):
+    type: Literal["department"]
+    department: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,48}$")]
+    priority: int = Field(0, ge=0, le=100)
+    context: dict[Identifier, Annotated[str, StringConstraints(max_length=1024)]] = Field(
+        default_factory=dict
+    )
+
+
+class NumberTarget(Model):
+    type: Literal["number"]
+    numbers: list[E164] = Field(min_length=1, max_length=10)
+
+
+class SipTarget(Model):
+    type: Literal["sip"]
+    uri: Annotated[str, StringConstraints(pattern=r"^sips?:\S+@\S+$", max_length=512)]
+
+
+class ClientTarget(Model):
+    type: Literal["client"]
+    identity: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,121}$")]
+
+
+TransferTarget = Annotated[
+    DepartmentTarget | NumberTarget | SipTarget | ClientTarget, Field(discriminator="type")
+]
+
+
+class TransferData(NodeData):
+    target: TransferTarget
+    message: SpokenText | None = None
+    caller_id: E164 | None = None
+    timeout: int = Field(30, ge=5, le=600)
+    record: bool = False
+    voice: Voice | None = None
+    language: Language | None = None
+
+
+class Assignment(Model):
+    name: Identifier
+    value: Annotated[str, StringConstraints(max_length=4096)]
+
+
+class SetVariablesData(NodeData):
+    variables: list[Assignment] = Field(min_length=1, max_length=100)
+
+
+class HttpRequestData(NodeData):
+    method: Literal["GET", "POST"] = "GET"
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    content_type: Literal["application/json", "application/x-www-form-urlencoded"] = "application/json"
+    body: Annotated[str, StringConstraints(max_length=16384)] | None = None
+    parameters: list[Assignment] = Field(default_factory=list, max_length=100)
+    headers: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")], str] = Field(
+        default_factory=dict
+    )
+    timeout_seconds: float = Field(3.0, ge=0.5, le=5.0)
+    save_as: Identifier | None = None
+
+
+class VoicemailData(NodeData):
+    prompt: SpokenText | None = None
+    max_length: int = Field(120, ge=1, le=3600)
+    finish_on_key: Key = "#"
+    play_beep: bool = True
+    transcribe: bool = False
+    timeout: int = Field(5, ge=1, le=60)
+    voice: Voice | None = None
+    language: Language | None = None
+
+
+class HangupData(NodeData):
+    message: SpokenText | None = None
+    voice: Voice | None = None
+    language: Language | None = None
+
+
+class HoursData(NodeData):
+    schedule: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")]
+
+
+# --- nodes -----------------------------------------------------------------------------------------
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+    x: float = 0.0
+    y: float = 0.0
+
+
+class NodeBase(BaseModel):
+    """The React-Flow envelope. UI fields written by the designer are accepted and ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    id: NodeId
+    position: Position = Position()
+    width: float | None = None
+    height: float | None = None
+    selected: bool | None = None
+    dragging: bool | None = None
+    position_absolute: Position | None = Field(None, alias="positionAbsolute")
+    measured: dict[str, Any] | None = None
+    style: dict[str, Any] | None = None
+    class_name: str | None = Field(None, alias="className")
+    z_index: int | None = Field(None, alias="zIndex")
+    hidden: bool | None = None
+    draggable: bool | None = None
+    selectable: bool | None = None
+    deletable: bool | None = None
+    parent_id: str | None = Field(None, alias="parentId")
+    source_position: str | None = Field(None, alias="sourcePosition")
+    target_position: str | None = Field(None, alias="targetPosition")
+
+    #: Outcome handles this node type can follow; overridden per type.
+    OUTCOMES: ClassVar[tuple[str, ...]] = ()
+    #: True when the node stops and waits for the caller or the network.
+    WAITS: ClassVar[bool] = False
+
+    def outcomes(self) -> tuple[str, ...]:
+        return self.OUTCOMES
+
+
+class StartNode(NodeBase):
+    type: Literal["startNode"]
+    data: StartData = StartData()
+    OUTCOMES = (NEXT,)
+
+
+class SayNode(NodeBase):
+    type: Literal["sayNode"]
+    data: SayData
+    OUTCOMES = (NEXT,)
+
+
+class CollectNode(NodeBase):
+    type: Literal["collectNode"]
+    data: CollectData
+    OUTCOMES = ("success", "noInput", "noMatch")
+    WAITS = True
+
+
+class DecisionNode(NodeBase):
+    type: Literal["decisionNode"]
+    data: DecisionData
+
+    def outcomes(self) -> tuple[str, ...]:
+        return (*(rule.id for rule in self.data.rules), "default")
+
+
+class TransferNode(NodeBase):
+    type: Literal["transferNode"]
+    data: TransferData
+    OUTCOMES = ("completed", "noAnswer", "busy", "failed")
+    WAITS = True
+
+
+class SetVariablesNode(NodeBase):
+    type: Literal["setVariablesNode"]
+    data: SetVariablesData
+    OUTCOMES = (NEXT,)
+
+
+class HttpRequestNode(NodeBase):
+    type: Literal["httpRequestNode"]
+    data: HttpRequestData
+    OUTCOMES = ("success", "failed")
+    WAITS = True
+
+
+class VoicemailNode(NodeBase):
+    type: Literal["voicemailNode"]
+    data: VoicemailData
+    OUTCOMES = ("recorded", "noAudio")
+    WAITS = True
+
+
+class HangupNode(NodeBase):
+    type: Literal["hangupNode"]
+    data: HangupData = HangupData()
+    OUTCOMES = ()
+
+
+class HoursNode(NodeBase):
+    type: Literal["hoursNode"]
+    data: HoursData
+    OUTCOMES = ("open", "closed")
+
+
+Node = Annotated[
+    StartNode | SayNode | CollectNode | DecisionNode | TransferNode | SetVariablesNode
+    | HttpRequestNode | VoicemailNode | HangupNode | HoursNode,
+    Field(discriminator="type"),
+]  # fmt: skip
+
+NODE_TYPES: dict[str, type[NodeBase]] = {
+    "startNode": StartNode, "sayNode": SayNode, "collectNode": CollectNode,
+    "decisionNode": DecisionNode, "transferNode": TransferNode,
+    "setVariablesNode": SetVariablesNode, "httpRequestNode": HttpRequestNode,
+    "voicemailNode": VoicemailNode, "hangupNode": HangupNode, "hoursNode": HoursNode,
+}  # fmt: skip
+
+
+class Edge(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    source: str
+    target: str
+    source_handle: str | None = Field(None, alias="sourceHandle")
+    target_handle: str | None = Field(None, alias="targetHandle")
+    label: Any = None
+    type: str | None = None
+    animated: bool | None = None
+    style: dict[str, Any] | None = None
+    marker_end: Any = Field(None, alias="markerEnd")
+    marker_start: Any = Field(None, alias="markerStart")
+    selected: bool | None = None
+    hidden: bool | None = None
+    data: dict[str, Any] | None = None
+    z_index: int | None = Field(None, alias="zIndex")
+
+    @property
+    def outcome(self) -> str:
+        return self.source_handle or NEXT
+
+
+class FlowSettings(Model):
+    voice: Voice | None = None
+    language: Language = "en-US"
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "UTC"
+    goodbye_message: SpokenText = "Thank you for calling. Goodbye."
+    error_message: SpokenText = "Sorry, we are having trouble right now. Please call again later. Goodbye."
+    variables: dict[Identifier, str | int | float | bool] = Field(default_factory=dict)
+
+
+class Flow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: str | None = None
+    nodes: list[Node]
+    edges: list[Edge] = Field(default_factory=list)
+    settings: FlowSettings = FlowSettings()
+    viewport: dict[str, Any] | None = None
+
+
+class CompiledFlow:
+    """A validated flow indexed for the engine: node by id, outcome -> next node, the start node.
+
+    Built only by ``validation.compile_flow`` (which guarantees the indexes are consistent), then
+    shared read-only between calls; immutable versions are cached per process by the service layer.
+    """
+
+    __slots__ = ("flow", "nodes", "start_id", "_next")
+
+    def __init__(self, flow: Flow, start_id: str) -> None:
+        self.flow = flow
+        self.nodes: dict[str, NodeBase] = {node.id: node for node in flow.nodes}
+        self.start_id = start_id
+        self._next: dict[tuple[str, str], str] = {
+            (edge.source, edge.outcome): edge.target for edge in flow.edges
+        }
+
+    def next_node(self, node_id: str, outcome: str) -> str | None:
+        return self._next.get((node_id, outcome))

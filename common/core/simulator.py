@@ -1,0 +1,258 @@
+"""The in-process call simulator: run a flow with a scripted (or interactive) caller.
+
+It drives ``engine.step`` exactly as the webhooks do, renders and checks every TwiML document, and
+answers network waits itself: HTTP requests from mocks, dials and queues from the script or with a
+stated default. Time is frozen at ``now``. Nothing is stored and nothing leaves the process, which is
+why ``POST /api/flows/{id}/execute`` can expose it safely.
+
+Caller script items (``--input`` on the command line):
+
+    1 / 123 / 42#        digits (a trailing '#' is the finish key and is dropped, as Twilio does)
+    speech:I want sales  speech, with punctuation and case as a recogniser returns it
+    silence              the Gather times out with no input
+    dial:busy[:SECS]     how an outbound dial ends (completed, busy, no-answer, failed, canceled)
+    queue:bridged[:SECS] how a department queue ends (bridged, hangup, leave, queue-full, error)
+    record:URL[:SECS]    a voicemail recording; ``record:none`` for an empty one
+    hangup               the caller hangs up
+
+When the call waits on the network and the next item is not for that wait, the simulator uses a
+default (dial and queue: answered; recording: 12 s of audio) and says so in the transcript. When the
+call waits for the caller and the script is exhausted, the caller hangs up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from common.core import engine, twiml
+from common.core.call import (
+    Action, CallStarted, CallState, Dial, DialEnded, DigitsEntered, Gather, Hangup, HttpCompleted,
+    HttpRequest, InboundEvent, NoInput, Play, QueueEnded, Record, RecordingEnded, Say, SpeechHeard,
+    TransferToDepartment,
+)  # fmt: skip
+from common.core.flow import CompiledFlow
+
+MAX_TURNS = 2_000
+SIM_BASE_URL = "https://simulator.invalid"
+SIM_RECORDING = "https://api.twilio.com/2010-04-01/Accounts/ACsim/Recordings/REsimulated"
+
+
+class ScriptError(ValueError):
+    """A script item that does not parse, or does not fit what the call is waiting for."""
+
+
+@dataclass(frozen=True)
+class HttpMock:
+    """Answer requests whose URL contains ``match`` (or matches it as a regex when it starts with ^)."""
+
+    match: str
+    status: int = 200
+    body: str = ""
+    method: str | None = None
+
+    def matches(self, request: HttpRequest) -> bool:
+        if self.method and self.method.upper() != request.method:
+            return False
+        if self.match.startswith("^"):
+            return re.search(self.match, request.url) is not None
+        return self.match in request.url
+
+
+@dataclass
+class Line:
+    turn: int
+    speaker: Literal["ivr", "caller", "system"]
+    text: str
+
+
+@dataclass
+class Simulation:
+    transcript: list[Line] = field(default_factory=list)
+    twiml: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    state: CallState | None = None
+    hung_up_by: Literal["ivr", "caller", "guard"] | None = None
+
+    @property
+    def path(self) -> list[str]:
+        return list(self.state.path) if self.state else []
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return dict(self.state.variables) if self.state else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            "transcript": [{"turn": ln.turn, "speaker": ln.speaker, "text": ln.text} for ln in self.transcript],
+            "path": self.path, "variables": self.variables,
+            "widgets": dict(state.widgets) if state else {},
+            "endReason": state.end_reason if state else None, "hungUpBy": self.hung_up_by,
+            "turns": len(self.twiml), "steps": state.steps if state else 0,
+            "twiml": self.twiml, "problems": self.problems, "events": self.events,
+        }  # fmt: skip
+
+    def render_text(self) -> str:
+        width = {"ivr": "IVR   ", "caller": "CALLER", "system": "SYSTEM"}
+        out = [f"[{ln.turn:>2}] {width[ln.speaker]}: {ln.text}" for ln in self.transcript]
+        state = self.state
+        if state is not None:
+            out.append(f"path: {' -> '.join(state.path)}")
+            out.append(f"variables: {state.variables}")
+            out.append(f"ended: {state.end_reason or 'caller hung up'}")
+        out += [f"PROBLEM: {p}" for p in self.problems]
+        return "\n".join(out)
+
+
+def parse_item(item: str) -> InboundEvent | Literal["hangup"]:
+    text = item.strip()
+    kind, _, rest = text.partition(":")
+    kind = kind.lower()
+    if re.fullmatch(r"[0-9*#]+", text):
+        return DigitsEntered(text[:-1] if len(text) > 1 and text.endswith("#") else text)
+    if kind == "speech" and rest:
+        return SpeechHeard(rest, 0.9)
+    if text.lower() == "silence":
+        return NoInput()
+    if text.lower() == "hangup":
+        return "hangup"
+    value, _, secs = rest.partition(":")
+    seconds = int(secs) if secs.isdigit() else 0
+    if kind == "dial" and value:
+        return DialEnded(value, seconds or (60 if value in ("completed", "answered") else 0))
+    if kind == "queue" and value:
+        return QueueEnded(value, seconds)
+    if kind == "record" and rest:
+        if rest == "none":
+            return RecordingEnded(None, 0)
+        url, _, secs = rest.rpartition(":") if rest.rsplit(":", 1)[-1].isdigit() else (rest, "", "12")
+        return RecordingEnded(url, int(secs or 12), recording_sid="REsimulated")
+    raise ScriptError(
+        f"cannot read input {item!r}: use digits (1, 42#), speech:TEXT, silence, dial:STATUS, "
+        "queue:RESULT, record:URL or hangup"
+    )
+
+
+CallerFn = Callable[[str, str, int], str | None]
+"""Asked for the next caller action: (waiting kind, node id, turn) -> script item, or None to hang up."""
+
+
+def scripted(items: Sequence[str]) -> CallerFn:
+    queue = list(items)
+
+    def next_item(waiting: str, node_id: str, turn: int) -> str | None:
+        return queue.pop(0) if queue else None
+
+    next_item.remaining = queue  # type: ignore[attr-defined]
+    return next_item
+
+
+def _describe(action: Action) -> tuple[Literal["ivr", "system"], str]:
+    if isinstance(action, Say):
+        return "ivr", action.text
+    if isinstance(action, Play):
+        return "ivr", f"(plays {action.url})"
+    if isinstance(action, Gather):
+        prompts = " ".join(p.text if isinstance(p, Say) else f"(plays {p.url})" for p in action.prompts)
+        return "ivr", f"{prompts} [waits for {action.input}, {action.timeout}s]"
+    if isinstance(action, Dial):
+        who = ", ".join(action.numbers) or action.sip or action.client or "?"
+        return "system", f"dials {who} (ring {action.timeout}s)"
+    if isinstance(action, TransferToDepartment):
+        return "system", f"transfers to department '{action.department}' (priority {action.priority})"
+    if isinstance(action, Record):
+        return "system", f"records voicemail (max {action.max_length}s)"
+    if isinstance(action, HttpRequest):
+        return "system", f"HTTP {action.method} {action.url}"
+    assert isinstance(action, Hangup)
+    return "system", "hangs up"
+
+
+def simulate(flow: CompiledFlow, caller: CallerFn | Sequence[str], *, now: datetime,
+             http: Sequence[HttpMock] = (), caller_number: str = "+15005550006",
+             dialled_number: str = "+13072249663", version: str = "draft",
+             schedules: engine.ScheduleLookup | None = None,
+             call_sid: str = "CA00000000000000000000000000000000") -> Simulation:  # fmt: skip
+    """Run one call from start to end; raises ScriptError for a script item that does not fit."""
+    next_item = scripted(caller) if not callable(caller) else caller
+    sim = Simulation()
+    urls = twiml.UrlBuilder(SIM_BASE_URL)
+    event: InboundEvent = CallStarted({"CallSid": call_sid, "From": caller_number, "To": dialled_number,
+                                       "Direction": "inbound", "CallStatus": "ringing"})  # fmt: skip
+    state: CallState | None = None
+    for turn in range(1, MAX_TURNS + 1):
+        result = engine.step(flow, state, event, now, schedules, version)
+        state = result.state
+        sim.state = state
+        document = twiml.render(result.actions, urls, state.seq + 1)
+        sim.twiml.append(document)
+        sim.problems += [f"turn {turn}: {p}" for p in twiml.check(document)]
+        sim.events += [{"type": e.type, "seq": e.seq, "nodeId": e.node_id, **e.data} for e in result.events]
+        for action in result.actions:
+            speaker, text = _describe(action)
+            sim.transcript.append(Line(turn, speaker, text))
+        if state.status == "ended":
+            sim.hung_up_by = "guard" if state.end_reason in ("loop_guard", "step_limit") else "ivr"
+            return sim
+        answer = _answer(state, result.actions, next_item, http, turn, sim)
+        if answer is None:
+            sim.hung_up_by = "caller"
+            sim.transcript.append(Line(turn, "caller", "hangs up"))
+            return sim
+        event = answer
+    sim.problems.append(f"the call did not end within {MAX_TURNS} turns")  # pragma: no cover
+    return sim  # pragma: no cover
+
+
+def _answer(state: CallState, actions: Sequence[Action], next_item: CallerFn, http: Sequence[HttpMock],
+            turn: int, sim: Simulation) -> InboundEvent | None:  # fmt: skip
+    waiting, node = state.waiting or "", state.cursor or ""
+    if waiting == "http":
+        request = next(a for a in actions if isinstance(a, HttpRequest))
+        mock = next((m for m in http if m.matches(request)), None)
+        if mock is None:
+            sim.transcript.append(Line(turn, "system", f"no HTTP mock matches {request.url}: request fails"))
+            return HttpCompleted(0, "", f"no mock for {request.method} {request.url}")
+        sim.transcript.append(Line(turn, "system", f"HTTP answer {mock.status}"))
+        return HttpCompleted(mock.status, mock.body)
+    peek = next_item(waiting, node, turn)
+    if peek is None:
+        if waiting == "input":
+            return None
+        return _default_network(waiting, turn, sim)
+    parsed = parse_item(peek)
+    if parsed == "hangup":
+        return None
+    if waiting == "input" and isinstance(parsed, DigitsEntered | SpeechHeard | NoInput):
+        said = {DigitsEntered: lambda e: f"presses {e.digits}", SpeechHeard: lambda e: f'says "{e.text}"',
+                NoInput: lambda e: "(silence)"}[type(parsed)](parsed)  # fmt: skip
+        sim.transcript.append(Line(turn, "caller", said))
+        return parsed
+    fits = {"dial": DialEnded, "queue": QueueEnded, "record": RecordingEnded}.get(waiting)
+    if fits is not None and isinstance(parsed, fits):
+        sim.transcript.append(Line(turn, "system", f"{waiting} result: {peek.split(':', 1)[1]}"))
+        return parsed
+    if waiting == "input":
+        raise ScriptError(f"input {peek!r} does not fit: the call waits for the caller at node '{node}'")
+    # A caller action scripted while the network is busy: keep it for later, use the default now.
+    remaining = getattr(next_item, "remaining", None)
+    if remaining is not None:
+        remaining.insert(0, peek)
+    return _default_network(waiting, turn, sim)
+
+
+def _default_network(waiting: str, turn: int, sim: Simulation) -> InboundEvent:
+    defaults: dict[str, tuple[InboundEvent, str]] = {
+        "dial": (DialEnded("completed", 60), "dial answered (default), call lasted 60s"),
+        "queue": (QueueEnded("bridged", 30), "queue bridged to an agent (default)"),
+        "record": (RecordingEnded(SIM_RECORDING, 12, recording_sid="REsimulated"),
+                   "voicemail recorded, 12s (default)"),
+    }  # fmt: skip
+    event, text = defaults[waiting]
+    sim.transcript.append(Line(turn, "system", text))
+    return event

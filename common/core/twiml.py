@@ -1,0 +1,148 @@
+"""Actions -> TwiML, with twilio's VoiceResponse, and a checker for what we emit.
+
+Rules owned here:
+- Every URL we hand Twilio is absolute (``base_url`` + path), carries the step sequence number the
+  next request must present (``?seq=N``), and ends with the connection-override fragment
+  (``CONNECTION_OVERRIDES``): connect within 2 s, read within 5 s, 2 retries on connect/read failure
+  or 5xx, all inside 12 s so Twilio's 15 s budget is never exceeded. Twilio strips the fragment before
+  it requests (and signs) the URL.
+- Each document ends in exactly one waiting verb (Gather, Dial, Enqueue, Record, Redirect) or Hangup.
+  Gather always sets ``actionOnEmptyResult`` so silence comes back to us instead of falling through.
+- ``check`` enforces what Twilio enforces (64 kB, Gather's allowed children, Say's 4096 characters,
+  at most 10 numbers per Dial) so property tests can prove the engine never emits invalid TwiML.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from common.core.call import (
+    Action, Dial, Gather, Hangup, HttpRequest, Play, Record, Say, TransferToDepartment,
+)  # fmt: skip
+
+CONNECTION_OVERRIDES = "ct=2000&rt=5000&tt=12000&rc=2&rp=ct,rt,5xx"
+STEP_PATH = "/webhook/voice/step"
+MAX_TWIML_BYTES = 64 * 1024
+
+
+class UrlBuilder:
+    """Absolute callback URLs for one public base (``https://ivr.example.com``, no trailing slash)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def step(self, seq: int) -> str:
+        return f"{self.base_url}{STEP_PATH}?seq={seq}#{CONNECTION_OVERRIDES}"
+
+    def queue_name(self, department: str, tenant: str | None = None) -> str:
+        name = f"{tenant}.{department}" if tenant else department
+        return quote(name, safe="._-")[:64]
+
+
+def _say(target: VoiceResponse, action: Say) -> None:
+    kwargs = {"voice": action.voice, "language": action.language}
+    if action.loop != 1:
+        kwargs["loop"] = str(action.loop)
+    target.say(action.text, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _play(target: VoiceResponse, action: Play) -> None:
+    target.play(action.url, **({"loop": action.loop} if action.loop != 1 else {}))
+
+
+def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: str | None = None) -> str:
+    """One TwiML document for the actions of one turn; callbacks present ``next_seq``."""
+    response = VoiceResponse()
+    action_url = urls.step(next_seq)
+    for action in actions:
+        if isinstance(action, Say):
+            _say(response, action)
+        elif isinstance(action, Play):
+            _play(response, action)
+        elif isinstance(action, Gather):
+            optional = {"num_digits": action.num_digits, "speech_timeout": action.speech_timeout,
+                        "speech_model": action.speech_model, "language": action.language,
+                        "hints": ", ".join(action.hints) or None}  # fmt: skip
+            gather = response.gather(
+                input=action.input, action=action_url, method="POST", timeout=action.timeout,
+                finish_on_key=action.finish_on_key, action_on_empty_result=True,
+                **{k: v for k, v in optional.items() if v is not None},
+            )  # fmt: skip
+            for prompt in action.prompts:
+                (_say if isinstance(prompt, Say) else _play)(gather, prompt)  # type: ignore[arg-type]
+        elif isinstance(action, Dial):
+            options = {"caller_id": action.caller_id}
+            if action.record:
+                options["record"] = "record-from-answer"
+            dial = response.dial(action=action_url, method="POST", timeout=action.timeout,
+                                 **{k: v for k, v in options.items() if v is not None})  # fmt: skip
+            for number in action.numbers:
+                dial.number(number)
+            if action.sip:
+                dial.sip(action.sip)
+            if action.client:
+                dial.client(action.client)
+        elif isinstance(action, TransferToDepartment):
+            response.enqueue(urls.queue_name(action.department, tenant), action=action_url, method="POST")
+        elif isinstance(action, Record):
+            response.record(action=action_url, method="POST", max_length=action.max_length,
+                            finish_on_key=action.finish_on_key, play_beep=action.play_beep,
+                            timeout=action.timeout, transcribe=action.transcribe)  # fmt: skip
+        elif isinstance(action, HttpRequest):
+            # The host performs the request when Twilio follows this redirect: one HTTP request per
+            # webhook keeps every answer inside Twilio's budget.
+            response.redirect(action_url, method="POST")
+        elif isinstance(action, Hangup):
+            response.hangup()
+    return str(response.to_xml())
+
+
+def say_and_hangup(message: str, voice: str | None = None, language: str | None = "en-US") -> str:
+    response = VoiceResponse()
+    response.say(message, **{k: v for k, v in {"voice": voice, "language": language}.items() if v})
+    response.hangup()
+    return str(response.to_xml())
+
+
+_TOP = {"Say", "Play", "Pause", "Gather", "Dial", "Enqueue", "Record", "Redirect", "Hangup", "Reject",
+        "Leave", "Sms", "Refer", "Connect", "Stream", "Start", "Stop", "Pay", "Prompt"}  # fmt: skip
+_IN_GATHER = {"Say", "Play", "Pause"}
+_IN_DIAL = {"Number", "Sip", "Client", "Conference", "Queue", "Application"}
+_WAITING = {"Gather", "Dial", "Enqueue", "Record", "Redirect", "Hangup", "Reject"}
+
+
+def check(document: str) -> list[str]:
+    """Problems Twilio would refuse in ``document`` (empty when valid)."""
+    problems: list[str] = []
+    if len(document.encode()) > MAX_TWIML_BYTES:
+        problems.append(f"document is {len(document.encode())} bytes; Twilio accepts {MAX_TWIML_BYTES}")
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:
+        return [*problems, f"not well-formed XML: {exc}"]
+    if root.tag != "Response":
+        return [*problems, f"root element is <{root.tag}>, not <Response>"]
+    children = list(root)
+    for child in children:
+        if child.tag not in _TOP:
+            problems.append(f"<{child.tag}> is not a TwiML voice verb")
+        if child.tag == "Gather":
+            problems += [f"<Gather> may not contain <{g.tag}>" for g in child if g.tag not in _IN_GATHER]
+            if not child.get("action", "").startswith("http"):
+                problems.append("<Gather> has no absolute action URL")
+        if child.tag == "Dial":
+            nouns = [d for d in child if d.tag in _IN_DIAL]
+            if not nouns and not (child.text or "").strip():
+                problems.append("<Dial> has nothing to dial")
+            if sum(1 for d in child if d.tag == "Number") > 10:
+                problems.append("<Dial> rings more than 10 numbers")
+        for say in child.iter("Say"):
+            if len(say.text or "") > 4096:
+                problems.append("<Say> text is longer than 4096 characters")
+    if children and children[-1].tag not in _WAITING:
+        problems.append(f"document ends with <{children[-1].tag}>; it must end by waiting or hanging up")
+    return problems

@@ -1,0 +1,439 @@
+"""Flow validation: every problem at once, each naming where it is and how to fix it.
+
+``validate(document)`` never raises for bad input: it returns a ``ValidationReport`` of errors (the
+flow cannot run) and warnings (it runs, but probably not as meant). ``compile_flow`` returns the
+engine's ``CompiledFlow`` or raises ``FlowInvalid`` carrying the report.
+
+What is checked, by code:
+    unknown_node_type, invalid_field, duplicate_node_id, duplicate_edge_id, edge_missing_node,
+    unknown_outcome, duplicate_outcome_edge, no_start_node, several_start_nodes, edge_into_start,
+    unhandled_outcome (warning: the call plays the goodbye message and hangs up), unreachable_node
+    (warning), loop_without_input, invalid_regex, invalid_template, undefined_variable (warning),
+    unknown_widget (warning), invalid_rule_value, unknown_time_zone, unknown_schedule, too_large.
+
+A loop without caller input is a cycle of nodes none of which waits for the caller (collectNode,
+voicemailNode): nothing on it can make the caller's next action differ, so it can only end at the
+engine's guards. Waiting on the network (transfer, HTTP) does not break such a loop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from common.core import conditions, templating
+from common.core.errors import FlowInvalid
+from common.core.flow import (
+    E164_PATTERN, IDENTIFIER_PATTERN, NODE_ID_PATTERN, NODE_TYPES, CollectNode, CompiledFlow,
+    DecisionNode, Edge, Flow, FlowSettings, HoursNode, HttpRequestNode, NodeBase, SetVariablesNode,
+    StartNode, VoicemailNode,
+)  # fmt: skip
+
+MAX_NODES = 2_000
+_INPUT_NODES = (CollectNode, VoicemailNode)
+_PATTERN_HELP = {
+    E164_PATTERN: "is not an E.164 number: write + then country code and number, digits only "
+    "(for example +14155550123)",
+    IDENTIFIER_PATTERN: "is not a valid variable name: use letters, digits and _, starting with a "
+    "letter or _ (at most 64 characters)",
+    NODE_ID_PATTERN: "is not a valid id: use 1-64 letters, digits, '_', '-', '.' or ':'",
+}
+
+
+class Issue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    node_id: str | None = None
+    edge_id: str | None = None
+    field: str | None = None
+
+    def render(self) -> str:
+        where = []
+        if self.node_id is not None:
+            where.append(f"node '{self.node_id}'")
+        if self.edge_id is not None:
+            where.append(f"edge '{self.edge_id}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        prefix = (", ".join(where) + ": ") if where else ""
+        return f"{self.severity}: {prefix}{self.message}"
+
+
+class ValidationReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    errors: list[Issue]
+    warnings: list[Issue]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+
+    def error(self, code: str, message: str, **where: Any) -> None:
+        self.issues.append(Issue(severity="error", code=code, message=message, **where))
+
+    def warn(self, code: str, message: str, **where: Any) -> None:
+        self.issues.append(Issue(severity="warning", code=code, message=message, **where))
+
+    def pydantic(self, exc: ValidationError, prefix: str, **where: Any) -> None:
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            field = ".".join(filter(None, [prefix, loc])) or None
+            message = err["msg"]
+            pattern = (err.get("ctx") or {}).get("pattern")
+            if err["type"] == "string_pattern_mismatch" and pattern in _PATTERN_HELP:
+                message = f"{err['input']!r} {_PATTERN_HELP[pattern]}"
+            elif err["type"] == "string_too_long" and "4096" in message:
+                message += " (Twilio speaks at most 4096 characters in one Say; split the text)"
+            elif err["type"] == "extra_forbidden":
+                message = f"unknown field '{err['loc'][-1]}'; remove it or check its spelling"
+            elif err["type"] == "missing":
+                message = f"missing required field '{err['loc'][-1]}'"
+            self.error("invalid_field", message, field=field, **where)
+
+    def report(self) -> ValidationReport:
+        return ValidationReport(
+            errors=[i for i in self.issues if i.severity == "error"],
+            warnings=[i for i in self.issues if i.severity == "warning"],
+        )
+
+
+def _parse_nodes(raw_nodes: list[Any], out: _Collector) -> list[NodeBase]:
+    nodes: list[NodeBase] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_nodes):
+        if not isinstance(raw, dict):
+            out.error("invalid_field", "a node must be an object", field=f"nodes.{index}")
+            continue
+        node_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        where = {"node_id": node_id} if node_id else {"field": f"nodes.{index}"}
+        if node_id is not None and node_id in seen:
+            out.error("duplicate_node_id", "another node has this id; give every node a unique id",
+                      node_id=node_id)  # fmt: skip
+            continue
+        if node_id is not None:
+            seen.add(node_id)
+        node_type = raw.get("type")
+        model = NODE_TYPES.get(node_type) if isinstance(node_type, str) else None
+        if model is None:
+            known = ", ".join(sorted(NODE_TYPES))
+            out.error("unknown_node_type", f"unknown node type {node_type!r}; use one of {known}",
+                      field="type", **where)  # fmt: skip
+            continue
+        try:
+            nodes.append(model.model_validate(raw))
+        except ValidationError as exc:
+            out.pydantic(exc, "", **where)
+    return nodes
+
+
+def _parse_edges(raw_edges: list[Any], out: _Collector) -> list[Edge]:
+    edges: list[Edge] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_edges):
+        edge_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        where = {"edge_id": edge_id} if edge_id else {"field": f"edges.{index}"}
+        try:
+            edge = Edge.model_validate(raw)
+        except ValidationError as exc:
+            out.pydantic(exc, "", **where)
+            continue
+        if edge.id in seen:
+            out.error("duplicate_edge_id", "another edge has this id", edge_id=edge.id)
+            continue
+        seen.add(edge.id)
+        edges.append(edge)
+    return edges
+
+
+def _templates(node: NodeBase) -> Iterator[tuple[str, str]]:
+    """(field path, template source) for every templated field of ``node``."""
+    data = node.model_dump(by_alias=True, include={"data"})["data"]
+    skip = {"label", "description", "variable", "saveAs", "schedule", "operator", "id", "type",
+            "department", "uri", "identity", "numbers", "callerId", "pattern", "allowedValues",
+            "hints", "name"}  # fmt: skip
+
+    def walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
+        if isinstance(value, str):
+            yield path, value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key not in skip:
+                    yield from walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from walk(item, f"{path}.{i}")
+
+    yield from walk(data, "data")
+
+
+def _defined_variables(flow_settings: FlowSettings, nodes: Iterable[NodeBase]) -> set[str]:
+    names = set(flow_settings.variables)
+    for node in nodes:
+        if isinstance(node, CollectNode):
+            names.add(node.data.variable)
+        elif isinstance(node, SetVariablesNode):
+            names.update(a.name for a in node.data.variables)
+        elif isinstance(node, HttpRequestNode) and node.data.save_as:
+            names.add(node.data.save_as)
+    return names
+
+
+def _check_node_content(node: NodeBase, defined: set[str], node_ids: set[str], out: _Collector,
+                        schedules: set[str] | None) -> None:  # fmt: skip
+    for field, source in _templates(node):
+        try:
+            paths = templating.check(source)
+        except templating.TemplateSyntaxError as exc:
+            out.error("invalid_template", f"template does not parse: {exc}", node_id=node.id, field=field)
+            continue
+        for segments in paths:
+            root = segments[0]
+            if root not in templating.ROOTS:
+                roots = ", ".join(sorted(templating.ROOTS))
+                out.warn("undefined_variable", f"'{root}' is not defined; templates read from {roots} "
+                         f"(did you mean flow.variables.{root}?)", node_id=node.id, field=field)  # fmt: skip
+            elif root == "flow" and len(segments) > 2 and segments[1] in ("variables", "data") \
+                    and segments[2] not in defined:  # fmt: skip
+                out.warn("undefined_variable", f"flow variable '{segments[2]}' is never set by any node "
+                         "or flow setting; it will render as empty text", node_id=node.id, field=field)  # fmt: skip
+            elif root == "widgets" and len(segments) > 1 and segments[1] not in node_ids:
+                out.warn("unknown_widget", f"'widgets.{segments[1]}' names no node of this flow",
+                         node_id=node.id, field=field)  # fmt: skip
+    if isinstance(node, CollectNode) and node.data.validation and node.data.validation.pattern:
+        _check_regex(node.data.validation.pattern, node.id, "data.validation.pattern", out)
+    if isinstance(node, DecisionNode):
+        for i, rule in enumerate(node.data.rules):
+            _check_rule(rule.operator, rule.value, node.id, f"data.rules.{i}.value", out)
+        ids = [rule.id for rule in node.data.rules]
+        for dup in sorted({r for r in ids if ids.count(r) > 1 or r == "default"}):
+            out.error("invalid_field", f"rule id '{dup}' is used twice or is reserved ('default'); "
+                      "rule ids name the outgoing handles and must be unique", node_id=node.id,
+                      field="data.rules")  # fmt: skip
+    if isinstance(node, HoursNode) and schedules is not None and node.data.schedule not in schedules:
+        out.error("unknown_schedule", f"schedule '{node.data.schedule}' does not exist; create it or "
+                  "pick one of: " + (", ".join(sorted(schedules)) or "(none yet)"), node_id=node.id,
+                  field="data.schedule")  # fmt: skip
+
+
+def _check_regex(pattern: str, node_id: str, field: str, out: _Collector) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        out.error("invalid_regex", f"regular expression {pattern!r} does not compile: {exc}",
+                  node_id=node_id, field=field)  # fmt: skip
+
+
+def _check_rule(operator: str, value: Any, node_id: str, field: str, out: _Collector) -> None:
+    if operator not in conditions.NEEDS_VALUE:
+        return
+    if value is None or value == "" or value == []:
+        out.error("invalid_rule_value", f"operator '{operator}' needs a value", node_id=node_id, field=field)
+        return
+    if isinstance(value, list):
+        if operator not in ("matches_any_of", "does_not_match_any_of"):
+            out.error("invalid_rule_value", f"operator '{operator}' takes one value, not a list",
+                      node_id=node_id, field=field)  # fmt: skip
+        return
+    text = str(value)
+    if operator == "regex":
+        _check_regex(text, node_id, field, out)
+    elif operator in ("less_than", "greater_than") and conditions._number(text) is None:
+        out.error("invalid_rule_value", f"'{operator}' compares numbers; {text!r} is not a number",
+                  node_id=node_id, field=field)  # fmt: skip
+    elif operator in ("is_before_time", "is_after_time") and conditions.parse_time(text) is None:
+        out.error("invalid_rule_value", f"{text!r} is not a time; write HH:MM (24h)", node_id=node_id,
+                  field=field)  # fmt: skip
+    elif operator in ("is_before_date", "is_after_date") and conditions.parse_date(text) is None:
+        out.error("invalid_rule_value", f"{text!r} is not a date; write YYYY-MM-DD", node_id=node_id,
+                  field=field)  # fmt: skip
+
+
+def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector) -> str | None:
+    by_id = {node.id: node for node in nodes}
+    starts = [node.id for node in nodes if isinstance(node, StartNode)]
+    if not starts:
+        out.error("no_start_node", "the flow has no start node; add one node of type 'startNode' and "
+                  "connect it to the first node callers should reach")  # fmt: skip
+    for extra in starts[1:]:
+        out.error("several_start_nodes", "a flow has exactly one start node; delete this one",
+                  node_id=extra)  # fmt: skip
+    used: dict[tuple[str, str], str] = {}
+    graph: dict[str, list[str]] = {node.id: [] for node in nodes}
+    for edge in edges:
+        missing = [end for end in (edge.source, edge.target) if end not in by_id]
+        if missing:
+            out.error("edge_missing_node", f"edge connects to node(s) {', '.join(map(repr, missing))} "
+                      "that do not exist; delete the edge or the reference", edge_id=edge.id)  # fmt: skip
+            continue
+        source = by_id[edge.source]
+        if edge.outcome not in source.outcomes():
+            options = ", ".join(source.outcomes()) or "none (this node ends the call)"
+            out.error("unknown_outcome", f"edge leaves by {edge.outcome!r}, which is not an outcome "
+                      f"of {source.type}; use one of: {options}", edge_id=edge.id,  # type: ignore[attr-defined]
+                      node_id=edge.source, field="sourceHandle")  # fmt: skip
+            continue
+        key = (edge.source, edge.outcome)
+        if key in used:
+            out.error("duplicate_outcome_edge", f"outcome {edge.outcome!r} already leads along edge "
+                      f"'{used[key]}'; an outcome can lead to one node only", edge_id=edge.id,
+                      node_id=edge.source)  # fmt: skip
+            continue
+        if isinstance(by_id[edge.target], StartNode):
+            out.error("edge_into_start", "no edge may lead into the start node; lead to the first "
+                      "real node instead", edge_id=edge.id)  # fmt: skip
+            continue
+        used[key] = edge.id
+        graph[edge.source].append(edge.target)
+    for node in nodes:
+        for outcome in node.outcomes():
+            if (node.id, outcome) not in used:
+                out.warn("unhandled_outcome", f"outcome {outcome!r} has no edge: a call taking it "
+                         "hears the goodbye message and is hung up; connect it if that is not meant",
+                         node_id=node.id)  # fmt: skip
+    if not starts:
+        return None
+    reachable = _reach(starts[0], graph)
+    for node in nodes:
+        if node.id not in reachable:
+            out.warn("unreachable_node", "no path from the start node reaches this node", node_id=node.id)
+    for cycle in _loops_without_input(graph, by_id):
+        names = " -> ".join(cycle + [cycle[0]])
+        out.error("loop_without_input", f"these nodes can loop forever without waiting for the caller: "
+                  f"{names}; put a collectNode on the loop or break it", node_id=cycle[0])  # fmt: skip
+    return starts[0]
+
+
+def _reach(start: str, graph: dict[str, list[str]]) -> set[str]:
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in graph[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _loops_without_input(graph: dict[str, list[str]], by_id: dict[str, NodeBase]) -> list[list[str]]:
+    """Strongly connected components (iterative Tarjan) of the graph minus caller-input nodes."""
+    keep = {n for n in graph if not isinstance(by_id[n], _INPUT_NODES)}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root not in keep or root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in keep:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in graph[node]:
+                    found.append(sorted(component))
+    return found
+
+
+def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationReport, CompiledFlow | None]:
+    out = _Collector()
+    if not isinstance(document, dict):
+        out.error("invalid_field", "a flow must be a JSON object with id, name, nodes and edges")
+        return out.report(), None
+    raw_nodes, raw_edges = document.get("nodes"), document.get("edges", [])
+    if not isinstance(raw_nodes, list):
+        out.error("invalid_field", "'nodes' must be a list of nodes", field="nodes")
+        raw_nodes = []
+    if not isinstance(raw_edges, list):
+        out.error("invalid_field", "'edges' must be a list of edges", field="edges")
+        raw_edges = []
+    if len(raw_nodes) > MAX_NODES:
+        out.error("too_large", f"the flow has {len(raw_nodes)} nodes; the limit is {MAX_NODES}", field="nodes")
+        return out.report(), None
+    nodes = _parse_nodes(raw_nodes, out)
+    edges = _parse_edges(raw_edges, out)
+    envelope = {k: v for k, v in document.items() if k not in ("nodes", "edges")}
+    flow_settings = FlowSettings()
+    shell: Flow | None = None
+    try:
+        shell = Flow.model_validate({**envelope, "nodes": [], "edges": []})
+        flow_settings = shell.settings
+    except ValidationError as exc:
+        out.pydantic(exc, "")
+    try:
+        ZoneInfo(flow_settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.error("unknown_time_zone", f"unknown time zone {flow_settings.timezone!r}; use an IANA name "
+                  "such as 'America/New_York'", field="settings.timezone")  # fmt: skip
+    defined = _defined_variables(flow_settings, nodes)
+    node_ids = {node.id for node in nodes}
+    for node in nodes:
+        _check_node_content(node, defined, node_ids, out, schedules)
+    start = _check_graph(nodes, edges, out)
+    report = out.report()
+    if not report.ok or start is None or shell is None:
+        return report, None
+    flow = Flow.model_construct(**{**shell.__dict__, "nodes": nodes, "edges": edges})
+    return report, CompiledFlow(flow, start)
+
+
+def validate(document: Any, schedules: set[str] | None = None) -> ValidationReport:
+    """Check a FlowDesigner document. ``schedules``: names that exist, when the caller knows them."""
+    return _validate(document, schedules)[0]
+
+
+def compile_flow(document: Any, schedules: set[str] | None = None) -> CompiledFlow:
+    report, compiled = _validate(document, schedules)
+    if compiled is None:
+        raise FlowInvalid(report)
+    return compiled
+
+
+def json_schema() -> dict[str, Any]:
+    """The flow format as JSON Schema (draft 2020-12), for the FlowDesigner."""
+    schema = Flow.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "FlowDesigner call flow"
+    return schema

@@ -1,0 +1,116 @@
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  public_base_url = "https://${var.domain}"
+  public_ingress  = var.lb_only_ingress ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
+
+  labels = merge(var.labels, {
+    app         = "ivr"
+    environment = var.environment
+    managed-by  = "terraform"
+  })
+
+  # The functions of the platform: one per directory of functions/ in the repository. Entry points
+  # are the Python functions the functions-framework serves. `routes` are the load balancer paths
+  # that reach the function; a function without routes is not behind the load balancer.
+  functions = {
+    incoming_call = {
+      entry_point      = "incoming_call"
+      description      = "Twilio voice webhooks: incoming call, call status callback and fallback."
+      public           = true
+      ingress          = local.public_ingress
+      webhook          = true
+      routes           = ["/webhook/voice/incoming", "/webhook/voice/status", "/webhook/voice/fallback"]
+      publishes_events = true
+      enqueues_tasks   = false
+      extra_secrets    = []
+    }
+    flow_step = {
+      entry_point      = "flow_step"
+      description      = "Twilio voice webhook that runs the next step of a call flow."
+      public           = true
+      ingress          = local.public_ingress
+      webhook          = true
+      routes           = ["/webhook/voice/step"]
+      publishes_events = true
+      enqueues_tasks   = false
+      extra_secrets    = []
+    }
+    deploy_flow = {
+      entry_point      = "deploy_flow"
+      description      = "Admin API (/api/...) to deploy and roll back call flows; authenticated by API key in the app."
+      public           = true
+      ingress          = local.public_ingress
+      webhook          = false
+      routes           = ["/api/*"]
+      publishes_events = true
+      enqueues_tasks   = false
+      extra_secrets    = [{ key = "IVR_ADMIN_API_KEY_PEPPER", secret = "ivr-admin-api-key-pepper" }]
+    }
+    route_department = {
+      entry_point      = "route_department"
+      description      = "Department routing (/api/departments/route), invoked only by Cloud Tasks with an OIDC token."
+      public           = false
+      ingress          = "ALLOW_INTERNAL_ONLY"
+      webhook          = false
+      routes           = []
+      publishes_events = true
+      enqueues_tasks   = true
+      extra_secrets    = []
+    }
+  }
+
+  function_names = { for key, _ in local.functions : key => "${var.name_prefix}-${replace(key, "_", "-")}" }
+
+  # Cloud Run gives every service a deterministic URL; using it (instead of the function's uri
+  # output) lets every function know the route_department URL without a dependency cycle.
+  route_department_url = "https://${local.function_names["route_department"]}-${data.google_project.this.number}.${var.region}.run.app"
+
+  common_environment = {
+    GOOGLE_CLOUD_PROJECT     = var.project_id
+    IVR_ENV                  = var.environment
+    IVR_STORE                = "firestore"
+    PUBLIC_BASE_URL          = local.public_base_url
+    IVR_REGION               = var.region
+    IVR_EVENTS_TOPIC         = google_pubsub_topic.call_events.id
+    IVR_TASKS_LOCATION       = var.region
+    IVR_DISPATCH_QUEUE       = google_cloud_tasks_queue.department_dispatch.id
+    IVR_ESCALATION_QUEUE     = google_cloud_tasks_queue.escalation.id
+    IVR_TASKS_INVOKER_SA     = google_service_account.tasks_invoker.email
+    IVR_ROUTE_DEPARTMENT_URL = local.route_department_url
+  }
+
+  # Secret values never pass through Terraform: only the secret containers are managed here and
+  # versions are added out-of-band (see docs/terraform.md).
+  common_secret_environment = [
+    { key = "TWILIO_AUTH_TOKEN", secret = "twilio-auth-token" },
+  ]
+
+  required_apis = [
+    "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "compute.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "apis" {
+  for_each = var.enable_apis ? toset(local.required_apis) : toset([])
+
+  project            = var.project_id
+  service            = each.value
+  disable_on_destroy = false
+}
