@@ -71,7 +71,7 @@ _QUEUE_OUTCOMES = {"bridged": "completed", "queue-full": "busy", "leave": "noAns
 def _zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):  # validation refuses these; never fail a live call
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # validation refuses these; never fail a live call
         return timezone.utc
 
 
@@ -344,10 +344,15 @@ def _collect_value(node: CollectNode, event: DigitsEntered | SpeechHeard) -> str
     if is_digits and rules.max_digits is not None and len(raw) > rules.max_digits:
         return None
     if rules.allowed_values is not None:
-        wanted = raw if is_digits else conditions.normalise(raw)
+        # Digits must equal an allowed value. Speech matches an allowed value it equals or contains
+        # as whole words ("Support, please." -> "support"); the first allowed value in the list wins.
+        # The designer's spelling is stored, not the recogniser's.
+        if is_digits:
+            return raw if raw in rules.allowed_values else None
+        heard = f" {conditions.normalise(raw)} "
         for allowed in rules.allowed_values:
-            if wanted == (allowed if is_digits else conditions.normalise(allowed)):
-                return allowed  # store the designer's spelling, not the recogniser's
+            if f" {conditions.normalise(allowed)} " in heard:
+                return allowed
         return None
     if rules.pattern is not None:
         subject = raw if is_digits else conditions.normalise(raw)

@@ -14,9 +14,11 @@ query takes the instant ``at``, which must be timezone-aware):
 4. DST follows from rule 1. On a spring-forward day a range covering the skipped hour simply holds
    less real time; on a fall-back day both occurrences of a repeated wall time get the same answer.
 5. ``next_change`` is the first real instant strictly after ``at`` at which ``is_open`` flips,
-   looked for up to 400 days ahead (None when it never flips in that window). It is returned in the
-   schedule's zone with the correct offset (and fold), so it is always an instant that exists: a
-   change whose wall time falls in a DST gap happens at the transition itself.
+   looked for up to 400 days ahead, that day included (None when it never flips in that window).
+   It is returned in the schedule's zone with the correct offset (and fold), so it is always an
+   instant that exists: a change whose wall time falls in a DST gap happens at the transition.
+   Callers should compare or add to it in UTC: Python does wall-clock arithmetic between aware
+   datetimes of one zone, and never finds a time in a DST fold equal to one in another zone.
 6. A zone is assumed to change its UTC offset at most once per day (true of every tz rule in use).
 
 ``is_open`` is on the hot path of every incoming call, so it costs O(number of rules) and never
@@ -30,40 +32,19 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-__all__ = [
-    "SEARCH_DAYS",
-    "DateHoliday",
-    "Holiday",
-    "NthWeekdayHoliday",
-    "Override",
-    "RangeHoliday",
-    "Schedule",
-    "ScheduleError",
-    "ScheduleStatus",
-    "TimeRange",
-    "Weekday",
-    "WeeklyHours",
-    "YearlyHoliday",
-    "is_open",
-    "next_change",
-    "status",
-]
-
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-WEEKDAYS: tuple[Weekday, ...] = (
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-)
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 # English names of our own: calendar.month_name follows the process locale, and reasons are data.
-_MONTHS = ("", "January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+_MONTHS: tuple[str, ...] = ("", "January", "February", "March", "April", "May", "June", "July")
+_MONTHS += ("August", "September", "October", "November", "December")
 SEARCH_DAYS = 400
-_HHMM = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
+_HHMM = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # not \d: it matches any Unicode digit
 _DAY = dt.timedelta(days=1)
 _SECOND = dt.timedelta(seconds=1)
 
@@ -281,6 +262,8 @@ class Schedule(_Model):
 
 
 class ScheduleStatus(_Model):
+    """``reason``: "weekly", "closedWeekly", "holiday:<name or rule>" or "override:<reason>"."""
+
     open: bool
     reason: str
     next_change: dt.datetime | None
@@ -319,11 +302,13 @@ def _evaluate(schedule: Schedule, wall: dt.datetime) -> tuple[bool, str]:
 
 
 def is_open(schedule: Schedule, at: dt.datetime) -> bool:
+    """Whether ``schedule`` is open at the instant ``at``; O(number of rules)."""
     _require_aware(at)
     return _evaluate(schedule, _wall(at, schedule.zone))[0]
 
 
 def status(schedule: Schedule, at: dt.datetime) -> ScheduleStatus:
+    """Open or not at ``at``, which rule decided it, and when that next changes."""
     _require_aware(at)
     open_now, reason = _evaluate(schedule, _wall(at, schedule.zone))
     return ScheduleStatus(open=open_now, reason=reason, next_change=next_change(schedule, at))
@@ -386,6 +371,7 @@ def _offset_changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> Ite
 
 
 def next_change(schedule: Schedule, at: dt.datetime) -> dt.datetime | None:
+    """First instant strictly after ``at`` where ``is_open`` flips, within 400 days, else None."""
     _require_aware(at)
     zone = schedule.zone
     now = at.astimezone(dt.UTC)

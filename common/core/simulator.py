@@ -77,6 +77,13 @@ class Simulation:
     events: list[dict[str, Any]] = field(default_factory=list)
     state: CallState | None = None
     hung_up_by: Literal["ivr", "caller", "guard"] | None = None
+    listener: Callable[[Line], None] | None = None
+
+    def add(self, turn: int, speaker: Literal["ivr", "caller", "system"], text: str) -> None:
+        line = Line(turn, speaker, text)
+        self.transcript.append(line)
+        if self.listener is not None:
+            self.listener(line)
 
     @property
     def path(self) -> list[str]:
@@ -177,10 +184,11 @@ def simulate(flow: CompiledFlow, caller: CallerFn | Sequence[str], *, now: datet
              http: Sequence[HttpMock] = (), caller_number: str = "+15005550006",
              dialled_number: str = "+13072249663", version: str = "draft",
              schedules: engine.ScheduleLookup | None = None,
-             call_sid: str = "CA00000000000000000000000000000000") -> Simulation:  # fmt: skip
+             call_sid: str = "CA00000000000000000000000000000000",
+             listener: Callable[[Line], None] | None = None) -> Simulation:  # fmt: skip
     """Run one call from start to end; raises ScriptError for a script item that does not fit."""
     next_item = scripted(caller) if not callable(caller) else caller
-    sim = Simulation()
+    sim = Simulation(listener=listener)
     urls = twiml.UrlBuilder(SIM_BASE_URL)
     event: InboundEvent = CallStarted({"CallSid": call_sid, "From": caller_number, "To": dialled_number,
                                        "Direction": "inbound", "CallStatus": "ringing"})  # fmt: skip
@@ -195,14 +203,14 @@ def simulate(flow: CompiledFlow, caller: CallerFn | Sequence[str], *, now: datet
         sim.events += [{"type": e.type, "seq": e.seq, "nodeId": e.node_id, **e.data} for e in result.events]
         for action in result.actions:
             speaker, text = _describe(action)
-            sim.transcript.append(Line(turn, speaker, text))
+            sim.add(turn, speaker, text)
         if state.status == "ended":
             sim.hung_up_by = "guard" if state.end_reason in ("loop_guard", "step_limit") else "ivr"
             return sim
         answer = _answer(state, result.actions, next_item, http, turn, sim)
         if answer is None:
             sim.hung_up_by = "caller"
-            sim.transcript.append(Line(turn, "caller", "hangs up"))
+            sim.add(turn, "caller", "hangs up")
             return sim
         event = answer
     sim.problems.append(f"the call did not end within {MAX_TURNS} turns")  # pragma: no cover
@@ -216,9 +224,9 @@ def _answer(state: CallState, actions: Sequence[Action], next_item: CallerFn, ht
         request = next(a for a in actions if isinstance(a, HttpRequest))
         mock = next((m for m in http if m.matches(request)), None)
         if mock is None:
-            sim.transcript.append(Line(turn, "system", f"no HTTP mock matches {request.url}: request fails"))
+            sim.add(turn, "system", f"no HTTP mock matches {request.url}: request fails")
             return HttpCompleted(0, "", f"no mock for {request.method} {request.url}")
-        sim.transcript.append(Line(turn, "system", f"HTTP answer {mock.status}"))
+        sim.add(turn, "system", f"HTTP answer {mock.status}")
         return HttpCompleted(mock.status, mock.body)
     peek = next_item(waiting, node, turn)
     if peek is None:
@@ -231,11 +239,11 @@ def _answer(state: CallState, actions: Sequence[Action], next_item: CallerFn, ht
     if waiting == "input" and isinstance(parsed, DigitsEntered | SpeechHeard | NoInput):
         said = {DigitsEntered: lambda e: f"presses {e.digits}", SpeechHeard: lambda e: f'says "{e.text}"',
                 NoInput: lambda e: "(silence)"}[type(parsed)](parsed)  # fmt: skip
-        sim.transcript.append(Line(turn, "caller", said))
+        sim.add(turn, "caller", said)
         return parsed
     fits = {"dial": DialEnded, "queue": QueueEnded, "record": RecordingEnded}.get(waiting)
     if fits is not None and isinstance(parsed, fits):
-        sim.transcript.append(Line(turn, "system", f"{waiting} result: {peek.split(':', 1)[1]}"))
+        sim.add(turn, "system", f"{waiting} result: {peek.split(':', 1)[1]}")
         return parsed
     if waiting == "input":
         raise ScriptError(f"input {peek!r} does not fit: the call waits for the caller at node '{node}'")
@@ -254,5 +262,5 @@ def _default_network(waiting: str, turn: int, sim: Simulation) -> InboundEvent:
                    "voicemail recorded, 12s (default)"),
     }  # fmt: skip
     event, text = defaults[waiting]
-    sim.transcript.append(Line(turn, "system", text))
+    sim.add(turn, "system", text)
     return event

@@ -59,7 +59,7 @@ def check(source: str) -> list[list[str]]:
     if not is_template(source):
         return []
     template = _parse(source)
-    return [list(map(str, segments)) for segments in template.variable_segments()]
+    return [list(map(str, segments)) for segments in template.global_variable_segments()]
 
 
 def render(source: str, context: Mapping[str, Any]) -> str:

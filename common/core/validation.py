@@ -90,7 +90,7 @@ class _Collector:
     def pydantic(self, exc: ValidationError, prefix: str, **where: Any) -> None:
         for err in exc.errors(include_url=False):
             loc = ".".join(str(p) for p in err["loc"])
-            field = ".".join(filter(None, [prefix, loc])) or None
+            field = ".".join(filter(None, [where.get("field"), prefix, loc])) or None
             message = err["msg"]
             pattern = (err.get("ctx") or {}).get("pattern")
             if err["type"] == "string_pattern_mismatch" and pattern in _PATTERN_HELP:
@@ -101,7 +101,7 @@ class _Collector:
                 message = f"unknown field '{err['loc'][-1]}'; remove it or check its spelling"
             elif err["type"] == "missing":
                 message = f"missing required field '{err['loc'][-1]}'"
-            self.error("invalid_field", message, field=field, **where)
+            self.error("invalid_field", message, **{**where, "field": field})
 
     def report(self) -> ValidationReport:
         return ValidationReport(
@@ -130,7 +130,7 @@ def _parse_nodes(raw_nodes: list[Any], out: _Collector) -> list[NodeBase]:
         if model is None:
             known = ", ".join(sorted(NODE_TYPES))
             out.error("unknown_node_type", f"unknown node type {node_type!r}; use one of {known}",
-                      field="type", **where)  # fmt: skip
+                      **{**where, "field": ".".join(filter(None, [where.get("field"), "type"]))})  # fmt: skip
             continue
         try:
             nodes.append(model.model_validate(raw))
@@ -404,7 +404,7 @@ def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationRepo
         out.pydantic(exc, "")
     try:
         ZoneInfo(flow_settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz directory such as 'America'
         out.error("unknown_time_zone", f"unknown time zone {flow_settings.timezone!r}; use an IANA name "
                   "such as 'America/New_York'", field="settings.timezone")  # fmt: skip
     defined = _defined_variables(flow_settings, nodes)

@@ -45,6 +45,11 @@ def utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+def as_utc(instant: dt.datetime | None) -> dt.datetime | None:
+    """Compare instants in UTC: Python never finds a time in a DST fold equal to one in another zone."""
+    return None if instant is None else instant.astimezone(UTC)
+
+
 def brute_next_change(schedule: Schedule, at: dt.datetime, minutes: int) -> dt.datetime | None:
     """Minute-by-minute reference for next_change; exact when ``at`` is minute-aligned in UTC."""
     start = is_open(schedule, at)
@@ -92,14 +97,30 @@ def test_is_open_converts_any_aware_instant_to_the_schedule_zone() -> None:
 @pytest.mark.parametrize(
     ("wall", "expected"),
     [
-        ("2026-06-01T10:00", ScheduleStatus(open=True, reason="weekly",
-                                            next_change=local("America/New_York", "2026-06-01T12:00"))),
-        ("2026-06-01T12:00", ScheduleStatus(open=False, reason="closedWeekly",
-                                            next_change=local("America/New_York", "2026-06-01T13:00"))),
-        ("2026-06-01T17:00", ScheduleStatus(open=False, reason="closedWeekly",
-                                            next_change=local("America/New_York", "2026-06-02T00:00"))),
-        ("2026-06-02T05:00", ScheduleStatus(open=True, reason="weekly",
-                                            next_change=local("America/New_York", "2026-06-03T00:00"))),
+        (
+            "2026-06-01T10:00",
+            ScheduleStatus(
+                open=True, reason="weekly", next_change=local("America/New_York", "2026-06-01T12:00")
+            ),
+        ),
+        (
+            "2026-06-01T12:00",
+            ScheduleStatus(
+                open=False, reason="closedWeekly", next_change=local("America/New_York", "2026-06-01T13:00")
+            ),
+        ),
+        (
+            "2026-06-01T17:00",
+            ScheduleStatus(
+                open=False, reason="closedWeekly", next_change=local("America/New_York", "2026-06-02T00:00")
+            ),
+        ),
+        (
+            "2026-06-02T05:00",
+            ScheduleStatus(
+                open=True, reason="weekly", next_change=local("America/New_York", "2026-06-03T00:00")
+            ),
+        ),
     ],
 )
 def test_status(wall: str, expected: ScheduleStatus) -> None:
@@ -107,7 +128,9 @@ def test_status(wall: str, expected: ScheduleStatus) -> None:
 
 
 def test_status_serializes_camel_case() -> None:
-    dumped = status(SPLIT_DAY, local("America/New_York", "2026-06-01T10:00")).model_dump(mode="json", by_alias=True)
+    dumped = status(SPLIT_DAY, local("America/New_York", "2026-06-01T10:00")).model_dump(
+        mode="json", by_alias=True
+    )
     assert dumped == {"open": True, "reason": "weekly", "nextChange": "2026-06-01T12:00:00-04:00"}
 
 
@@ -144,7 +167,7 @@ def test_next_change_across_dst_returns_exact_utc(
     assert change.utcoffset() == dt.timedelta(hours=expected_offset_hours)
     assert (change.hour, change.minute) == (9, 0)
     assert is_open(schedule, change)
-    assert not is_open(schedule, change - dt.timedelta(microseconds=1))
+    assert not is_open(schedule, change.astimezone(UTC) - dt.timedelta(microseconds=1))
 
 
 @pytest.mark.parametrize(
@@ -179,9 +202,9 @@ def test_fall_back_repeated_wall_time_is_open_in_both_occurrences() -> None:
     assert second.astimezone(UTC) == utc("2026-11-01T06:45")
     assert is_open(schedule, first) and is_open(schedule, second)
     # The clock jumps back to 01:00 at 06:00Z (closed), reaches 01:30 again at 06:30Z (open).
-    assert next_change(schedule, first) == utc("2026-11-01T06:00")
-    assert next_change(schedule, utc("2026-11-01T06:00")) == utc("2026-11-01T06:30")
-    assert next_change(schedule, second) == utc("2026-11-01T07:00")
+    assert as_utc(next_change(schedule, first)) == utc("2026-11-01T06:00")
+    assert as_utc(next_change(schedule, utc("2026-11-01T06:00"))) == utc("2026-11-01T06:30")
+    assert as_utc(next_change(schedule, second)) == utc("2026-11-01T07:00")
 
 
 def test_next_change_never_returns_a_nonexistent_wall_time() -> None:
@@ -220,7 +243,7 @@ def test_next_change_matches_minute_by_minute_scan_around_dst(zone: str, start_u
     changes = 0
     while at < utc(start_utc) + dt.timedelta(days=4):
         expected = brute_next_change(schedule, at, minutes=2 * 24 * 60)
-        assert next_change(schedule, at) == expected
+        assert as_utc(next_change(schedule, at)) == expected
         assert expected is not None
         at, changes = expected, changes + 1
     assert changes > 20
@@ -235,15 +258,27 @@ WEEKDAY_HOURS = every(ALL_DAYS, "09:00-17:00")
     ("holiday", "wall", "expected_open", "expected_reason"),
     [
         ({"type": "date", "date": "2026-12-24"}, "2026-12-24T10:00", False, "holiday:2026-12-24"),
-        ({"type": "date", "date": "2026-12-24", "name": "Xmas Eve"}, "2026-12-24T10:00", False,
-         "holiday:Xmas Eve"),
+        (
+            {"type": "date", "date": "2026-12-24", "name": "Xmas Eve"},
+            "2026-12-24T10:00",
+            False,
+            "holiday:Xmas Eve",
+        ),
         ({"type": "date", "date": "2026-12-24"}, "2026-12-23T10:00", True, "weekly"),
         ({"type": "date", "date": "2026-12-24"}, "2026-12-25T10:00", True, "weekly"),
         ({"type": "range", "start": "2026-12-24", "end": "2027-01-02"}, "2026-12-23T16:59", True, "weekly"),
-        ({"type": "range", "start": "2026-12-24", "end": "2027-01-02"}, "2026-12-24T10:00", False,
-         "holiday:2026-12-24 to 2027-01-02"),
-        ({"type": "range", "start": "2026-12-24", "end": "2027-01-02"}, "2027-01-02T16:59", False,
-         "holiday:2026-12-24 to 2027-01-02"),
+        (
+            {"type": "range", "start": "2026-12-24", "end": "2027-01-02"},
+            "2026-12-24T10:00",
+            False,
+            "holiday:2026-12-24 to 2027-01-02",
+        ),
+        (
+            {"type": "range", "start": "2026-12-24", "end": "2027-01-02"},
+            "2027-01-02T16:59",
+            False,
+            "holiday:2026-12-24 to 2027-01-02",
+        ),
         ({"type": "range", "start": "2026-12-24", "end": "2027-01-02"}, "2027-01-03T09:00", True, "weekly"),
         ({"type": "yearly", "month": 12, "day": 25}, "2026-12-25T10:00", False, "holiday:every December 25"),
         ({"type": "yearly", "month": 12, "day": 25}, "2031-12-25T10:00", False, "holiday:every December 25"),
@@ -251,20 +286,54 @@ WEEKDAY_HOURS = every(ALL_DAYS, "09:00-17:00")
         ({"type": "yearly", "month": 2, "day": 29}, "2028-02-29T10:00", False, "holiday:every February 29"),
         ({"type": "yearly", "month": 2, "day": 29}, "2027-02-28T10:00", True, "weekly"),
         ({"type": "yearly", "month": 2, "day": 29}, "2027-03-01T10:00", True, "weekly"),
-        ({"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": -1}, "2026-05-25T10:00", False,
-         "holiday:last Monday of May"),
-        ({"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": -1}, "2026-05-18T10:00", True, "weekly"),
-        ({"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": -1}, "2027-05-31T10:00", False,
-         "holiday:last Monday of May"),
-        ({"type": "nthWeekday", "month": 11, "weekday": "thursday", "nth": 4}, "2026-11-26T10:00", False,
-         "holiday:4th Thursday of November"),
-        ({"type": "nthWeekday", "month": 11, "weekday": "thursday", "nth": 4}, "2026-11-19T10:00", True, "weekly"),
-        ({"type": "nthWeekday", "month": 6, "weekday": "monday", "nth": 5}, "2026-06-29T10:00", False,
-         "holiday:5th Monday of June"),
-        ({"type": "nthWeekday", "month": 6, "weekday": "monday", "nth": -5}, "2026-06-01T10:00", False,
-         "holiday:5th-to-last Monday of June"),
-        ({"type": "nthWeekday", "month": 6, "weekday": "monday", "nth": -2}, "2026-06-22T10:00", False,
-         "holiday:2nd-to-last Monday of June"),
+        (
+            {"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": -1},
+            "2026-05-25T10:00",
+            False,
+            "holiday:last Monday of May",
+        ),
+        (
+            {"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": -1},
+            "2026-05-18T10:00",
+            True,
+            "weekly",
+        ),
+        (
+            {"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": -1},
+            "2027-05-31T10:00",
+            False,
+            "holiday:last Monday of May",
+        ),
+        (
+            {"type": "nthWeekday", "month": 11, "weekday": "thursday", "nth": 4},
+            "2026-11-26T10:00",
+            False,
+            "holiday:4th Thursday of November",
+        ),
+        (
+            {"type": "nthWeekday", "month": 11, "weekday": "thursday", "nth": 4},
+            "2026-11-19T10:00",
+            True,
+            "weekly",
+        ),
+        (
+            {"type": "nthWeekday", "month": 6, "weekday": "monday", "nth": 5},
+            "2026-06-29T10:00",
+            False,
+            "holiday:5th Monday of June",
+        ),
+        (
+            {"type": "nthWeekday", "month": 6, "weekday": "monday", "nth": -5},
+            "2026-06-01T10:00",
+            False,
+            "holiday:5th-to-last Monday of June",
+        ),
+        (
+            {"type": "nthWeekday", "month": 6, "weekday": "monday", "nth": -2},
+            "2026-06-22T10:00",
+            False,
+            "holiday:2nd-to-last Monday of June",
+        ),
     ],
 )
 def test_holiday_kinds(holiday: dict[str, Any], wall: str, expected_open: bool, expected_reason: str) -> None:
@@ -273,11 +342,14 @@ def test_holiday_kinds(holiday: dict[str, Any], wall: str, expected_open: bool, 
     assert (result.open, result.reason) == (expected_open, expected_reason)
 
 
-@pytest.mark.parametrize(("year", "expected_closed"), [(2024, True), (2028, True), (2100, False), (2000, True)])
+@pytest.mark.parametrize(
+    ("year", "expected_closed"), [(2024, True), (2028, True), (2100, False), (2000, True)]
+)
 def test_feb_29_yearly_holiday_only_in_leap_years(year: int, expected_closed: bool) -> None:
     schedule = make("UTC", WEEKDAY_HOURS, holidays=[{"type": "yearly", "month": 2, "day": 29}])
     closed_days = [
-        day for day in (dt.date(year, 2, 28) + dt.timedelta(days=n) for n in range(3))
+        day
+        for day in (dt.date(year, 2, 28) + dt.timedelta(days=n) for n in range(3))
         if not is_open(schedule, dt.datetime.combine(day, dt.time(10), tzinfo=UTC))
     ]
     assert closed_days == ([dt.date(year, 2, 29)] if expected_closed else [])
@@ -285,7 +357,9 @@ def test_feb_29_yearly_holiday_only_in_leap_years(year: int, expected_closed: bo
 
 @pytest.mark.parametrize(("year", "expected"), [(2026, [dt.date(2026, 5, 29)]), (2027, [])])
 def test_fifth_weekday_that_does_not_exist_does_not_apply(year: int, expected: list[dt.date]) -> None:
-    schedule = make("UTC", WEEKDAY_HOURS, holidays=[{"type": "nthWeekday", "month": 5, "weekday": "friday", "nth": 5}])
+    schedule = make(
+        "UTC", WEEKDAY_HOURS, holidays=[{"type": "nthWeekday", "month": 5, "weekday": "friday", "nth": 5}]
+    )
     may = [dt.date(year, 5, d) for d in range(1, 32)]
     closed = [d for d in may if not is_open(schedule, dt.datetime.combine(d, dt.time(10), tzinfo=UTC))]
     assert closed == expected
@@ -307,36 +381,87 @@ def override(start: str, end: str, mode: str, reason: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("overrides", "wall", "expected_open", "expected_reason"),
     [
-        ([override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm")], "2026-11-24T10:00", False,
-         "override:storm"),
-        ([override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm")], "2026-11-25T10:00", True, "weekly"),
-        ([override("2026-11-24T17:00", "2026-11-24T21:00", "open", "late")], "2026-11-24T20:59", True,
-         "override:late"),
-        ([override("2026-11-24T17:00", "2026-11-24T21:00", "open", "late")], "2026-11-24T21:00", False,
-         "closedWeekly"),
-        ([override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm"),
-          override("2026-11-24T12:00", "2026-11-24T14:00", "open", "reopen")], "2026-11-24T13:00", True,
-         "override:reopen"),
-        ([override("2026-11-24T12:00", "2026-11-24T14:00", "open", "reopen"),
-          override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm")], "2026-11-24T13:00", False,
-         "override:storm"),
-        ([override("2026-11-26T08:00", "2026-11-26T12:00", "open", "half day")], "2026-11-26T11:00", True,
-         "override:half day"),
-        ([override("2026-11-26T08:00", "2026-11-26T12:00", "open", "half day")], "2026-11-26T12:00", False,
-         "holiday:Thanksgiving"),
-        ([{"start": "2026-11-24T00:00", "end": "2026-11-25T00:00", "mode": "closed"}], "2026-11-24T10:00", False,
-         "override:closed"),
+        (
+            [override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm")],
+            "2026-11-24T10:00",
+            False,
+            "override:storm",
+        ),
+        (
+            [override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm")],
+            "2026-11-25T10:00",
+            True,
+            "weekly",
+        ),
+        (
+            [override("2026-11-24T17:00", "2026-11-24T21:00", "open", "late")],
+            "2026-11-24T20:59",
+            True,
+            "override:late",
+        ),
+        (
+            [override("2026-11-24T17:00", "2026-11-24T21:00", "open", "late")],
+            "2026-11-24T21:00",
+            False,
+            "closedWeekly",
+        ),
+        (
+            [
+                override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm"),
+                override("2026-11-24T12:00", "2026-11-24T14:00", "open", "reopen"),
+            ],
+            "2026-11-24T13:00",
+            True,
+            "override:reopen",
+        ),
+        (
+            [
+                override("2026-11-24T12:00", "2026-11-24T14:00", "open", "reopen"),
+                override("2026-11-24T00:00", "2026-11-25T00:00", "closed", "storm"),
+            ],
+            "2026-11-24T13:00",
+            False,
+            "override:storm",
+        ),
+        (
+            [override("2026-11-26T08:00", "2026-11-26T12:00", "open", "half day")],
+            "2026-11-26T11:00",
+            True,
+            "override:half day",
+        ),
+        (
+            [override("2026-11-26T08:00", "2026-11-26T12:00", "open", "half day")],
+            "2026-11-26T12:00",
+            False,
+            "holiday:Thanksgiving",
+        ),
+        (
+            [{"start": "2026-11-24T00:00", "end": "2026-11-25T00:00", "mode": "closed"}],
+            "2026-11-24T10:00",
+            False,
+            "override:closed",
+        ),
     ],
 )
-def test_overrides(overrides: list[dict[str, str]], wall: str, expected_open: bool, expected_reason: str) -> None:
-    thanksgiving = {"type": "nthWeekday", "month": 11, "weekday": "thursday", "nth": 4, "name": "Thanksgiving"}
+def test_overrides(
+    overrides: list[dict[str, str]], wall: str, expected_open: bool, expected_reason: str
+) -> None:
+    thanksgiving = {
+        "type": "nthWeekday",
+        "month": 11,
+        "weekday": "thursday",
+        "nth": 4,
+        "name": "Thanksgiving",
+    }
     schedule = make(weekly=WEEKDAY_HOURS, holidays=[thanksgiving], overrides=overrides)
     result = status(schedule, local("America/New_York", wall))
     assert (result.open, result.reason) == (expected_open, expected_reason)
 
 
 def test_evening_extension_moves_next_change_to_its_end() -> None:
-    schedule = make(weekly=WEEKDAY_HOURS, overrides=[override("2026-11-24T17:00", "2026-11-24T21:00", "open", "late")])
+    schedule = make(
+        weekly=WEEKDAY_HOURS, overrides=[override("2026-11-24T17:00", "2026-11-24T21:00", "open", "late")]
+    )
     assert next_change(schedule, local("America/New_York", "2026-11-24T10:00")) == local(
         "America/New_York", "2026-11-24T21:00"
     )
@@ -391,46 +516,103 @@ def test_next_change_gives_up_after_400_days() -> None:
 
 # --- validation -----------------------------------------------------------------------------------
 
-VALID: dict[str, Any] = {"name": "main-line", "timezone": "Europe/London", "weekly": {"monday": hours("09:00-17:00")}}
+VALID: dict[str, Any] = {
+    "name": "main-line",
+    "timezone": "Europe/London",
+    "weekly": {"monday": hours("09:00-17:00")},
+}
 
 
 @pytest.mark.parametrize(
     ("changes", "loc", "message"),
     [
-        ({"timezone": "Mars/Olympus"}, ("timezone",),
-         "unknown time zone 'Mars/Olympus'; use an IANA name such as 'America/New_York'"),
+        (
+            {"timezone": "Mars/Olympus"},
+            ("timezone",),
+            "unknown time zone 'Mars/Olympus'; use an IANA name such as 'America/New_York'",
+        ),
         ({"timezone": "America"}, ("timezone",), "unknown time zone 'America'"),
         ({"timezone": "../etc/passwd"}, ("timezone",), "unknown time zone"),
-        ({"weekly": {"monday": hours("9:00-17:00")}}, ("weekly", "monday", 0, "start"), "invalid time '9:00'"),
-        ({"weekly": {"monday": hours("09:00-24:30")}}, ("weekly", "monday", 0, "end"), "invalid time '24:30'"),
-        ({"weekly": {"monday": hours("24:00-24:00")}}, ("weekly", "monday", 0), "start 24:00 must be before end"),
-        ({"weekly": {"monday": hours("17:00-09:00")}}, ("weekly", "monday", 0),
-         "start 17:00 must be before end 09:00"),
-        ({"weekly": {"tuesday": hours("13:00-17:00", "09:00-13:30")}}, ("weekly",),
-         "tuesday: ranges 09:00-13:30 and 13:00-17:00 overlap"),
+        (
+            {"weekly": {"monday": hours("9:00-17:00")}},
+            ("weekly", "monday", 0, "start"),
+            "invalid time '9:00'",
+        ),
+        (
+            {"weekly": {"monday": hours("09:00-24:30")}},
+            ("weekly", "monday", 0, "end"),
+            "invalid time '24:30'",
+        ),
+        (
+            {"weekly": {"monday": hours("\u0660\u0669:00-17:00")}},  # Arabic-Indic digits
+            ("weekly", "monday", 0, "start"),
+            "use 24-hour HH:MM",
+        ),
+        (
+            {"weekly": {"monday": hours("24:00-24:00")}},
+            ("weekly", "monday", 0),
+            "start 24:00 must be before end",
+        ),
+        (
+            {"weekly": {"monday": hours("17:00-09:00")}},
+            ("weekly", "monday", 0),
+            "start 17:00 must be before end 09:00",
+        ),
+        (
+            {"weekly": {"tuesday": hours("13:00-17:00", "09:00-13:30")}},
+            ("weekly",),
+            "tuesday: ranges 09:00-13:30 and 13:00-17:00 overlap",
+        ),
         ({"weekly": {"Monday": hours("09:00-17:00")}}, ("weekly", "Monday", "[key]"), "Input should be"),
         ({"name": "-bad"}, ("name",), "should match pattern"),
         ({"name": "x" * 65}, ("name",), "at most 64 characters"),
-        ({"holidays": [{"type": "yearly", "month": 2, "day": 30}]}, ("holidays", 0, "yearly"),
-         "February has no day 30"),
-        ({"holidays": [{"type": "yearly", "month": 4, "day": 31}]}, ("holidays", 0, "yearly"), "April has no day 31"),
-        ({"holidays": [{"type": "range", "start": "2026-12-24", "end": "2026-12-01"}]}, ("holidays", 0, "range"),
-         "start 2026-12-24 must not be after end 2026-12-01"),
-        ({"holidays": [{"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": 0}]},
-         ("holidays", 0, "nthWeekday", "nth"), "not 0"),
-        ({"holidays": [{"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": 6}]},
-         ("holidays", 0, "nthWeekday", "nth"), "less than or equal to 5"),
+        (
+            {"holidays": [{"type": "yearly", "month": 2, "day": 30}]},
+            ("holidays", 0, "yearly"),
+            "February has no day 30",
+        ),
+        (
+            {"holidays": [{"type": "yearly", "month": 4, "day": 31}]},
+            ("holidays", 0, "yearly"),
+            "April has no day 31",
+        ),
+        (
+            {"holidays": [{"type": "range", "start": "2026-12-24", "end": "2026-12-01"}]},
+            ("holidays", 0, "range"),
+            "start 2026-12-24 must not be after end 2026-12-01",
+        ),
+        (
+            {"holidays": [{"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": 0}]},
+            ("holidays", 0, "nthWeekday", "nth"),
+            "not 0",
+        ),
+        (
+            {"holidays": [{"type": "nthWeekday", "month": 5, "weekday": "monday", "nth": 6}]},
+            ("holidays", 0, "nthWeekday", "nth"),
+            "less than or equal to 5",
+        ),
         ({"holidays": [{"type": "easter"}]}, ("holidays", 0), "does not match any of the expected tags"),
-        ({"overrides": [override("2026-11-25T00:00", "2026-11-24T00:00", "closed", "x")]}, ("overrides", 0),
-         "start 2026-11-25T00:00:00 must be before end 2026-11-24T00:00:00"),
-        ({"overrides": [override("2026-11-24T00:00+01:00", "2026-11-25T00:00", "open", "x")]},
-         ("overrides", 0, "start"), "drop the UTC offset"),
-        ({"overrides": [override("2026-11-24T00:00", "2026-11-25T00:00", "maybe", "x")]},
-         ("overrides", 0, "mode"), "Input should be 'closed' or 'open'"),
+        (
+            {"overrides": [override("2026-11-25T00:00", "2026-11-24T00:00", "closed", "x")]},
+            ("overrides", 0),
+            "start 2026-11-25T00:00:00 must be before end 2026-11-24T00:00:00",
+        ),
+        (
+            {"overrides": [override("2026-11-24T00:00+01:00", "2026-11-25T00:00", "open", "x")]},
+            ("overrides", 0, "start"),
+            "drop the UTC offset",
+        ),
+        (
+            {"overrides": [override("2026-11-24T00:00", "2026-11-25T00:00", "maybe", "x")]},
+            ("overrides", 0, "mode"),
+            "Input should be 'closed' or 'open'",
+        ),
         ({"color": "red"}, ("color",), "Extra inputs are not permitted"),
     ],
 )
-def test_validation_errors_name_the_field(changes: dict[str, Any], loc: tuple[Any, ...], message: str) -> None:
+def test_validation_errors_name_the_field(
+    changes: dict[str, Any], loc: tuple[Any, ...], message: str
+) -> None:
     with pytest.raises(ValidationError) as info:
         Schedule.model_validate({**VALID, **changes})
     errors = info.value.errors()
@@ -457,14 +639,22 @@ def test_valid_schedule_round_trips_through_camel_case_json() -> None:
 
 @pytest.mark.parametrize("query", [is_open, status, next_change])
 def test_naive_datetime_is_rejected(query: Any) -> None:
-    with pytest.raises(ScheduleError, match="at must be a timezone-aware datetime, got naive 2026-06-01T10:00:00"):
+    with pytest.raises(
+        ScheduleError, match="at must be a timezone-aware datetime, got naive 2026-06-01T10:00:00"
+    ):
         query(SPLIT_DAY, dt.datetime(2026, 6, 1, 10))
     assert issubclass(ScheduleError, ValueError)
 
 
 # --- property -------------------------------------------------------------------------------------
 
-PROPERTY_ZONES = ("America/New_York", "Europe/London", "Australia/Sydney", "Australia/Lord_Howe", "America/Santiago")
+PROPERTY_ZONES = (
+    "America/New_York",
+    "Europe/London",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+)
 
 
 def varied_schedule(zone: str) -> Schedule:
@@ -493,9 +683,22 @@ def varied_schedule(zone: str) -> Schedule:
 
 
 PROPERTY_SCHEDULES = {zone: varied_schedule(zone) for zone in PROPERTY_ZONES}
-NEAR = [utc(t) for t in ("2026-03-08T07:00", "2026-11-01T06:00", "2026-03-29T01:00", "2026-10-25T01:00",
-                         "2026-04-04T16:00", "2026-10-03T16:00", "2026-04-04T15:00", "2026-09-06T04:00",
-                         "2026-04-05T03:00", "2026-11-24T05:00", "2026-12-24T00:00")]
+NEAR = [
+    utc(t)
+    for t in (
+        "2026-03-08T07:00",
+        "2026-11-01T06:00",
+        "2026-03-29T01:00",
+        "2026-10-25T01:00",
+        "2026-04-04T16:00",
+        "2026-10-03T16:00",
+        "2026-04-04T15:00",
+        "2026-09-06T04:00",
+        "2026-04-05T03:00",
+        "2026-11-24T05:00",
+        "2026-12-24T00:00",
+    )
+]
 instants = st.one_of(
     st.datetimes(dt.datetime(2025, 6, 1), dt.datetime(2028, 6, 1), timezones=st.just(UTC)),
     st.builds(
@@ -511,11 +714,13 @@ instants = st.one_of(
 def test_property_next_change_is_the_first_flip(zone: str, at: dt.datetime, fractions: list[float]) -> None:
     schedule = PROPERTY_SCHEDULES[zone]
     now_open = is_open(schedule, at)
-    change = next_change(schedule, at)
-    assert change is not None  # this schedule flips at least weekly
+    local_change = next_change(schedule, at)
+    assert local_change is not None  # this schedule flips at least weekly
+    assert local_change.tzinfo == ZoneInfo(zone)
+    # Aware arithmetic within one zone is wall-clock arithmetic, so step in UTC from here on.
+    change = local_change.astimezone(UTC)
+    assert change.astimezone(ZoneInfo(zone)).utcoffset() == local_change.utcoffset()
     assert change > at
-    assert change.tzinfo == ZoneInfo(zone)
-    assert change.astimezone(UTC).astimezone(ZoneInfo(zone)).utcoffset() == change.utcoffset()
     assert is_open(schedule, change) != now_open
     assert is_open(schedule, change - dt.timedelta(microseconds=1)) == now_open
     span = change - at

@@ -24,6 +24,12 @@ resource "google_storage_bucket_object" "source" {
   bucket       = var.bucket_name
   source       = var.source_zip_path
   content_type = "application/zip"
+
+  lifecycle {
+    # The name already changes with the content. Without this, a rebuilt zip whose bytes differ only
+    # in timestamps would re-upload the object on every run.
+    ignore_changes = [detect_md5hash]
+  }
 }
 
 resource "google_cloudfunctions2_function" "this" {

@@ -1,0 +1,160 @@
+"""The embedded store: everything in process memory, thread-safe, with the Store contract's semantics.
+
+It is the local default (``make run``, the simulator, most tests). Documents are kept as the JSON
+dicts the Firestore adapter would write, so a record that survives this store survives Firestore.
+Writes are counted (``writes``, ``reads``) so tests and benchmarks can assert the cost of a step.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from common.adapters.ports import (
+    ApiKey, CallRecord, Conflict, Deployment, FlowDraft, FlowVersion, PhoneNumber, Tenant,
+)  # fmt: skip
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._docs: dict[str, dict[str, dict[str, Any]]] = {}
+        self._versions: dict[str, int] = {}  # call sid -> write counter (the CAS token)
+        self.reads = 0
+        self.writes = 0
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            self.reads += 1
+            doc = self._docs.get(kind, {}).get(key)
+            return None if doc is None else dict(doc)
+
+    def _put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        with self._lock:
+            self.writes += 1
+            self._docs.setdefault(kind, {})[key] = doc
+
+    def _all(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self.reads += 1
+            return [dict(d) for d in self._docs.get(kind, {}).values()]
+
+    # -- tenants and keys ------------------------------------------------------------------------
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        self._put("tenants", tenant.id, tenant.model_dump(mode="json"))
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        doc = self._get("tenants", tenant_id)
+        return None if doc is None else Tenant.model_validate(doc)
+
+    def put_api_key(self, key: ApiKey) -> None:
+        self._put("api_keys", key.key_hash, key.model_dump(mode="json"))
+
+    def get_api_key(self, key_hash: str) -> ApiKey | None:
+        doc = self._get("api_keys", key_hash)
+        return None if doc is None else ApiKey.model_validate(doc)
+
+    # -- flows -----------------------------------------------------------------------------------
+
+    def get_draft(self, tenant_id: str, flow_id: str) -> FlowDraft | None:
+        doc = self._get("drafts", f"{tenant_id}/{flow_id}")
+        return None if doc is None else FlowDraft.model_validate(doc)
+
+    def save_draft(self, draft: FlowDraft, expected_etag: str | None) -> None:
+        key = f"{draft.tenant_id}/{draft.flow_id}"
+        with self._lock:
+            current = self._docs.get("drafts", {}).get(key)
+            if expected_etag is not None and (current or {}).get("etag") != expected_etag:
+                raise Conflict(f"flow '{draft.flow_id}' changed since etag {expected_etag}")
+            self._put("drafts", key, draft.model_dump(mode="json"))
+
+    def get_version(self, tenant_id: str, flow_id: str, version: str) -> FlowVersion | None:
+        doc = self._get("versions", f"{tenant_id}/{flow_id}/{version}")
+        return None if doc is None else FlowVersion.model_validate(doc)
+
+    def list_versions(self, tenant_id: str, flow_id: str) -> list[FlowVersion]:
+        prefix = f"{tenant_id}/{flow_id}/"
+        with self._lock:
+            self.reads += 1
+            docs = [d for k, d in self._docs.get("versions", {}).items() if k.startswith(prefix)]
+        return sorted((FlowVersion.model_validate(d) for d in docs), key=lambda v: v.created_at)
+
+    def create_version(self, version: FlowVersion) -> None:
+        key = f"{version.tenant_id}/{version.flow_id}/{version.version}"
+        with self._lock:
+            if key in self._docs.get("versions", {}):
+                raise Conflict(f"version {version.version} of flow '{version.flow_id}' exists already")
+            self._put("versions", key, version.model_dump(mode="json"))
+
+    # -- numbers and deployments -----------------------------------------------------------------
+
+    def get_number(self, number: str) -> PhoneNumber | None:
+        doc = self._get("numbers", number)
+        return None if doc is None else PhoneNumber.model_validate(doc)
+
+    def create_number(self, number: PhoneNumber) -> None:
+        with self._lock:
+            if number.number in self._docs.get("numbers", {}):
+                raise Conflict(f"{number.number} is already registered")
+            self._put("numbers", number.number, number.model_dump(mode="json"))
+
+    def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
+        with self._lock:
+            numbers = self._docs.get("numbers", {})
+            for number in deployment.phone_numbers:
+                doc = numbers.get(number)
+                if doc is None or doc["tenant_id"] != deployment.tenant_id:
+                    raise Conflict(f"{number} is not registered to tenant {deployment.tenant_id}")
+                current = (doc.get("deployment") or {}).get("id")
+                if current != expected.get(number):
+                    raise Conflict(f"{number} was redeployed concurrently (now {current})")
+            dumped = deployment.model_dump(mode="json")
+            for number in deployment.phone_numbers:
+                self._put("numbers", number, {**numbers[number], "deployment": dumped})
+            self._put("deployments", f"{deployment.tenant_id}/{deployment.id}", dumped)
+
+    def list_deployments(self, tenant_id: str, limit: int = 100) -> list[Deployment]:
+        docs = [d for d in self._all("deployments") if d["tenant_id"] == tenant_id]
+        docs.sort(key=lambda d: (d["created_at"], d["id"]), reverse=True)
+        return [Deployment.model_validate(d) for d in docs[:limit]]
+
+    def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None:
+        doc = self._get("deployments", f"{tenant_id}/{deployment_id}")
+        return None if doc is None else Deployment.model_validate(doc)
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def create_call(self, call: CallRecord) -> bool:
+        with self._lock:
+            if call.call_sid in self._docs.get("calls", {}):
+                self.reads += 1
+                return False
+            self._put("calls", call.call_sid, call.model_dump(mode="json"))
+            self._versions[call.call_sid] = 1
+            return True
+
+    def read_call(self, call_sid: str) -> tuple[CallRecord, Any] | None:
+        with self._lock:
+            doc = self._get("calls", call_sid)
+            if doc is None:
+                return None
+            return CallRecord.model_validate(doc), self._versions[call_sid]
+
+    def write_call(self, call: CallRecord, token: Any) -> bool:
+        with self._lock:
+            if self._versions.get(call.call_sid) != token:
+                return False
+            self._put("calls", call.call_sid, call.model_dump(mode="json"))
+            self._versions[call.call_sid] = token + 1
+            return True
+
+    def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]:
+        with self._lock:
+            found = [sid for sid, d in self._docs.get("calls", {}).items()
+                     if d["status"] == "active" and datetime.fromisoformat(d["expires_at"]) <= now]  # fmt: skip
+        return found[:limit]

@@ -1,0 +1,167 @@
+"""Ports: the small interfaces the service layer needs from the outside world.
+
+    Store        tenants, API keys, flows, versions, numbers, deployments, calls   (Firestore | memory)
+    HttpFetcher  performs an httpRequestNode's request with a hard timeout         (requests | fake)
+    Clock        the one place that reads the time                                  (system | frozen)
+
+Records are plain frozen pydantic models whose ``model_dump(mode="json")`` is exactly what is stored.
+Every implementation obeys the same contract, and the same contract tests run against each of them
+(tests/adapters/test_store_contract.py): the embedded one is a real, usable store, not a mock.
+
+Concurrency contract for calls (why a compare-and-set rather than a locking transaction): a call
+document is read once per webhook; the new state is written only if the document has not changed
+since that read (``write_call(..., token)``). Two concurrent deliveries of the same webhook both read
+seq N-1, both compute the same turn, exactly one write lands; the loser re-reads and answers the
+stored TwiML. That is one read and one write per step, without lock contention on a hot document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Tenant(Record):
+    id: str
+    name: str
+    twilio_account_sid: str
+
+
+class ApiKey(Record):
+    key_hash: str
+    tenant_id: str
+    label: str = ""
+    created_at: str = ""
+
+
+class FlowDraft(Record):
+    tenant_id: str
+    flow_id: str
+    document: str  # the FlowDesigner JSON exactly as saved
+    etag: str
+    updated_at: str
+    updated_by: str = ""
+
+
+class FlowVersion(Record):
+    tenant_id: str
+    flow_id: str
+    version: str
+    document: str  # canonical JSON
+    content_hash: str
+    author: str = ""
+    message: str = ""
+    created_at: str = ""
+
+
+class Deployment(Record):
+    """What a number runs in one environment."""
+
+    id: str
+    tenant_id: str
+    flow_id: str
+    version: str
+    environment: str = "production"
+    schedules: list[str] = Field(default_factory=list)
+    fallback_flow: str | None = None
+    fallback_version: str | None = None
+    previous_id: str | None = None
+    created_at: str = ""
+    created_by: str = ""
+    phone_numbers: list[str] = Field(default_factory=list)
+    kind: Literal["deploy", "rollback", "promote"] = "deploy"
+
+
+class PhoneNumber(Record):
+    number: str
+    tenant_id: str
+    account_sid: str = ""  # the Twilio account that owns the number; webhooks must come from it
+    environment: str = "production"
+    deployment: Deployment | None = None
+    fallback_dial: str | None = None  # where the Fallback URL sends callers when all else fails
+
+
+class CallRecord(Record):
+    call_sid: str
+    tenant_id: str
+    number: str
+    account_sid: str
+    flow_id: str
+    flow_version: str
+    seq: int
+    state: dict[str, Any]
+    twiml: str
+    status: Literal["active", "ended"] = "active"
+    created_at: str
+    updated_at: str
+    expires_at: datetime
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    pending_http: dict[str, Any] | None = None  # the request an httpRequestNode waits on
+    call_status: str | None = None
+    duration_seconds: int | None = None
+    outcome: str | None = None
+    exported: bool = False
+
+
+class Conflict(Exception):
+    """A write lost a race or would overwrite someone else's data; nothing was changed."""
+
+
+class Store(Protocol):
+    # tenants and keys
+    def put_tenant(self, tenant: Tenant) -> None: ...
+    def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    def put_api_key(self, key: ApiKey) -> None: ...
+    def get_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    # flows
+    def get_draft(self, tenant_id: str, flow_id: str) -> FlowDraft | None: ...
+    def save_draft(self, draft: FlowDraft, expected_etag: str | None) -> None:
+        """Create or replace; ``expected_etag`` (when given) must match the stored one, else Conflict."""
+
+    def get_version(self, tenant_id: str, flow_id: str, version: str) -> FlowVersion | None: ...
+    def list_versions(self, tenant_id: str, flow_id: str) -> list[FlowVersion]: ...
+    def create_version(self, version: FlowVersion) -> None:
+        """Versions are immutable: Conflict when that version already exists."""
+
+    # numbers and deployments
+    def get_number(self, number: str) -> PhoneNumber | None: ...
+    def create_number(self, number: PhoneNumber) -> None:
+        """Conflict when the number is already registered (to anyone)."""
+
+    def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
+        """Point every number in ``deployment.phone_numbers`` at it, all or none, and append it to the
+        tenant's history. ``expected`` maps each number to the deployment id it must still have (None:
+        none); a mismatch raises Conflict and changes nothing."""
+
+    def list_deployments(self, tenant_id: str, limit: int = 100) -> list[Deployment]: ...
+    def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None: ...
+
+    # calls
+    def create_call(self, call: CallRecord) -> bool:
+        """False (and no write) when a call with this sid exists already."""
+
+    def read_call(self, call_sid: str) -> tuple[CallRecord, Any] | None:
+        """The call and an opaque token for ``write_call``."""
+
+    def write_call(self, call: CallRecord, token: Any) -> bool:
+        """Replace the call if unchanged since the read that produced ``token``; False otherwise."""
+
+    def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]: ...
+
+
+class HttpFetcher(Protocol):
+    def fetch(self, method: str, url: str, headers: dict[str, str], body: str | None,
+              timeout: float) -> tuple[int, str, str | None]:  # fmt: skip
+        """(status code, body, error). Never raises: a failure is (0, "", "what went wrong")."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

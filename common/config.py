@@ -1,0 +1,76 @@
+"""Settings, read once from the environment. No I/O, no clients: those are built in bootstrap.
+
+    IVR_STORE               memory (default) | firestore
+    PUBLIC_BASE_URL         the https origin Twilio calls (no path, no port); signatures are checked
+                            against it, and every callback URL we emit starts with it
+    TWILIO_AUTH_TOKEN       auth token of the platform's Twilio account
+    TWILIO_ACCOUNT_SID      that account's SID (AC...)
+    TWILIO_SUBACCOUNT_TOKENS  JSON {"AC...": "token"} for tenants on their own sub-accounts
+    IVR_API_KEY_PEPPER      secret mixed into API-key hashes (HMAC-SHA256)
+    IVR_NUMBER_CACHE_SECONDS  how long an instance caches a number's deployment (default 5; 0 = off)
+    IVR_CALL_TTL_HOURS      an active call without a status callback expires after this (default 6)
+    IVR_FALLBACK_DIAL       E.164 the fallback endpoint dials when the URL names none (optional)
+    IVR_HTTP_NODE_TIMEOUT   upper bound in seconds for httpRequestNode requests (default 4)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+DEV_ACCOUNT_SID = "AC00000000000000000000000000000dev"
+DEV_AUTH_TOKEN = "dev-auth-token-not-secret-0000000"
+DEV_API_KEY = "ivr_dev_demo_key_not_secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: Literal["memory", "firestore"] = "memory"
+    public_base_url: str = "http://127.0.0.1:8080"
+    twilio_account_sid: str = DEV_ACCOUNT_SID
+    twilio_auth_token: str = DEV_AUTH_TOKEN
+    subaccount_tokens: dict[str, str] = field(default_factory=dict)
+    api_key_pepper: str = "dev-pepper"
+    number_cache_seconds: float = 5.0
+    call_ttl_hours: float = 6.0
+    fallback_dial: str | None = None
+    http_node_timeout: float = 4.0
+    environment: str = "dev"
+
+    def auth_token_for(self, account_sid: str) -> str | None:
+        if account_sid == self.twilio_account_sid:
+            return self.twilio_auth_token
+        return self.subaccount_tokens.get(account_sid)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def from_env(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    store = env.get("IVR_STORE", "memory")
+    if store not in ("memory", "firestore"):
+        raise ConfigError(f"IVR_STORE={store!r}: use 'memory' or 'firestore'")
+    try:
+        subaccounts = json.loads(env.get("TWILIO_SUBACCOUNT_TOKENS", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"TWILIO_SUBACCOUNT_TOKENS is not JSON: {exc.msg}") from exc
+    base = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise ConfigError(f"PUBLIC_BASE_URL={base!r}: give the origin Twilio calls, e.g. https://ivr.example.com")
+    return Settings(
+        store=store,  # type: ignore[arg-type]
+        public_base_url=base,
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID),
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", DEV_AUTH_TOKEN),
+        subaccount_tokens={str(k): str(v) for k, v in subaccounts.items()},
+        api_key_pepper=env.get("IVR_API_KEY_PEPPER", "dev-pepper"),
+        number_cache_seconds=float(env.get("IVR_NUMBER_CACHE_SECONDS", "5")),
+        call_ttl_hours=float(env.get("IVR_CALL_TTL_HOURS", "6")),
+        fallback_dial=env.get("IVR_FALLBACK_DIAL") or None,
+        http_node_timeout=min(float(env.get("IVR_HTTP_NODE_TIMEOUT", "4")), 5.0),
+        environment=env.get("IVR_ENV", "dev"),
+    )

@@ -1,0 +1,262 @@
+"""The admin API's service layer: tenants' flows, numbers, deployments and the execute simulator.
+
+Rules owned here:
+- Every request is a tenant's: ``authenticate`` maps ``Authorization: Bearer <key>`` to a tenant via
+  the key's HMAC-SHA256 hash (keys are never stored in clear). Every lookup is scoped by that tenant,
+  and another tenant's flow or number is reported exactly like a missing one (404), so existence
+  does not leak.
+- Drafts carry an etag; a write with ``If-Match`` that no longer matches gets 409 and changes nothing.
+- Deploying checks everything first (flow, version, every number's owner and format), then switches
+  all numbers in one atomic store operation, or none.
+- ``execute`` runs the in-process simulator: nothing is stored or billed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from common.adapters.ports import (
+    ApiKey, Conflict, Deployment, FlowDraft, FlowVersion, PhoneNumber, Store, Tenant,
+)  # fmt: skip
+from common.config import Settings
+from common.core import simulator, validation, versioning
+from common.core.flow import E164_PATTERN
+from common.service.calls import FlowCache, NumberCache
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class NumberRequest(_Body):
+    phone_number: str = Field(pattern=E164_PATTERN)
+    environment: str = Field("production", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    fallback_dial: str | None = Field(None, pattern=E164_PATTERN)
+
+
+class DeployRequest(_Body):
+    phone_numbers: list[str] = Field(min_length=1, max_length=100)
+    environment: str = Field("production", pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    version: str | None = None
+    schedules: list[str] = Field(default_factory=list, max_length=20)
+    fallback_flow: str | None = None
+    message: str = Field("", max_length=500)
+
+
+class HttpMockBody(_Body):
+    match: str
+    status: int = 200
+    body: Any = ""
+    method: str | None = None
+
+
+class ExecuteRequest(_Body):
+    inputs: list[str] = Field(default_factory=list, max_length=500)
+    version: str | None = None
+    http: list[HttpMockBody] = Field(default_factory=list, max_length=100)
+    now: datetime | None = None
+    caller: str = Field("+15005550006", alias="from", pattern=E164_PATTERN)
+    to: str = Field("+13072249663", pattern=E164_PATTERN)
+    schedules: dict[str, bool] = Field(default_factory=dict)
+    include_twiml: bool = False
+
+
+def parse(model: type[_Body], body: Any) -> Any:
+    try:
+        return model.model_validate(body if body is not None else {})
+    except ValidationError as exc:
+        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]}
+                   for e in exc.errors(include_url=False)]  # fmt: skip
+        first = details[0]
+        raise ApiError(400, "invalid_request", f"{first['field'] or 'body'}: {first['message']}", details) from exc
+
+
+def hash_key(key: str, pepper: str) -> str:
+    return hmac.new(pepper.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+class AdminService:
+    def __init__(self, store: Store, settings: Settings, now: Callable[[], datetime],
+                 flows: FlowCache, numbers: NumberCache) -> None:  # fmt: skip
+        self.store, self.settings, self.now = store, settings, now
+        self.flows, self.numbers = flows, numbers
+
+    # -- tenants ---------------------------------------------------------------------------------
+
+    def create_tenant(self, tenant: Tenant, api_key: str | None = None, label: str = "") -> str:
+        """Create or update a tenant and give it an API key (generated unless given). Returns the key."""
+        self.store.put_tenant(tenant)
+        key = api_key or f"ivr_{tenant.id}_{secrets.token_urlsafe(24)}"
+        self.store.put_api_key(ApiKey(key_hash=hash_key(key, self.settings.api_key_pepper),
+                                      tenant_id=tenant.id, label=label, created_at=self.now().isoformat()))  # fmt: skip
+        return key
+
+    def authenticate(self, authorization: str | None) -> Tenant:
+        scheme, _, key = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <API key>'")
+        found = self.store.get_api_key(hash_key(key.strip(), self.settings.api_key_pepper))
+        tenant = self.store.get_tenant(found.tenant_id) if found else None
+        if tenant is None:
+            raise ApiError(401, "unauthenticated", "the API key is not valid")
+        return tenant
+
+    # -- flows -----------------------------------------------------------------------------------
+
+    def put_flow(self, tenant: Tenant, flow_id: str, body: Any, if_match: str | None,
+                 author: str = "") -> dict[str, Any]:  # fmt: skip
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "the body must be a FlowDesigner flow (a JSON object)")
+        if body.get("id", flow_id) != flow_id:
+            raise ApiError(400, "invalid_request", f"body id {body.get('id')!r} differs from the URL's {flow_id!r}")
+        document = {**body, "id": flow_id}
+        report = validation.validate(document)
+        if not report.ok:
+            raise ApiError(422, "flow_invalid", f"{len(report.errors)} error(s); the flow was not saved",
+                           report.model_dump(mode="json"))  # fmt: skip
+        etag = versioning.content_hash(document)[:16] + "-" + uuid.uuid4().hex[:8]
+        draft = FlowDraft(tenant_id=tenant.id, flow_id=flow_id, etag=etag, updated_by=author,
+                          document=json.dumps(document, sort_keys=True), updated_at=self.now().isoformat())  # fmt: skip
+        try:
+            self.store.save_draft(draft, if_match)
+        except Conflict as exc:
+            raise ApiError(409, "conflict", f"{exc}; reload the flow and apply your change again") from exc
+        return {"flowId": flow_id, "etag": etag, "warnings": [w.model_dump(mode="json") for w in report.warnings]}
+
+    def get_flow(self, tenant: Tenant, flow_id: str) -> tuple[dict[str, Any], str]:
+        draft = self.store.get_draft(tenant.id, flow_id)
+        if draft is None:
+            raise ApiError(404, "not_found", f"flow '{flow_id}' does not exist")
+        return json.loads(draft.document), draft.etag
+
+    def publish(self, tenant: Tenant, flow_id: str, version: str | None, message: str,
+                author: str) -> FlowVersion:  # fmt: skip
+        document, _ = self.get_flow(tenant, flow_id)
+        digest = versioning.content_hash(document)
+        existing = self.store.list_versions(tenant.id, flow_id)
+        same = next((v for v in reversed(existing) if v.content_hash == digest), None)
+        if version is None and same is not None:
+            return same  # nothing changed since that version: deploy it rather than duplicate it
+        if same is not None:
+            raise ApiError(409, "duplicate_content", f"version {same.version} already has this exact "
+                           f"content; deploy {same.version} instead of publishing it again")  # fmt: skip
+        number = version or versioning.next_patch([v.version for v in existing])
+        if versioning.parse_semver(number) is None:
+            raise ApiError(400, "invalid_request", f"version {number!r} is not MAJOR.MINOR.PATCH")
+        published = FlowVersion(tenant_id=tenant.id, flow_id=flow_id, version=number, author=author,
+                                document=json.dumps(document, sort_keys=True), content_hash=digest,
+                                message=message, created_at=self.now().isoformat())  # fmt: skip
+        try:
+            self.store.create_version(published)
+        except Conflict as exc:
+            raise ApiError(409, "version_exists", str(exc)) from exc
+        return published
+
+    # -- numbers and deployments -----------------------------------------------------------------
+
+    def register_number(self, tenant: Tenant, body: Any) -> tuple[int, dict[str, Any]]:
+        request: NumberRequest = parse(NumberRequest, body)
+        existing = self.store.get_number(request.phone_number)
+        if existing is not None:
+            if existing.tenant_id != tenant.id:
+                raise ApiError(409, "number_taken", f"{request.phone_number} belongs to another tenant")
+            return 200, _number_view(existing)
+        number = PhoneNumber(number=request.phone_number, tenant_id=tenant.id,
+                             account_sid=tenant.twilio_account_sid, environment=request.environment,
+                             fallback_dial=request.fallback_dial)  # fmt: skip
+        try:
+            self.store.create_number(number)
+        except Conflict as exc:
+            raise ApiError(409, "number_taken", f"{request.phone_number} was registered concurrently") from exc
+        return 201, _number_view(number)
+
+    def deploy(self, tenant: Tenant, flow_id: str, body: Any, author: str = "") -> dict[str, Any]:
+        request: DeployRequest = parse(DeployRequest, body)
+        problems, expected = [], {}
+        for raw in request.phone_numbers:
+            number = self.store.get_number(raw)
+            if number is None or number.tenant_id != tenant.id:
+                problems.append(f"{raw} is not one of your numbers; register it with POST /api/numbers")
+            elif number.environment != request.environment:
+                problems.append(f"{raw} belongs to environment '{number.environment}', not "
+                                f"'{request.environment}'")  # fmt: skip
+            else:
+                expected[raw] = number.deployment.id if number.deployment else None
+        if request.version is not None and self.store.get_version(tenant.id, flow_id, request.version) is None:
+            problems.append(f"flow '{flow_id}' has no version {request.version}")
+        if problems:
+            raise ApiError(422, "deploy_invalid", problems[0], problems)
+        version = (self.store.get_version(tenant.id, flow_id, request.version) if request.version
+                   else self.publish(tenant, flow_id, None, request.message, author))  # fmt: skip
+        assert version is not None
+        deployment = Deployment(
+            id=f"dep_{uuid.uuid4().hex[:12]}", tenant_id=tenant.id, flow_id=flow_id, version=version.version,
+            environment=request.environment, schedules=request.schedules, fallback_flow=request.fallback_flow,
+            created_at=self.now().isoformat(), created_by=author, phone_numbers=request.phone_numbers,
+            previous_id=next(iter(expected.values()), None),
+        )  # fmt: skip
+        try:
+            self.store.deploy(deployment, expected)
+        except Conflict as exc:
+            raise ApiError(409, "conflict", f"{exc}; nothing was changed, retry the deploy") from exc
+        for number in request.phone_numbers:
+            self.numbers.forget(number)
+        return {"deploymentId": deployment.id, "flowId": flow_id, "version": version.version,
+                "environment": request.environment, "phoneNumbers": request.phone_numbers}  # fmt: skip
+
+    # -- execute ---------------------------------------------------------------------------------
+
+    def execute(self, tenant: Tenant, flow_id: str, body: Any) -> dict[str, Any]:
+        request: ExecuteRequest = parse(ExecuteRequest, body)
+        if request.version:
+            stored = self.store.get_version(tenant.id, flow_id, request.version)
+            if stored is None:
+                raise ApiError(404, "not_found", f"flow '{flow_id}' has no version {request.version}")
+            compiled = self.flows.get(tenant.id, flow_id, request.version)
+        else:
+            document, _ = self.get_flow(tenant, flow_id)
+            compiled = validation.compile_flow(document)
+        mocks = [simulator.HttpMock(m.match, m.status, m.body if isinstance(m.body, str) else json.dumps(m.body),
+                                    m.method) for m in request.http]  # fmt: skip
+        table = dict(request.schedules)
+        try:
+            result = simulator.simulate(
+                compiled, request.inputs, now=request.now or self.now(), http=mocks,
+                caller_number=request.caller, dialled_number=request.to,
+                version=request.version or "draft", schedules=lambda name, at: table.get(name),
+            )  # fmt: skip
+        except simulator.ScriptError as exc:
+            raise ApiError(400, "invalid_request", f"inputs: {exc}") from exc
+        out = result.to_dict()
+        if not request.include_twiml:
+            out.pop("twiml")
+        return out
+
+
+def _number_view(number: PhoneNumber) -> dict[str, Any]:
+    deployment = number.deployment
+    return {"phoneNumber": number.number, "environment": number.environment,
+            "deployment": None if deployment is None else
+            {"id": deployment.id, "flowId": deployment.flow_id, "version": deployment.version}}  # fmt: skip

@@ -1,0 +1,294 @@
+"""The live-call service: what the voice webhooks do once the request is known to be Twilio's.
+
+Rules owned here:
+- incoming: the dialled number (``To``) names the deployment; the call document is created with
+  ``create_call`` so a retried incoming webhook replays the stored TwiML instead of starting twice.
+- step: a request presenting ``seq = stored seq + 1`` advances the call; any other seq is a duplicate
+  or a stale retry and gets the stored TwiML byte for byte, with no write. The write is a
+  compare-and-set on the document read at the start (see ports.py), so concurrent duplicates advance
+  the call once. An httpRequestNode's request is performed here, before the write, bounded by its
+  timeout; a failure is the node's ``failed`` outcome.
+- status: finalises the call once (duration, Twilio's final status, outcome, billing event).
+- Every path answers valid TwiML. A missing call, an unexpected event or a store failure yields the
+  stored TwiML, a polite goodbye, or the fallback destination: never an exception to the web layer.
+  Budget enforcement (answer within 3 s even if the store hangs) is the web layer's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from common.adapters.ports import CallRecord, FlowVersion, HttpFetcher, PhoneNumber, Store
+from common.config import Settings
+from common.core import engine, twiml, validation
+from common.core.call import (
+    CallStarted, CallState, DialEnded, DigitsEntered, HttpCompleted, HttpRequest, InboundEvent,
+    NoInput, QueueEnded, RecordingEnded, SpeechHeard,
+)  # fmt: skip
+from common.core.errors import EngineError
+from common.core.flow import CompiledFlow
+
+log = logging.getLogger("ivr.calls")
+
+TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Direction", "CallerName",
+                  "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip",
+                  "ToCountry", "ForwardedFrom", "ApiVersion")  # fmt: skip
+MAX_EVENTS = 2_000
+FINISHED_RETENTION = timedelta(days=30)
+
+NOT_IN_SERVICE = "The number you have dialled is not in service. Please check the number and call again."
+TROUBLE = "We are sorry, we are having trouble connecting your call."
+GOODBYE = "Please call again later. Goodbye."
+
+
+class Forbidden(Exception):
+    """A correctly signed request for a number or call of another Twilio account."""
+
+
+class FlowCache:
+    """Immutable flow versions, compiled once per process per (tenant, flow, version)."""
+
+    def __init__(self, store: Store, max_entries: int = 512) -> None:
+        self._store = store
+        self._max = max_entries
+        self._compiled: dict[tuple[str, str, str], CompiledFlow] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str, flow_id: str, version: str) -> CompiledFlow:
+        key = (tenant_id, flow_id, version)
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            return compiled
+        stored = self._store.get_version(tenant_id, flow_id, version)
+        if stored is None:
+            raise LookupError(f"flow {flow_id} version {version} of tenant {tenant_id} does not exist")
+        compiled = self.compile(stored)
+        with self._lock:
+            if len(self._compiled) >= self._max:
+                self._compiled.pop(next(iter(self._compiled)))
+            self._compiled[key] = compiled
+        return compiled
+
+    @staticmethod
+    def compile(version: FlowVersion) -> CompiledFlow:
+        import json
+
+        return validation.compile_flow(json.loads(version.document))
+
+
+class NumberCache:
+    """A short per-instance cache of number -> deployment, so the webhook path reads it rarely."""
+
+    def __init__(self, store: Store, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store, self._seconds, self._clock = store, seconds, clock
+        self._entries: dict[str, tuple[float, PhoneNumber | None]] = {}
+
+    def get(self, number: str) -> PhoneNumber | None:
+        if self._seconds > 0:
+            hit = self._entries.get(number)
+            if hit is not None and self._clock() - hit[0] < self._seconds:
+                return hit[1]
+        found = self._store.get_number(number)
+        if self._seconds > 0:
+            self._entries[number] = (self._clock(), found)
+        return found
+
+    def forget(self, number: str) -> None:
+        self._entries.pop(number, None)
+
+
+class CallService:
+    def __init__(self, store: Store, settings: Settings, fetcher: HttpFetcher,
+                 now: Callable[[], datetime], flows: FlowCache | None = None,
+                 numbers: NumberCache | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.settings = settings
+        self.fetcher = fetcher
+        self.now = now
+        self.flows = flows or FlowCache(store)
+        self.numbers = numbers or NumberCache(store, settings.number_cache_seconds)
+        self.urls = twiml.UrlBuilder(settings.public_base_url)
+
+    # -- incoming --------------------------------------------------------------------------------
+
+    def incoming(self, params: Mapping[str, str]) -> str:
+        sid, to, account = params.get("CallSid", ""), params.get("To", ""), params.get("AccountSid", "")
+        if not (sid and to and account):
+            log.warning("incoming call without CallSid/To/AccountSid: %s", sorted(params))
+            return twiml.say_and_hangup(TROUBLE + " " + GOODBYE)
+        number = self.numbers.get(to)
+        if number is None or number.deployment is None:
+            log.warning("call %s to %s: number not registered or nothing deployed", sid, to)
+            return twiml.say_and_hangup(NOT_IN_SERVICE)
+        if number.account_sid and number.account_sid != account:
+            raise Forbidden(f"{to} belongs to another Twilio account")
+        deployment = number.deployment
+        now = self.now()
+        flow = self.flows.get(number.tenant_id, deployment.flow_id, deployment.version)
+        trigger = {k: params[k][:256] for k in TRIGGER_FIELDS if k in params}
+        result = engine.step(flow, None, CallStarted(trigger), now, version=deployment.version)
+        document = self._render(result.actions, result.state, number.tenant_id)
+        stamp = now.isoformat()
+        record = CallRecord(
+            call_sid=sid, tenant_id=number.tenant_id, number=to, account_sid=account,
+            flow_id=deployment.flow_id, flow_version=deployment.version, seq=result.state.seq,
+            state=result.state.model_dump(mode="json"), twiml=document, status=result.state.status,
+            created_at=stamp, updated_at=stamp,
+            expires_at=now + timedelta(hours=self.settings.call_ttl_hours),
+            events=[_event_dict(e) for e in result.events], pending_http=_pending(result.actions),
+        )  # fmt: skip
+        if self.store.create_call(record):
+            return document
+        existing = self.store.read_call(sid)  # a retried incoming webhook: replay what we answered
+        return existing[0].twiml if existing else document
+
+    # -- step ------------------------------------------------------------------------------------
+
+    def step(self, params: Mapping[str, str], seq_text: str) -> str:
+        sid, account = params.get("CallSid", ""), params.get("AccountSid", "")
+        found = self.store.read_call(sid) if sid else None
+        if found is None:
+            log.warning("step for unknown call %r", sid)
+            return twiml.say_and_hangup(TROUBLE + " " + GOODBYE)
+        record, token = found
+        if record.account_sid != account:
+            raise Forbidden(f"call {sid} belongs to another Twilio account")
+        if not seq_text.isdigit() or int(seq_text) != record.seq + 1 or record.status != "active":
+            return record.twiml  # duplicate, stale or malformed: the current document, unchanged
+        state = CallState.model_validate(record.state)
+        flow = self.flows.get(record.tenant_id, record.flow_id, record.flow_version)
+        event = self._event(state, params, record)
+        try:
+            result = engine.step(flow, state, event, self.now(), version=record.flow_version)
+        except EngineError as exc:
+            log.warning("call %s: %s", sid, exc)
+            return record.twiml
+        document = self._render(result.actions, result.state, record.tenant_id)
+        events = (record.events + [_event_dict(e) for e in result.events])[-MAX_EVENTS:]
+        updated = record.model_copy(update={
+            "seq": result.state.seq, "state": result.state.model_dump(mode="json"), "twiml": document,
+            "status": result.state.status, "updated_at": self.now().isoformat(), "events": events,
+            "pending_http": _pending(result.actions),
+        })  # fmt: skip
+        if self.store.write_call(updated, token):
+            return document
+        again = self.store.read_call(sid)  # a concurrent duplicate won the race: answer what it wrote
+        return again[0].twiml if again else document
+
+    def _event(self, state: CallState, params: Mapping[str, str], record: CallRecord) -> InboundEvent:
+        waiting = state.waiting
+        if waiting == "input":
+            digits, speech = params.get("Digits", ""), params.get("SpeechResult", "")
+            if digits.strip():
+                return DigitsEntered(digits.strip()[:64])
+            if speech.strip():
+                return SpeechHeard(speech.strip()[:1024], _float(params.get("Confidence")))
+            return NoInput()
+        if waiting == "dial":
+            return DialEnded(params.get("DialCallStatus", "failed"), _int(params.get("DialCallDuration")))
+        if waiting == "queue":
+            return QueueEnded(params.get("QueueResult", "error"), _int(params.get("QueueTime")))
+        if waiting == "record":
+            return RecordingEnded(params.get("RecordingUrl") or None, _int(params.get("RecordingDuration")),
+                                  params.get("Digits"), params.get("RecordingSid"))  # fmt: skip
+        if waiting == "http" and record.pending_http:
+            request = HttpRequest(**record.pending_http)
+            timeout = min(request.timeout_seconds, self.settings.http_node_timeout)
+            status, body, error = self.fetcher.fetch(request.method, request.url, request.headers,
+                                                     request.body, timeout)  # fmt: skip
+            return HttpCompleted(status, body, error)
+        return HttpCompleted(0, "", "no pending request")
+
+    def _render(self, actions: Any, state: CallState, tenant_id: str) -> str:
+        return twiml.render(actions, self.urls, state.seq + 1, tenant_id)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def status(self, params: Mapping[str, str]) -> None:
+        sid, account = params.get("CallSid", ""), params.get("AccountSid", "")
+        for _ in range(3):  # the CAS can lose to a last step landing at the same moment
+            found = self.store.read_call(sid) if sid else None
+            if found is None:
+                log.info("status callback for unknown call %r", sid)
+                return
+            record, token = found
+            if record.account_sid != account:
+                raise Forbidden(f"call {sid} belongs to another Twilio account")
+            if record.call_status is not None:
+                return  # already finalised: a duplicate callback writes nothing
+            now = self.now()
+            duration = _int(params.get("CallDuration"))
+            state = record.state
+            outcome = state.get("end_reason") or f"caller_{params.get('CallStatus', 'completed')}"
+            final = {"type": "call.completed", "seq": record.seq, "at": now.isoformat(), "nodeId": None,
+                     "data": {"billable_seconds": duration, "call_status": params.get("CallStatus", ""),
+                              "outcome": outcome, "path": state.get("path", [])}}  # fmt: skip
+            updated = record.model_copy(update={
+                "status": "ended", "call_status": params.get("CallStatus", "completed"),
+                "duration_seconds": duration, "outcome": outcome, "updated_at": now.isoformat(),
+                "events": (record.events + [final])[-MAX_EVENTS:], "expires_at": now + FINISHED_RETENTION,
+                "pending_http": None,
+            })  # fmt: skip
+            if self.store.write_call(updated, token):
+                return
+
+    def expire_stale(self) -> int:
+        """Finalise active calls whose status callback never came (the local stand-in for TTL)."""
+        count = 0
+        for sid in self.store.active_calls_expired(self.now()):
+            found = self.store.read_call(sid)
+            if found is None:
+                continue
+            record, token = found
+            updated = record.model_copy(update={"status": "ended", "call_status": "unknown",
+                                                "outcome": "expired", "updated_at": self.now().isoformat()})  # fmt: skip
+            count += self.store.write_call(updated, token)
+        return count
+
+    # -- fallback --------------------------------------------------------------------------------
+
+    def fallback(self, dial: str | None) -> str:
+        """For the number's Fallback URL: no store, no flow. Apologise, then dial or say goodbye."""
+        from twilio.twiml.voice_response import VoiceResponse
+
+        target = dial or self.settings.fallback_dial
+        response = VoiceResponse()
+        if target and validation.re.fullmatch(r"\+[1-9][0-9]{1,14}", target):
+            response.say(TROUBLE + " Please hold while we connect you.", language="en-US")
+            response.dial(target, timeout=30)
+        else:
+            response.say(TROUBLE + " " + GOODBYE, language="en-US")
+        response.hangup()
+        return str(response.to_xml())
+
+
+def _pending(actions: Any) -> dict[str, Any] | None:
+    for action in actions:
+        if isinstance(action, HttpRequest):
+            return {"method": action.method, "url": action.url, "headers": action.headers,
+                    "body": action.body, "content_type": action.content_type,
+                    "timeout_seconds": action.timeout_seconds}  # fmt: skip
+    return None
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    return {"type": event.type, "seq": event.seq, "at": event.at, "nodeId": event.node_id, "data": event.data}
+
+
+def _int(text: str | None) -> int:
+    try:
+        return max(0, int(text or 0))
+    except ValueError:
+        return 0
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,105 @@
+"""HTTP plumbing of the voice webhooks: verify, parse, call the service within budget, answer TwiML.
+
+Rules owned here:
+- The signature is checked against the URL Twilio requested, rebuilt as PUBLIC_BASE_URL + the raw
+  request target (path and query exactly as sent, from the server's RAW_URI / REQUEST_URI), never
+  ``request.url`` (which re-encodes the query) nor X-Forwarded-* headers (which anyone can send).
+  The token is that of the account the request names (AccountSid): sub-accounts sign with their own.
+  A missing or wrong signature is 403 and nothing is read or written.
+- Every signed request gets 200 and valid TwiML within ``BUDGET_SECONDS``: the service runs on a
+  worker thread; if it fails or overruns, the caller hears an apology and is sent to the fallback
+  destination. Twilio never sees a 5xx from us.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+from urllib.parse import quote
+
+from common.bootstrap import Services
+from common.service.calls import Forbidden
+
+log = logging.getLogger("ivr.voice")
+
+BUDGET_SECONDS = 2.5
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELD_CHARS = 4096
+EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voice")
+
+
+def requested_url(environ: dict[str, Any], base_url: str) -> str:
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        if raw.startswith(("http://", "https://")):  # absolute-form request target
+            raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
+        return base_url + raw
+    path = quote(environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"), safe="/;=,~!$&'()*+:@")
+    query = environ.get("QUERY_STRING", "")
+    return base_url + path + (f"?{query}" if query else "")
+
+
+def _xml(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
+    return body, status, {"Content-Type": "text/xml; charset=utf-8"}
+
+
+def _forbidden(reason: str) -> tuple[str, int, dict[str, str]]:
+    log.warning("voice webhook refused: %s", reason)
+    return "Forbidden: " + reason, 403, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def verify(request: Any, svc: Services) -> str | None:
+    """None when the request is Twilio's; otherwise why not."""
+    from twilio.request_validator import RequestValidator
+
+    signature = request.headers.get("X-Twilio-Signature")
+    if not signature:
+        return "missing X-Twilio-Signature"
+    account = request.form.get("AccountSid", "")
+    token = svc.settings.auth_token_for(account)
+    if token is None:
+        return f"unknown AccountSid {account[:40]!r}"
+    url = requested_url(request.environ, svc.settings.public_base_url)
+    if not RequestValidator(token).validate(url, request.form, signature):
+        return f"signature does not match {url[:300]}"
+    return None
+
+
+def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
+    path = request.path.rstrip("/")
+    name = path.rsplit("/", 1)[-1]
+    if not path.startswith("/webhook/voice/") or name not in routes:
+        return "Not found", 404, {"Content-Type": "text/plain"}
+    if request.method != "POST":
+        return "Use POST", 405, {"Allow": "POST", "Content-Type": "text/plain"}
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _forbidden("body too large")
+    problem = verify(request, svc)
+    if problem:
+        return _forbidden(problem)
+    params = {key: request.form.get(key, "")[:MAX_FIELD_CHARS] for key in request.form}
+    if name == "fallback":
+        log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
+                  params.get("ErrorUrl"))  # fmt: skip
+        return _xml(svc.calls.fallback(request.args.get("dial")))
+    if name == "status":
+        job = _pool.submit(svc.calls.status, params)
+    elif name == "incoming":
+        job = _pool.submit(svc.calls.incoming, params)
+    else:
+        job = _pool.submit(svc.calls.step, params, request.args.get("seq", ""))
+    try:
+        result = job.result(timeout=BUDGET_SECONDS)
+    except Forbidden as exc:
+        return _forbidden(str(exc))
+    except FutureTimeout:
+        log.error("%s for call %s overran %.1fs; answering the fallback", name, params.get("CallSid"),
+                  BUDGET_SECONDS)  # fmt: skip
+        return _xml(EMPTY if name == "status" else svc.calls.fallback(None))
+    except Exception:
+        log.exception("%s for call %s failed; answering the fallback", name, params.get("CallSid"))
+        return _xml(EMPTY if name == "status" else svc.calls.fallback(None))
+    return _xml(EMPTY if name == "status" else str(result))

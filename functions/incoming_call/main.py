@@ -1,0 +1,16 @@
+"""incoming_call: Twilio's voice webhooks that need no cursor yet.
+
+    POST /webhook/voice/incoming   a call arrives: run the deployed flow until it waits
+    POST /webhook/voice/status     the call ended: finalise it
+    POST /webhook/voice/fallback   the number's Fallback URL: apologise and dial the fallback (no store)
+"""
+
+import functions_framework
+
+from common.bootstrap import services
+from common.web import voice
+
+
+@functions_framework.http
+def incoming_call(request):  # type: ignore[no-untyped-def]
+    return voice.handle(request, services(), routes=("incoming", "status", "fallback"))

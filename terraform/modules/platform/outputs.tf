@@ -1,0 +1,53 @@
+output "public_base_url" {
+  description = "PUBLIC_BASE_URL of the functions; configure the Twilio numbers with <this>/webhook/voice/incoming."
+  value       = local.public_base_url
+}
+
+output "load_balancer_ip" {
+  description = "IPv4 address to put in the A record of the domain (the managed certificate is issued once DNS points here)."
+  value       = google_compute_global_address.lb.address
+}
+
+output "routes" {
+  description = "Load balancer path -> function."
+  value       = local.lb_routes
+}
+
+output "functions" {
+  description = "Deployed functions: name, direct URI and source object."
+  value = {
+    for key, m in module.functions : key => {
+      name          = m.name
+      uri           = m.uri
+      source_object = m.source_object
+    }
+  }
+}
+
+output "service_accounts" {
+  description = "Runtime service account of each function."
+  value       = { for key, sa in google_service_account.function : key => sa.email }
+}
+
+output "secret_ids" {
+  description = "Secret Manager secrets whose values must be added out-of-band."
+  value       = [for s in google_secret_manager_secret.this : s.secret_id]
+}
+
+output "call_events_topic" {
+  description = "Pub/Sub topic the functions publish call events to."
+  value       = google_pubsub_topic.call_events.id
+}
+
+output "task_queues" {
+  description = "Cloud Tasks queue ids."
+  value = {
+    department_dispatch = google_cloud_tasks_queue.department_dispatch.id
+    escalation          = google_cloud_tasks_queue.escalation.id
+  }
+}
+
+output "route_department_url" {
+  description = "Internal URL Cloud Tasks calls for department routing."
+  value       = local.route_department_url
+}
