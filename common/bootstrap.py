@@ -17,7 +17,8 @@ from typing import Any
 from common.adapters.ports import HttpFetcher, Store, Tenant
 from common.config import DEV_API_KEY, Settings, from_env
 from common.service.admin import AdminService
-from common.service.calls import CallService, FlowCache, NumberCache
+from common.service.calls import CallService, FlowCache, NumberCache, ScheduleCache
+from common.service.deployments import DeploymentService
 
 DEMO_TENANT = "demo"
 DEMO_NUMBER = "+13072249663"
@@ -30,6 +31,7 @@ class Services:
     store: Store
     calls: CallService
     admin: AdminService
+    deployments: DeploymentService
 
 
 def _utc_now() -> datetime:
@@ -54,9 +56,11 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
         fetcher = RequestsFetcher(allow_hosts=("127.0.0.1", "localhost") if local else ())
     flows = FlowCache(store)
     numbers = NumberCache(store, settings.number_cache_seconds)
-    calls = CallService(store, settings, fetcher, now, flows, numbers)
+    calendars = ScheduleCache(store, settings.number_cache_seconds)
+    calls = CallService(store, settings, fetcher, now, flows, numbers, calendars)
     admin = AdminService(store, settings, now, flows, numbers)
-    return Services(settings, store, calls, admin)
+    deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
+    return Services(settings, store, calls, admin, deployments)
 
 
 _lock = threading.Lock()
@@ -86,5 +90,5 @@ def seed_demo(svc: Services, api_key: str = DEV_API_KEY, flow_file: str = "suppo
     flow = json.loads((EXAMPLES / flow_file).read_text(encoding="utf-8"))
     svc.admin.put_flow(tenant, flow["id"], flow, None, author="seed")
     svc.admin.register_number(tenant, {"phoneNumber": number})
-    deployed = svc.admin.deploy(tenant, flow["id"], {"phoneNumbers": [number]}, author="seed")
+    deployed = svc.deployments.deploy(tenant, flow["id"], {"phoneNumbers": [number]}, author="seed")
     return {"tenant": tenant.id, "apiKey": api_key, "number": number, **deployed}

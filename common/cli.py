@@ -263,7 +263,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import socket
 
-    from common import callsim, config
+    from common import callsim
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

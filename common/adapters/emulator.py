@@ -161,8 +161,9 @@ class FirestoreEmulator:
                 pass
             if time.monotonic() - began > self.startup_timeout:
                 raise EmulatorUnavailable(
-                    f"the Firestore emulator did not answer 'Ok' on {url} within {self.startup_timeout:.0f} s;"
-                    f" its output ends with:\n{self.output_tail()}")  # fmt: skip
+                    f"the Firestore emulator did not answer 'Ok' on {url} within "
+                    f"{self.startup_timeout:.0f} s; its output ends with:\n{self.output_tail()}"
+                )
             time.sleep(0.05)
 
     def output_tail(self, lines: int = 30) -> str:
@@ -185,10 +186,8 @@ class FirestoreEmulator:
         if self._proc is None:
             return
         self._signal_group(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
         self._signal_group(signal.SIGKILL)  # the java child may outlive the wrapper: always sweep
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=grace)

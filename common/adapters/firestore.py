@@ -5,6 +5,7 @@ Layout (docs/storage.md has the fields and the reasoning)::
     tenants/{tenant}                              Tenant
     tenants/{tenant}/flows/{flow}                 FlowDraft (the editable draft)
     tenants/{tenant}/flows/{flow}/versions/{v}    FlowVersion (immutable: create() only)
+    tenants/{tenant}/schedules/{name}             ScheduleRecord
     tenants/{tenant}/deployments/{id}             Deployment (history, written by deploy())
     api_keys/{key_hash}                           ApiKey
     numbers/{E.164}                               PhoneNumber (its ``deployment`` is the live pointer)
@@ -14,8 +15,11 @@ Every RPC carries an explicit timeout and a bounded retry: the client's defaults
 times what a Twilio webhook can wait. Reads: 1.0 s per attempt, retried on transient errors within
 2 s. Commits: 1.5 s per attempt, retried within 2 s only on errors that mean "not applied, try again"
 (a commit's DEADLINE_EXCEEDED is ambiguous and leaves no budget for a second attempt, so it is
-raised). Transactions (draft with etag, deploy) run in a bounded loop of our own, because the client's
-``@transactional`` begins and commits with the default 60 s.
+raised).
+
+Conditional writes instead of locking transactions: a call step, a draft saved with an etag and a
+deploy all read, check, then commit with a precondition on the update time they read (one atomic
+commit for a deploy's numbers and history). A lost race fails the precondition and writes nothing.
 
 ``reads`` and ``writes`` count documents (a query counts the documents it returned), so tests and
 benchmarks can state what a step costs.
@@ -25,28 +29,31 @@ Importing this module is cheap: google.cloud.firestore is imported when a store 
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
+import re
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from common.adapters.ports import (
-    ApiKey, CallRecord, Conflict, Deployment, FlowDraft, FlowVersion, PhoneNumber, Tenant,
+    ApiKey,
+    CallRecord,
+    Conflict,
+    Deployment,
+    FlowDraft,
+    FlowVersion,
+    PhoneNumber,
+    ScheduleRecord,
+    Tenant,
 )  # fmt: skip
-
-T = TypeVar("T")
 
 READ_TIMEOUT = 1.0  # seconds per read attempt
 COMMIT_TIMEOUT = 1.5  # seconds per commit attempt
 RETRY_DEADLINE = 2.0  # seconds within which an RPC is retried (an attempt starts before it)
 RETRY_INITIAL = 0.1
 RETRY_MAXIMUM = 0.5
-TRANSACTION_ATTEMPTS = 3  # a transaction aborted by contention is re-run at most this often ...
-TRANSACTION_BUDGET = 5.0  # ... and never started again after this many seconds (admin paths only)
 
 
 def _utc(value: datetime) -> datetime:
@@ -59,73 +66,60 @@ def _plain_datetime(value: datetime) -> datetime:
     return datetime.combine(value.date(), value.timetz())
 
 
+# Firestore cannot hold every JSON value: no array directly inside an array, no empty or __reserved__
+# map keys, integers within int64, strings that encode as UTF-8, at most 20 levels of nesting. A call's
+# ``state`` carries what flows put in it, including parsed HTTP responses (``[[lat, lng], ...]`` is
+# common), so such a field is stored as its JSON text instead: never a failed webhook.
+_RESERVED_KEY = re.compile(r"__.*__", re.DOTALL)
+_MAX_DEPTH = 20
+_INT64 = range(-(2**63), 2**63)
+ENCODED_FIELDS = ("state", "events", "pending_http")  # CallRecord fields that may hold foreign JSON
+
+
+def firestore_can_hold(value: Any, depth: int = 1) -> bool:
+    """True when ``value`` (JSON-like) round-trips through a Firestore field at ``depth``."""
+    if isinstance(value, dict):
+        return depth <= _MAX_DEPTH and all(
+            isinstance(k, str) and k != "" and not _RESERVED_KEY.fullmatch(k) and _utf8(k)
+            and firestore_can_hold(v, depth + 1) for k, v in value.items())  # fmt: skip
+    if isinstance(value, list):
+        return depth <= _MAX_DEPTH and all(
+            not isinstance(v, list) and firestore_can_hold(v, depth + 1) for v in value)  # fmt: skip
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return True
+    if isinstance(value, int):
+        return value in _INT64
+    if isinstance(value, str):
+        return _utf8(value)
+    return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. from json.loads('"\\ud800"')
+        return False
+    return True
+
+
 def call_to_doc(call: CallRecord) -> dict[str, Any]:
     doc = call.model_dump(mode="json")
     doc["expires_at"] = _utc(call.expires_at)  # a real timestamp: the TTL policy's field
+    for field in ENCODED_FIELDS:
+        if not firestore_can_hold(doc[field]):
+            doc[field] = json.dumps(doc[field], separators=(",", ":"))
     return doc
 
 
 def call_from_doc(doc: dict[str, Any]) -> CallRecord:
+    doc = dict(doc)
     expires = doc.get("expires_at")
     if isinstance(expires, datetime):
-        doc = {**doc, "expires_at": _plain_datetime(expires)}
+        doc["expires_at"] = _plain_datetime(expires)
+    for field in ENCODED_FIELDS:
+        if isinstance(doc.get(field), str):  # stored as JSON text (see firestore_can_hold)
+            doc[field] = json.loads(doc[field])
     return CallRecord.model_validate(doc)
-
-
-@cache
-def _bounded_transaction_class() -> type:
-    """A Transaction whose begin, commit and rollback RPCs carry a timeout and a bounded retry."""
-    from google.api_core import exceptions as gexc
-    from google.api_core.retry import Retry, if_exception_type
-    from google.cloud.firestore_v1.transaction import Transaction
-
-    begin_retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded,
-                                                    gexc.InternalServerError),
-                        initial=RETRY_INITIAL, maximum=RETRY_MAXIMUM, multiplier=2.0,
-                        timeout=RETRY_DEADLINE)  # fmt: skip
-    # A transactional commit is retried only when it surely did not arrive; ABORTED re-runs the whole
-    # transaction (see FirestoreStore._transaction), never just the commit.
-    commit_retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable), initial=RETRY_INITIAL,
-                         maximum=RETRY_MAXIMUM, multiplier=2.0, timeout=RETRY_DEADLINE)  # fmt: skip
-    rollback_retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable), initial=RETRY_INITIAL,
-                           maximum=RETRY_MAXIMUM, multiplier=2.0, timeout=1.0)  # fmt: skip
-
-    class BoundedTransaction(Transaction):  # type: ignore[misc]
-        def _begin(self, retry_id: bytes | None = None) -> None:
-            if self.in_progress:
-                raise ValueError(f"transaction {self._id!r} already begun")
-            response = self._client._firestore_api.begin_transaction(
-                request={"database": self._client._database_string,
-                         "options": self._options_protobuf(retry_id)},
-                metadata=self._client._rpc_metadata, retry=begin_retry, timeout=READ_TIMEOUT,
-            )  # fmt: skip
-            self._id = response.transaction
-
-        def _rollback(self) -> None:
-            if not self.in_progress:
-                return
-            try:
-                self._client._firestore_api.rollback(
-                    request={"database": self._client._database_string, "transaction": self._id},
-                    metadata=self._client._rpc_metadata, retry=rollback_retry, timeout=READ_TIMEOUT,
-                )  # fmt: skip
-            finally:
-                self._clean_up()
-
-        def _commit(self) -> list[Any]:
-            if not self.in_progress:
-                raise ValueError("no transaction in progress")
-            response = self._client._firestore_api.commit(
-                request={"database": self._client._database_string, "writes": self._write_pbs,
-                         "transaction": self._id},
-                metadata=self._client._rpc_metadata, retry=commit_retry, timeout=COMMIT_TIMEOUT,
-            )  # fmt: skip
-            self._clean_up()
-            self.write_results = list(response.write_results)
-            self.commit_time = response.commit_time
-            return self.write_results
-
-    return BoundedTransaction
 
 
 class FirestoreStore:
@@ -172,8 +166,19 @@ class FirestoreStore:
             self.reads += reads
             self.writes += writes
 
+    @staticmethod
+    def _check_ids(path: tuple[str, ...]) -> None:
+        for segment in path[1::2]:  # the ids; a "/" in one would address another document
+            if not segment or "/" in segment or segment in (".", "..") or _RESERVED_KEY.fullmatch(segment):
+                raise ValueError(f"{segment!r} cannot be a Firestore document id ({'/'.join(path)})")
+
     def _doc(self, *path: str) -> Any:
+        self._check_ids(path)
         return self.client.document(*path)
+
+    def _col(self, *path: str) -> Any:
+        self._check_ids(path)
+        return self.client.collection(*path)
 
     def _get(self, ref: Any) -> dict[str, Any] | None:
         snap = ref.get(**self._read_kw)
@@ -198,44 +203,10 @@ class FirestoreStore:
         self._count(reads=len(docs))
         return docs
 
-    def _transaction(self, what: str, fn: Callable[[Any], T]) -> T:
-        """Run ``fn(transaction)`` and commit, re-running it when contention aborts it (bounded)."""
-        cls = _bounded_transaction_class()
-        started = time.monotonic()
-        retry_id: bytes | None = None
-        last: Exception | None = None
-        for _ in range(TRANSACTION_ATTEMPTS):
-            txn = cls(self.client)
-            txn._begin(retry_id=retry_id)  # keeps its place in line when retried
-            retry_id = retry_id or txn._id
-            try:
-                result = fn(txn)
-                writes = len(txn._write_pbs)
-                txn._commit()
-            except self._gexc.Aborted as exc:  # contention: the other writer won this round
-                last = exc
-                self._rollback_quietly(txn)
-            except BaseException:
-                self._rollback_quietly(txn)
-                raise
-            else:
-                self._count(writes=writes)
-                return result
-            if time.monotonic() - started > TRANSACTION_BUDGET:
-                break
-        raise Conflict(f"{what}: lost to concurrent writers ({last}); nothing was changed")
-
-    @staticmethod
-    def _rollback_quietly(txn: Any) -> None:
-        with contextlib.suppress(Exception):  # the first error is the one worth reporting
-            txn._rollback()
-
-    def _txn_get(self, txn: Any, refs: list[Any]) -> dict[str, dict[str, Any] | None]:
-        """Documents read in the transaction, by path (None: missing)."""
-        found: dict[str, dict[str, Any] | None] = {ref.path: None for ref in refs}
-        for snap in txn.get_all(refs, **self._read_kw):
-            self._count(reads=1)
-            found[snap.reference.path] = snap.to_dict() if snap.exists else None
+    def _get_all(self, refs: list[Any]) -> dict[str, Any]:
+        """Snapshots of ``refs`` in one batched read, by document path."""
+        found = {snap.reference.path: snap for snap in self.client.get_all(refs, **self._read_kw)}
+        self._count(reads=len(found))
         return found
 
     # -- tenants and keys ------------------------------------------------------------------------
@@ -269,14 +240,16 @@ class FirestoreStore:
         if expected_etag is None:
             self._set(ref, doc)
             return
-
-        def check_and_write(txn: Any) -> None:
-            current = self._txn_get(txn, [ref])[ref.path]
-            if (current or {}).get("etag") != expected_etag:
-                raise Conflict(f"flow '{draft.flow_id}' changed since etag {expected_etag}")
-            txn.set(ref, doc)
-
-        self._transaction(f"saving flow '{draft.flow_id}'", check_and_write)
+        snap = ref.get(**self._read_kw)
+        self._count(reads=1)
+        if not snap.exists or (snap.to_dict() or {}).get("etag") != expected_etag:
+            raise Conflict(f"flow '{draft.flow_id}' changed since etag {expected_etag}")
+        try:  # written only if nobody wrote the draft since that read
+            ref.update(doc, option=self.client.write_option(last_update_time=snap.update_time),
+                       **self._commit_kw)  # fmt: skip
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound) as exc:
+            raise Conflict(f"flow '{draft.flow_id}' changed since etag {expected_etag}") from exc
+        self._count(writes=1)
 
     def _version_ref(self, tenant_id: str, flow_id: str, version: str) -> Any:
         return self._doc("tenants", tenant_id, "flows", flow_id, "versions", version)
@@ -286,14 +259,37 @@ class FirestoreStore:
         return None if doc is None else FlowVersion.model_validate(doc)
 
     def list_versions(self, tenant_id: str, flow_id: str) -> list[FlowVersion]:
-        query = self.client.collection("tenants", tenant_id, "flows", flow_id, "versions").order_by(
-            "created_at")
+        query = self._col("tenants", tenant_id, "flows", flow_id, "versions").order_by("created_at")
         return [FlowVersion.model_validate(d) for d in self._query(query)]
 
     def create_version(self, version: FlowVersion) -> None:
         ref = self._version_ref(version.tenant_id, version.flow_id, version.version)
         if not self._create(ref, version.model_dump(mode="json")):
             raise Conflict(f"version {version.version} of flow '{version.flow_id}' exists already")
+
+    # -- schedules -------------------------------------------------------------------------------
+
+    def put_schedule(self, record: ScheduleRecord) -> None:
+        self._set(self._doc("tenants", record.tenant_id, "schedules", record.name),
+                  record.model_dump(mode="json"))  # fmt: skip
+
+    def get_schedule(self, tenant_id: str, name: str) -> ScheduleRecord | None:
+        doc = self._get(self._doc("tenants", tenant_id, "schedules", name))
+        return None if doc is None else ScheduleRecord.model_validate(doc)
+
+    def list_schedules(self, tenant_id: str) -> list[ScheduleRecord]:
+        query = self._col("tenants", tenant_id, "schedules").order_by("name")
+        return [ScheduleRecord.model_validate(d) for d in self._query(query)]
+
+    def delete_schedule(self, tenant_id: str, name: str) -> bool:
+        """False when there was no such schedule (one conditional delete, no read)."""
+        ref = self._doc("tenants", tenant_id, "schedules", name)
+        try:
+            ref.delete(option=self.client.write_option(exists=True), **self._commit_kw)
+        except (self._gexc.NotFound, self._gexc.FailedPrecondition):
+            return False
+        self._count(writes=1)
+        return True
 
     # -- numbers and deployments -----------------------------------------------------------------
 
@@ -306,32 +302,46 @@ class FirestoreStore:
             raise Conflict(f"{number.number} is already registered")
 
     def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
+        """Read every number, check it, then one atomic commit conditioned on none of them changing.
+
+        The commit carries, for each number, a precondition on the update time that was read: if any
+        number changed in between, the whole commit fails (FAILED_PRECONDITION) and nothing is
+        written, which is exactly what a read-write transaction guarantees for this read set, without
+        read locks (two locking transactions on one number stall for the emulator's 2 s lock timeout)
+        and with an explicit timeout on every RPC (the client's transactions begin and commit with
+        its 60 s defaults).
+        """
         numbers = list(dict.fromkeys(deployment.phone_numbers))
         refs = [self._doc("numbers", n) for n in numbers]
         history = self._doc("tenants", deployment.tenant_id, "deployments", deployment.id)
         dumped = deployment.model_dump(mode="json")
-
-        def check_and_write(txn: Any) -> None:
-            docs = self._txn_get(txn, refs) if refs else {}
-            for number, ref in zip(numbers, refs, strict=True):
-                doc = docs[ref.path]
-                if doc is None or doc.get("tenant_id") != deployment.tenant_id:
-                    raise Conflict(f"{number} is not registered to tenant {deployment.tenant_id}")
-                current = (doc.get("deployment") or {}).get("id")
-                if current != expected.get(number):
-                    raise Conflict(f"{number} was redeployed concurrently (now {current})")
-            for ref in refs:
-                txn.update(ref, {"deployment": dumped})
-            txn.set(history, dumped)
-
-        self._transaction(f"deploying {deployment.id}", check_and_write)
+        snaps = self._get_all(refs) if refs else {}
+        batch = self.client.batch()
+        for number, ref in zip(numbers, refs, strict=True):
+            snap = snaps.get(ref.path)
+            doc = snap.to_dict() if snap is not None and snap.exists else None
+            if doc is None or doc.get("tenant_id") != deployment.tenant_id:
+                raise Conflict(f"{number} is not registered to tenant {deployment.tenant_id}")
+            current = (doc.get("deployment") or {}).get("id")
+            if current != expected.get(number):
+                raise Conflict(f"{number} was redeployed concurrently (now {current})")
+            assert snap is not None
+            batch.update(ref, {"deployment": dumped},
+                         option=self.client.write_option(last_update_time=snap.update_time))  # fmt: skip
+        batch.set(history, dumped)
+        try:
+            batch.commit(**self._commit_kw)
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound) as exc:
+            raise Conflict(f"deployment {deployment.id}: a number changed while deploying "
+                           f"({', '.join(numbers)}); nothing was changed") from exc  # fmt: skip
+        self._count(writes=len(refs) + 1)
 
     def list_deployments(self, tenant_id: str, limit: int = 100) -> list[Deployment]:
         from google.cloud.firestore import Query
 
         # Ties on created_at come back by document id (the deployment id), descending, like the
         # in-memory store: Firestore orders by __name__ in the direction of the last order_by.
-        query = (self.client.collection("tenants", tenant_id, "deployments")
+        query = (self._col("tenants", tenant_id, "deployments")
                  .order_by("created_at", direction=Query.DESCENDING).limit(limit))  # fmt: skip
         return [Deployment.model_validate(d) for d in self._query(query)]
 
@@ -365,7 +375,7 @@ class FirestoreStore:
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]:
         from google.cloud.firestore import FieldFilter
 
-        query = (self.client.collection("calls")
+        query = (self._col("calls")
                  .where(filter=FieldFilter("status", "==", "active"))
                  .where(filter=FieldFilter("expires_at", "<=", _utc(now)))
                  .order_by("expires_at").limit(limit).select([]))  # ids only: call documents are big

@@ -13,7 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from common.adapters.ports import (
-    ApiKey, CallRecord, Conflict, Deployment, FlowDraft, FlowVersion, PhoneNumber, Tenant,
+    ApiKey,
+    CallRecord,
+    Conflict,
+    Deployment,
+    FlowDraft,
+    FlowVersion,
+    PhoneNumber,
+    ScheduleRecord,
+    Tenant,
 )  # fmt: skip
 
 
@@ -90,6 +98,25 @@ class MemoryStore:
             if key in self._docs.get("versions", {}):
                 raise Conflict(f"version {version.version} of flow '{version.flow_id}' exists already")
             self._put("versions", key, version.model_dump(mode="json"))
+
+    # -- schedules -------------------------------------------------------------------------------
+
+    def put_schedule(self, record: ScheduleRecord) -> None:
+        self._put("schedules", f"{record.tenant_id}/{record.name}", record.model_dump(mode="json"))
+
+    def get_schedule(self, tenant_id: str, name: str) -> ScheduleRecord | None:
+        doc = self._get("schedules", f"{tenant_id}/{name}")
+        return None if doc is None else ScheduleRecord.model_validate(doc)
+
+    def list_schedules(self, tenant_id: str) -> list[ScheduleRecord]:
+        docs = [d for d in self._all("schedules") if d["tenant_id"] == tenant_id]
+        return sorted((ScheduleRecord.model_validate(d) for d in docs), key=lambda r: r.name)
+
+    def delete_schedule(self, tenant_id: str, name: str) -> bool:
+        with self._lock:
+            found = self._docs.get("schedules", {}).pop(f"{tenant_id}/{name}", None)
+            self.writes += found is not None
+            return found is not None
 
     # -- numbers and deployments -----------------------------------------------------------------
 

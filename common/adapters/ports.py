@@ -1,6 +1,7 @@
 """Ports: the small interfaces the service layer needs from the outside world.
 
-    Store        tenants, API keys, flows, versions, numbers, deployments, calls   (Firestore | memory)
+    Store        tenants, API keys, flows, versions, schedules, numbers, deployments, calls
+                                                                                    (Firestore | memory)
     HttpFetcher  performs an httpRequestNode's request with a hard timeout         (requests | fake)
     Clock        the one place that reads the time                                  (system | frozen)
 
@@ -61,6 +62,14 @@ class FlowVersion(Record):
     created_at: str = ""
 
 
+class ScheduleRecord(Record):
+    tenant_id: str
+    name: str
+    schedule: dict[str, Any]  # common.core.schedules.Schedule as camelCase JSON
+    updated_at: str = ""
+    updated_by: str = ""
+
+
 class Deployment(Record):
     """What a number runs in one environment."""
 
@@ -73,6 +82,9 @@ class Deployment(Record):
     fallback_flow: str | None = None
     fallback_version: str | None = None
     previous_id: str | None = None
+    #: per number, what it ran before this deployment: {"id", "flow_id", "version"} or None
+    previous: dict[str, dict[str, str] | None] = Field(default_factory=dict)
+    message: str = ""
     created_at: str = ""
     created_by: str = ""
     phone_numbers: list[str] = Field(default_factory=list)
@@ -130,6 +142,12 @@ class Store(Protocol):
     def list_versions(self, tenant_id: str, flow_id: str) -> list[FlowVersion]: ...
     def create_version(self, version: FlowVersion) -> None:
         """Versions are immutable: Conflict when that version already exists."""
+
+    # schedules
+    def put_schedule(self, record: ScheduleRecord) -> None: ...
+    def get_schedule(self, tenant_id: str, name: str) -> ScheduleRecord | None: ...
+    def list_schedules(self, tenant_id: str) -> list[ScheduleRecord]: ...
+    def delete_schedule(self, tenant_id: str, name: str) -> bool: ...
 
     # numbers and deployments
     def get_number(self, number: str) -> PhoneNumber | None: ...

@@ -34,22 +34,54 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.core import conditions, templating
 from common.core.call import (
-    Action, CallStarted, CallState, DialEnded, DigitsEntered, Dial, FlowEvent, Gather, Hangup,
-    HttpCompleted, HttpRequest, InboundEvent, NoInput, Play, QueueEnded, Record, RecordingEnded, Say,
-    SpeechHeard, StepResult, TransferToDepartment, Waiting,
+    Action,
+    CallStarted,
+    CallState,
+    Dial,
+    DialEnded,
+    DigitsEntered,
+    FlowEvent,
+    Gather,
+    Hangup,
+    HttpCompleted,
+    HttpRequest,
+    InboundEvent,
+    NoInput,
+    Play,
+    QueueEnded,
+    Record,
+    RecordingEnded,
+    Say,
+    SpeechHeard,
+    StepResult,
+    TransferToDepartment,
+    Waiting,
 )  # fmt: skip
 from common.core.errors import EngineError, UnexpectedEvent
 from common.core.flow import (
-    NEXT, CollectNode, CompiledFlow, DecisionNode, DepartmentTarget, HangupNode, HoursNode,
-    HttpRequestNode, NodeBase, NumberTarget, SayNode, SetVariablesNode, SipTarget, StartNode,
-    TransferNode, VoicemailNode,
+    NEXT,
+    CollectNode,
+    CompiledFlow,
+    DecisionNode,
+    DepartmentTarget,
+    HangupNode,
+    HoursNode,
+    HttpRequestNode,
+    NodeBase,
+    NumberTarget,
+    SayNode,
+    SetVariablesNode,
+    SipTarget,
+    StartNode,
+    TransferNode,
+    VoicemailNode,
 )  # fmt: skip
 
 MAX_STEPS = 1_000
@@ -72,7 +104,7 @@ def _zone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # validation refuses these; never fail a live call
-        return timezone.utc
+        return UTC
 
 
 class _Wait(Exception):

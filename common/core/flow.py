@@ -397,7 +397,7 @@ class CompiledFlow:
     shared read-only between calls; immutable versions are cached per process by the service layer.
     """
 
-    __slots__ = ("flow", "nodes", "start_id", "_next")
+    __slots__ = ("_next", "flow", "nodes", "start_id")
 
     def __init__(self, flow: Flow, start_id: str) -> None:
         self.flow = flow

@@ -30,8 +30,24 @@ from typing import Any, Literal
 
 from common.core import engine, twiml
 from common.core.call import (
-    Action, CallStarted, CallState, Dial, DialEnded, DigitsEntered, Gather, Hangup, HttpCompleted,
-    HttpRequest, InboundEvent, NoInput, Play, QueueEnded, Record, RecordingEnded, Say, SpeechHeard,
+    Action,
+    CallStarted,
+    CallState,
+    Dial,
+    DialEnded,
+    DigitsEntered,
+    Gather,
+    Hangup,
+    HttpCompleted,
+    HttpRequest,
+    InboundEvent,
+    NoInput,
+    Play,
+    QueueEnded,
+    Record,
+    RecordingEnded,
+    Say,
+    SpeechHeard,
     TransferToDepartment,
 )  # fmt: skip
 from common.core.flow import CompiledFlow

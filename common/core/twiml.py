@@ -21,7 +21,15 @@ from urllib.parse import quote
 from twilio.twiml.voice_response import VoiceResponse
 
 from common.core.call import (
-    Action, Dial, Gather, Hangup, HttpRequest, Play, Record, Say, TransferToDepartment,
+    Action,
+    Dial,
+    Gather,
+    Hangup,
+    HttpRequest,
+    Play,
+    Record,
+    Say,
+    TransferToDepartment,
 )  # fmt: skip
 
 CONNECTION_OVERRIDES = "ct=2000&rt=5000&tt=12000&rc=2&rp=ct,rt,5xx"

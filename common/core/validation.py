@@ -28,9 +28,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from common.core import conditions, templating
 from common.core.errors import FlowInvalid
 from common.core.flow import (
-    E164_PATTERN, IDENTIFIER_PATTERN, NODE_ID_PATTERN, NODE_TYPES, CollectNode, CompiledFlow,
-    DecisionNode, Edge, Flow, FlowSettings, HoursNode, HttpRequestNode, NodeBase, SetVariablesNode,
-    StartNode, VoicemailNode,
+    E164_PATTERN,
+    IDENTIFIER_PATTERN,
+    NODE_ID_PATTERN,
+    NODE_TYPES,
+    CollectNode,
+    CompiledFlow,
+    DecisionNode,
+    Edge,
+    Flow,
+    FlowSettings,
+    HoursNode,
+    HttpRequestNode,
+    NodeBase,
+    SetVariablesNode,
+    StartNode,
+    VoicemailNode,
 )  # fmt: skip
 
 MAX_NODES = 2_000
@@ -261,7 +274,8 @@ def _check_rule(operator: str, value: Any, node_id: str, field: str, out: _Colle
                   field=field)  # fmt: skip
 
 
-def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector) -> str | None:
+def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
+                 broken: set[str] | None = None) -> str | None:  # fmt: skip
     by_id = {node.id: node for node in nodes}
     starts = [node.id for node in nodes if isinstance(node, StartNode)]
     if not starts:
@@ -273,10 +287,13 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector) -> s
     used: dict[tuple[str, str], str] = {}
     graph: dict[str, list[str]] = {node.id: [] for node in nodes}
     for edge in edges:
-        missing = [end for end in (edge.source, edge.target) if end not in by_id]
-        if missing:
-            out.error("edge_missing_node", f"edge connects to node(s) {', '.join(map(repr, missing))} "
-                      "that do not exist; delete the edge or the reference", edge_id=edge.id)  # fmt: skip
+        if edge.source not in by_id or edge.target not in by_id:
+            # A node that exists but failed to parse (``broken``) is reported on its own already.
+            missing = [end for end in (edge.source, edge.target)
+                       if end not in by_id and end not in (broken or ())]  # fmt: skip
+            if missing:
+                out.error("edge_missing_node", f"edge connects to node(s) {', '.join(map(repr, missing))} "
+                          "that do not exist; delete the edge or the reference", edge_id=edge.id)  # fmt: skip
             continue
         source = by_id[edge.source]
         if edge.outcome not in source.outcomes():
@@ -310,7 +327,7 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector) -> s
         if node.id not in reachable:
             out.warn("unreachable_node", "no path from the start node reaches this node", node_id=node.id)
     for cycle in _loops_without_input(graph, by_id):
-        names = " -> ".join(cycle + [cycle[0]])
+        names = " -> ".join([*cycle, cycle[0]])
         out.error("loop_without_input", f"these nodes can loop forever without waiting for the caller: "
                   f"{names}; put a collectNode on the loop or break it", node_id=cycle[0])  # fmt: skip
     return starts[0]
@@ -411,7 +428,8 @@ def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationRepo
     node_ids = {node.id for node in nodes}
     for node in nodes:
         _check_node_content(node, defined, node_ids, out, schedules)
-    start = _check_graph(nodes, edges, out)
+    broken = {raw["id"] for raw in raw_nodes if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    start = _check_graph(nodes, edges, out, broken - node_ids)
     report = out.report()
     if not report.ok or start is None or shell is None:
         return report, None

@@ -48,3 +48,39 @@ def next_patch(existing: list[str]) -> str:
         return "1.0.0"
     major, minor, patch = parsed[-1]
     return f"{major}.{minor}.{patch + 1}"
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+    else:
+        out[prefix] = value
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    flat_old: dict[str, Any] = {}
+    flat_new: dict[str, Any] = {}
+    _flatten(old, "", flat_old)
+    _flatten(new, "", flat_new)
+    return [{"field": key, "from": flat_old.get(key), "to": flat_new.get(key)}
+            for key in sorted(set(flat_old) | set(flat_new)) if flat_old.get(key) != flat_new.get(key)]  # fmt: skip
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What changed from ``old`` to ``new``, ignoring layout: nodes and edges added, removed, changed
+    (field by field, dotted paths such as ``data.prompt``), and flow-level fields (name, settings)."""
+    a, b = json.loads(canonical(old)), json.loads(canonical(new))
+    out: dict[str, Any] = {}
+    for kind in ("nodes", "edges"):
+        before = {item["id"]: item for item in a[kind]}
+        after = {item["id"]: item for item in b[kind]}
+        out[f"{kind}Added"] = [after[i] for i in sorted(after.keys() - before.keys())]
+        out[f"{kind}Removed"] = [before[i] for i in sorted(before.keys() - after.keys())]
+        out[f"{kind}Changed"] = [{"id": i, "changes": _changes(before[i], after[i])}
+                                 for i in sorted(before.keys() & after.keys()) if before[i] != after[i]]  # fmt: skip
+    flow_a = {k: v for k, v in a.items() if k not in ("nodes", "edges")}
+    flow_b = {k: v for k, v in b.items() if k not in ("nodes", "edges")}
+    out["flowChanged"] = _changes(flow_a, flow_b)
+    out["identical"] = not any(out[k] for k in out)
+    return out

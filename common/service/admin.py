@@ -1,4 +1,5 @@
-"""The admin API's service layer: tenants' flows, numbers, deployments and the execute simulator.
+"""The admin API's service layer: tenants, API keys, flow drafts, numbers and the execute simulator.
+(Versions, deployments and schedules: ``deployments``.)
 
 Rules owned here:
 - Every request is a tenant's: ``authenticate`` maps ``Authorization: Bearer <key>`` to a tenant via
@@ -6,8 +7,6 @@ Rules owned here:
   and another tenant's flow or number is reported exactly like a missing one (404), so existence
   does not leak.
 - Drafts carry an etag; a write with ``If-Match`` that no longer matches gets 409 and changes nothing.
-- Deploying checks everything first (flow, version, every number's owner and format), then switches
-  all numbers in one atomic store operation, or none.
 - ``execute`` runs the in-process simulator: nothing is stored or billed.
 """
 
@@ -26,7 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from common.adapters.ports import (
-    ApiKey, Conflict, Deployment, FlowDraft, FlowVersion, PhoneNumber, Store, Tenant,
+    ApiKey,
+    Conflict,
+    FlowDraft,
+    PhoneNumber,
+    Store,
+    Tenant,
 )  # fmt: skip
 from common.config import Settings
 from common.core import simulator, validation, versioning
@@ -54,15 +58,6 @@ class NumberRequest(_Body):
     phone_number: str = Field(pattern=E164_PATTERN)
     environment: str = Field("production", pattern=r"^[a-z][a-z0-9-]{0,31}$")
     fallback_dial: str | None = Field(None, pattern=E164_PATTERN)
-
-
-class DeployRequest(_Body):
-    phone_numbers: list[str] = Field(min_length=1, max_length=100)
-    environment: str = Field("production", pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    version: str | None = None
-    schedules: list[str] = Field(default_factory=list, max_length=20)
-    fallback_flow: str | None = None
-    message: str = Field("", max_length=500)
 
 
 class HttpMockBody(_Body):
@@ -151,29 +146,6 @@ class AdminService:
             raise ApiError(404, "not_found", f"flow '{flow_id}' does not exist")
         return json.loads(draft.document), draft.etag
 
-    def publish(self, tenant: Tenant, flow_id: str, version: str | None, message: str,
-                author: str) -> FlowVersion:  # fmt: skip
-        document, _ = self.get_flow(tenant, flow_id)
-        digest = versioning.content_hash(document)
-        existing = self.store.list_versions(tenant.id, flow_id)
-        same = next((v for v in reversed(existing) if v.content_hash == digest), None)
-        if version is None and same is not None:
-            return same  # nothing changed since that version: deploy it rather than duplicate it
-        if same is not None:
-            raise ApiError(409, "duplicate_content", f"version {same.version} already has this exact "
-                           f"content; deploy {same.version} instead of publishing it again")  # fmt: skip
-        number = version or versioning.next_patch([v.version for v in existing])
-        if versioning.parse_semver(number) is None:
-            raise ApiError(400, "invalid_request", f"version {number!r} is not MAJOR.MINOR.PATCH")
-        published = FlowVersion(tenant_id=tenant.id, flow_id=flow_id, version=number, author=author,
-                                document=json.dumps(document, sort_keys=True), content_hash=digest,
-                                message=message, created_at=self.now().isoformat())  # fmt: skip
-        try:
-            self.store.create_version(published)
-        except Conflict as exc:
-            raise ApiError(409, "version_exists", str(exc)) from exc
-        return published
-
     # -- numbers and deployments -----------------------------------------------------------------
 
     def register_number(self, tenant: Tenant, body: Any) -> tuple[int, dict[str, Any]]:
@@ -191,40 +163,6 @@ class AdminService:
         except Conflict as exc:
             raise ApiError(409, "number_taken", f"{request.phone_number} was registered concurrently") from exc
         return 201, _number_view(number)
-
-    def deploy(self, tenant: Tenant, flow_id: str, body: Any, author: str = "") -> dict[str, Any]:
-        request: DeployRequest = parse(DeployRequest, body)
-        problems, expected = [], {}
-        for raw in request.phone_numbers:
-            number = self.store.get_number(raw)
-            if number is None or number.tenant_id != tenant.id:
-                problems.append(f"{raw} is not one of your numbers; register it with POST /api/numbers")
-            elif number.environment != request.environment:
-                problems.append(f"{raw} belongs to environment '{number.environment}', not "
-                                f"'{request.environment}'")  # fmt: skip
-            else:
-                expected[raw] = number.deployment.id if number.deployment else None
-        if request.version is not None and self.store.get_version(tenant.id, flow_id, request.version) is None:
-            problems.append(f"flow '{flow_id}' has no version {request.version}")
-        if problems:
-            raise ApiError(422, "deploy_invalid", problems[0], problems)
-        version = (self.store.get_version(tenant.id, flow_id, request.version) if request.version
-                   else self.publish(tenant, flow_id, None, request.message, author))  # fmt: skip
-        assert version is not None
-        deployment = Deployment(
-            id=f"dep_{uuid.uuid4().hex[:12]}", tenant_id=tenant.id, flow_id=flow_id, version=version.version,
-            environment=request.environment, schedules=request.schedules, fallback_flow=request.fallback_flow,
-            created_at=self.now().isoformat(), created_by=author, phone_numbers=request.phone_numbers,
-            previous_id=next(iter(expected.values()), None),
-        )  # fmt: skip
-        try:
-            self.store.deploy(deployment, expected)
-        except Conflict as exc:
-            raise ApiError(409, "conflict", f"{exc}; nothing was changed, retry the deploy") from exc
-        for number in request.phone_numbers:
-            self.numbers.forget(number)
-        return {"deploymentId": deployment.id, "flowId": flow_id, "version": version.version,
-                "environment": request.environment, "phoneNumbers": request.phone_numbers}  # fmt: skip
 
     # -- execute ---------------------------------------------------------------------------------
 

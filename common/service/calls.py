@@ -23,12 +23,21 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.adapters.ports import CallRecord, FlowVersion, HttpFetcher, PhoneNumber, Store
+from common.adapters.ports import CallRecord, Deployment, FlowVersion, HttpFetcher, PhoneNumber, Store
 from common.config import Settings
-from common.core import engine, twiml, validation
+from common.core import engine, schedules, twiml, validation
 from common.core.call import (
-    CallStarted, CallState, DialEnded, DigitsEntered, HttpCompleted, HttpRequest, InboundEvent,
-    NoInput, QueueEnded, RecordingEnded, SpeechHeard,
+    CallStarted,
+    CallState,
+    DialEnded,
+    DigitsEntered,
+    HttpCompleted,
+    HttpRequest,
+    InboundEvent,
+    NoInput,
+    QueueEnded,
+    RecordingEnded,
+    SpeechHeard,
 )  # fmt: skip
 from common.core.errors import EngineError
 from common.core.flow import CompiledFlow
@@ -102,16 +111,60 @@ class NumberCache:
         self._entries.pop(number, None)
 
 
+class ScheduleCache:
+    """A tenant's schedules, parsed, cached per instance for a few seconds (like numbers)."""
+
+    def __init__(self, store: Store, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store, self._seconds, self._clock = store, seconds, clock
+        self._entries: dict[str, tuple[float, dict[str, schedules.Schedule]]] = {}
+
+    def get(self, tenant_id: str) -> dict[str, schedules.Schedule]:
+        hit = self._entries.get(tenant_id)
+        if hit is not None and self._clock() - hit[0] < self._seconds:
+            return hit[1]
+        table = {}
+        for record in self._store.list_schedules(tenant_id):
+            try:
+                table[record.name] = schedules.Schedule.model_validate(record.schedule)
+            except ValueError:
+                log.error("tenant %s schedule %s is unreadable; treated as closed", tenant_id, record.name)
+        if self._seconds > 0:
+            self._entries[tenant_id] = (self._clock(), table)
+        return table
+
+    def lookup(self, tenant_id: str) -> engine.ScheduleLookup:
+        def is_open(name: str, at: datetime) -> bool | None:
+            schedule = self.get(tenant_id).get(name)
+            return None if schedule is None else schedules.is_open(schedule, at)
+
+        return is_open
+
+    def forget(self, tenant_id: str) -> None:
+        self._entries.pop(tenant_id, None)
+
+
+def choose_flow(deployment: Deployment, lookup: engine.ScheduleLookup, now: datetime) -> tuple[str, str, str]:
+    """(flow id, version, why) serving a call that arrives ``now`` on a number with ``deployment``."""
+    if not deployment.schedules:
+        return deployment.flow_id, deployment.version, "deployed"
+    if any(lookup(name, now) for name in deployment.schedules):
+        return deployment.flow_id, deployment.version, "schedule_open"
+    if deployment.fallback_flow and deployment.fallback_version:
+        return deployment.fallback_flow, deployment.fallback_version, "schedule_closed"
+    return deployment.flow_id, deployment.version, "schedule_closed_no_fallback"
+
+
 class CallService:
     def __init__(self, store: Store, settings: Settings, fetcher: HttpFetcher,
                  now: Callable[[], datetime], flows: FlowCache | None = None,
-                 numbers: NumberCache | None = None) -> None:  # fmt: skip
+                 numbers: NumberCache | None = None, calendars: ScheduleCache | None = None) -> None:  # fmt: skip
         self.store = store
         self.settings = settings
         self.fetcher = fetcher
         self.now = now
         self.flows = flows or FlowCache(store)
         self.numbers = numbers or NumberCache(store, settings.number_cache_seconds)
+        self.calendars = calendars or ScheduleCache(store, settings.number_cache_seconds)
         self.urls = twiml.UrlBuilder(settings.public_base_url)
 
     # -- incoming --------------------------------------------------------------------------------
@@ -127,20 +180,24 @@ class CallService:
             return twiml.say_and_hangup(NOT_IN_SERVICE)
         if number.account_sid and number.account_sid != account:
             raise Forbidden(f"{to} belongs to another Twilio account")
-        deployment = number.deployment
         now = self.now()
-        flow = self.flows.get(number.tenant_id, deployment.flow_id, deployment.version)
+        lookup = self.calendars.lookup(number.tenant_id)
+        flow_id, version, why = choose_flow(number.deployment, lookup, now)
+        flow = self.flows.get(number.tenant_id, flow_id, version)
         trigger = {k: params[k][:256] for k in TRIGGER_FIELDS if k in params}
-        result = engine.step(flow, None, CallStarted(trigger), now, version=deployment.version)
+        result = engine.step(flow, None, CallStarted(trigger), now, lookup, version=version)
         document = self._render(result.actions, result.state, number.tenant_id)
         stamp = now.isoformat()
         record = CallRecord(
             call_sid=sid, tenant_id=number.tenant_id, number=to, account_sid=account,
-            flow_id=deployment.flow_id, flow_version=deployment.version, seq=result.state.seq,
+            flow_id=flow_id, flow_version=version, seq=result.state.seq,
             state=result.state.model_dump(mode="json"), twiml=document, status=result.state.status,
             created_at=stamp, updated_at=stamp,
             expires_at=now + timedelta(hours=self.settings.call_ttl_hours),
-            events=[_event_dict(e) for e in result.events], pending_http=_pending(result.actions),
+            events=[{"type": "call.routed", "seq": 1, "at": stamp, "nodeId": None,
+                     "data": {"deployment": number.deployment.id, "flowId": flow_id, "version": version,
+                              "reason": why}}] + [_event_dict(e) for e in result.events],
+            pending_http=_pending(result.actions),
         )  # fmt: skip
         if self.store.create_call(record):
             return document
@@ -164,7 +221,8 @@ class CallService:
         flow = self.flows.get(record.tenant_id, record.flow_id, record.flow_version)
         event = self._event(state, params, record)
         try:
-            result = engine.step(flow, state, event, self.now(), version=record.flow_version)
+            result = engine.step(flow, state, event, self.now(), self.calendars.lookup(record.tenant_id),
+                                 version=record.flow_version)
         except EngineError as exc:
             log.warning("call %s: %s", sid, exc)
             return record.twiml
@@ -231,7 +289,7 @@ class CallService:
             updated = record.model_copy(update={
                 "status": "ended", "call_status": params.get("CallStatus", "completed"),
                 "duration_seconds": duration, "outcome": outcome, "updated_at": now.isoformat(),
-                "events": (record.events + [final])[-MAX_EVENTS:], "expires_at": now + FINISHED_RETENTION,
+                "events": [*record.events, final][-MAX_EVENTS:], "expires_at": now + FINISHED_RETENTION,
                 "pending_http": None,
             })  # fmt: skip
             if self.store.write_call(updated, token):
@@ -245,8 +303,10 @@ class CallService:
             if found is None:
                 continue
             record, token = found
-            updated = record.model_copy(update={"status": "ended", "call_status": "unknown",
-                                                "outcome": "expired", "updated_at": self.now().isoformat()})  # fmt: skip
+            updated = record.model_copy(update={
+                "status": "ended", "call_status": "unknown", "outcome": "expired",
+                "updated_at": self.now().isoformat(),
+            })  # fmt: skip
             count += self.store.write_call(updated, token)
         return count
 

@@ -14,7 +14,7 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import quote
@@ -85,6 +85,7 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
         return _xml(svc.calls.fallback(request.args.get("dial")))
+    job: Future[Any]
     if name == "status":
         job = _pool.submit(svc.calls.status, params)
     elif name == "incoming":
