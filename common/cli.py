@@ -8,6 +8,8 @@
                                               the local stack: every function on one port, demo data
     ivr call +13072249663 --input 1 ...       a call over HTTP, signed like Twilio (any deployment)
     ivr demo                                  start the stack, make a scripted call through HTTP
+    ivr push | publish | versions | deploy | promote | rollback | diff | history | schedules
+                                              the admin API of a running stack (see cli_admin)
 
 Exit status: 0 success, 1 the flow is invalid or the simulated call had problems, 2 bad usage or an
 unreadable file.
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import cli_admin
 from common.core import simulator, validation
 from common.core.errors import FlowInvalid
 
@@ -326,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrent", type=int, default=0, help="and N more copies concurrently")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_call)
+    cli_admin.add_commands(sub)
     return parser
 
 
@@ -336,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 2
+    except cli_admin.ApiFailure as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        for detail in exc.details or []:
+            print(f"  - {detail if isinstance(detail, str) else json.dumps(detail)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

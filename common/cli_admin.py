@@ -1,0 +1,218 @@
+"""``ivr`` subcommands that talk to the admin API of a running stack (local or deployed).
+
+    ivr push FLOW.json                         save the draft (PUT /api/flows/{id})
+    ivr publish FLOW_ID --version 1.2.0 -m ..  publish the draft as an immutable version
+    ivr versions FLOW_ID                       list versions
+    ivr deploy FLOW_ID --number +1... [--environment production] [--version 1.2.0]
+               [--schedule business_hours ...] [--fallback agent_transfer] [-m MESSAGE]
+    ivr promote FLOW_ID --number +1... [--from staging] [--to production]
+    ivr rollback FLOW_ID --number +1... [--environment production] [--to-version V | --to-deployment ID]
+    ivr diff FLOW_ID FROM TO                   semantic diff between versions ("draft" for the draft)
+    ivr history [--number +1...] [--flow FLOW_ID] [--environment production]
+    ivr schedules list | get NAME | put NAME FILE.json | delete NAME | status NAME [--at ISO]
+
+Every command takes --url (default $IVR_API_URL or http://127.0.0.1:8080) and --api-key (default
+$IVR_API_KEY or the local stack's dev key). API errors are printed with their details; exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from common.config import DEV_API_KEY
+
+
+class ApiFailure(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        self.status = status
+        self.message = error.get("message") or str(body)[:500]
+        self.details = error.get("details")
+        super().__init__(f"HTTP {status}: {self.message}")
+
+
+def request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    import requests
+
+    url = args.url.rstrip("/") + path
+    headers = {"Authorization": f"Bearer {args.api_key}", "X-Ivr-Author": os.environ.get("USER", "cli")}
+    try:
+        reply = requests.request(method, url, json=body, headers=headers, timeout=15)
+    except requests.RequestException as exc:
+        raise ApiFailure(0, {"error": {"message": f"cannot reach {url}: {type(exc).__name__}"}}) from exc
+    try:
+        data = reply.json()
+    except ValueError:
+        data = {"error": {"message": reply.text[:500]}}
+    if reply.status_code >= 400:
+        raise ApiFailure(reply.status_code, data)
+    return data
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _load(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ApiFailure(0, {"error": {"message": f"cannot read {path}: {exc}"}}) from exc
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    flow = _load(args.flow)
+    _print(request(args, "PUT", f"/api/flows/{quote(str(flow.get('id', '')))}", flow))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    body = {"version": args.version, "message": args.message or ""}
+    _print(request(args, "POST", f"/api/flows/{args.flow_id}/versions", body))
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    for v in request(args, "GET", f"/api/flows/{args.flow_id}/versions")["versions"]:
+        print(f"{v['version']:>10}  {v['createdAt']}  {v['author'] or '-':12} {v['contentHash'][:12]}  {v['message']}")
+    return 0
+
+
+def _deployment_line(d: dict[str, Any]) -> str:
+    changes = "; ".join(f"{c['phoneNumber']}: {c['from'] or '(nothing)'} -> {c['to']}" for c in d["changes"])
+    gate = f" schedules={','.join(d['schedules'])} fallback={d['fallbackFlow']}@{d['fallbackVersion']}" \
+        if d["schedules"] else ""  # fmt: skip
+    return f"{d['createdAt']}  {d['kind']:8} {d['environment']:10} {d['id']}  {changes}{gate}  by {d['createdBy'] or '-'}"
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"environment": args.environment, "phoneNumbers": args.number,
+                            "schedules": args.schedule, "fallbackFlow": args.fallback, "message": args.message or ""}  # fmt: skip
+    if args.version:
+        body["version"] = args.version
+    print(_deployment_line(request(args, "POST", f"/api/flows/{args.flow_id}/deploy", body)))
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    body = {"from": args.source, "to": args.target, "phoneNumbers": args.number, "message": args.message or ""}
+    print(_deployment_line(request(args, "POST", f"/api/flows/{args.flow_id}/promote", body)))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"environment": args.environment, "phoneNumbers": args.number, "message": args.message or ""}
+    if args.to_version:
+        body["version"] = args.to_version
+    if args.to_deployment:
+        body["deployment"] = args.to_deployment
+    print(_deployment_line(request(args, "POST", f"/api/flows/{args.flow_id}/rollback", body)))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    query = urlencode({"from": args.old, "to": args.new})
+    diff = request(args, "GET", f"/api/flows/{args.flow_id}/diff?{query}")
+    if args.json:
+        _print(diff)
+        return 0
+    if diff["identical"]:
+        print(f"{args.old} and {args.new} are identical (layout aside)")
+        return 0
+    for kind in ("nodes", "edges"):
+        for item in diff[f"{kind}Added"]:
+            print(f"+ {kind[:-1]} {item['id']} ({item.get('type', item.get('source', ''))})")
+        for item in diff[f"{kind}Removed"]:
+            print(f"- {kind[:-1]} {item['id']}")
+        for item in diff[f"{kind}Changed"]:
+            for change in item["changes"]:
+                print(f"~ {kind[:-1]} {item['id']} {change['field']}: {change['from']!r} -> {change['to']!r}")
+    for change in diff["flowChanged"]:
+        print(f"~ flow {change['field']}: {change['from']!r} -> {change['to']!r}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    query = {k: v for k, v in {"number": args.number, "flowId": args.flow, "environment": args.environment}.items() if v}
+    for d in request(args, "GET", "/api/deployments" + (f"?{urlencode(query)}" if query else ""))["deployments"]:
+        print(_deployment_line(d))
+    return 0
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    action, name = args.action, args.name
+    if action != "list" and not name:
+        raise ApiFailure(0, {"error": {"message": f"'ivr schedules {action}' needs a schedule NAME"}})
+    if action == "list":
+        for schedule in request(args, "GET", "/api/schedules")["schedules"]:
+            print(f"{schedule['name']:24} {schedule['timezone']:24} {len(schedule.get('holidays', []))} holiday rule(s)")
+    elif action == "get":
+        _print(request(args, "GET", f"/api/schedules/{name}"))
+    elif action == "put":
+        if not args.file:
+            raise ApiFailure(0, {"error": {"message": "'ivr schedules put NAME FILE.json' needs the FILE"}})
+        _print(request(args, "PUT", f"/api/schedules/{name}", _load(args.file)))
+    elif action == "delete":
+        _print(request(args, "DELETE", f"/api/schedules/{name}"))
+    else:
+        suffix = f"?{urlencode({'at': args.at})}" if args.at else ""
+        _print(request(args, "GET", f"/api/schedules/{name}/status{suffix}"))
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    def command(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+        p.add_argument("--url", default=os.environ.get("IVR_API_URL", "http://127.0.0.1:8080"))
+        p.add_argument("--api-key", default=os.environ.get("IVR_API_KEY", DEV_API_KEY))
+        p.set_defaults(func=func, api=True)
+        return p
+
+    p = command("push", cmd_push, "save a flow draft from a FlowDesigner JSON file")
+    p.add_argument("flow")
+    p = command("publish", cmd_publish, "publish the draft as an immutable version")
+    p.add_argument("flow_id")
+    p.add_argument("--version", required=True, help="MAJOR.MINOR.PATCH")
+    p.add_argument("-m", "--message")
+    p = command("versions", cmd_versions, "list a flow's published versions")
+    p.add_argument("flow_id")
+    p = command("deploy", cmd_deploy, "deploy a flow version to numbers, all or none")
+    p.add_argument("flow_id")
+    p.add_argument("--number", action="append", required=True, help="E.164 number (repeatable)")
+    p.add_argument("--environment", default="production")
+    p.add_argument("--version", help="default: publish the draft (or reuse an identical version)")
+    p.add_argument("--schedule", action="append", default=[], help="schedule gating the flow (repeatable)")
+    p.add_argument("--fallback", help="flow serving while every schedule is closed")
+    p.add_argument("-m", "--message")
+    p = command("promote", cmd_promote, "deploy what one environment runs to another")
+    p.add_argument("flow_id")
+    p.add_argument("--number", action="append", required=True)
+    p.add_argument("--from", dest="source", default="staging")
+    p.add_argument("--to", dest="target", default="production")
+    p.add_argument("-m", "--message")
+    p = command("rollback", cmd_rollback, "return numbers to their previous deployment")
+    p.add_argument("flow_id")
+    p.add_argument("--number", action="append", required=True)
+    p.add_argument("--environment", default="production")
+    p.add_argument("--to-version")
+    p.add_argument("--to-deployment")
+    p.add_argument("-m", "--message")
+    p = command("diff", cmd_diff, "semantic diff between two versions")
+    p.add_argument("flow_id")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--json", action="store_true")
+    p = command("history", cmd_history, "deployment history, newest first")
+    p.add_argument("--number")
+    p.add_argument("--flow")
+    p.add_argument("--environment")
+    p = command("schedules", cmd_schedules, "business-hours schedules")
+    p.add_argument("action", choices=["list", "get", "put", "delete", "status"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--at", help="ISO 8601 instant with offset (status)")
