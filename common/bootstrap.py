@@ -52,7 +52,7 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
     if fetcher is None:
         from common.adapters.http_fetch import RequestsFetcher
 
-        local = settings.environment == "dev"
+        local = settings.environment == "local"  # only a laptop stack may fetch its own loopback
         fetcher = RequestsFetcher(allow_hosts=("127.0.0.1", "localhost") if local else ())
     flows = FlowCache(store)
     numbers = NumberCache(store, settings.number_cache_seconds)

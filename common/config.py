@@ -11,6 +11,7 @@
     IVR_CALL_TTL_HOURS      an active call without a status callback expires after this (default 6)
     IVR_FALLBACK_DIAL       E.164 the fallback endpoint dials when the URL names none (optional)
     IVR_HTTP_NODE_TIMEOUT   upper bound in seconds for httpRequestNode requests (default 4)
+    IVR_ENV                 local (default: HTTP nodes may call 127.0.0.1) | dev | prod (public hosts only)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Settings:
     call_ttl_hours: float = 6.0
     fallback_dial: str | None = None
     http_node_timeout: float = 4.0
-    environment: str = "dev"
+    environment: str = "local"
 
     def auth_token_for(self, account_sid: str) -> str | None:
         if account_sid == self.twilio_account_sid:
@@ -72,5 +73,5 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         call_ttl_hours=float(env.get("IVR_CALL_TTL_HOURS", "6")),
         fallback_dial=env.get("IVR_FALLBACK_DIAL") or None,
         http_node_timeout=min(float(env.get("IVR_HTTP_NODE_TIMEOUT", "4")), 5.0),
-        environment=env.get("IVR_ENV", "dev"),
+        environment=env.get("IVR_ENV", "local"),
     )

@@ -40,6 +40,8 @@ EXPECTED_ROUTES = {
 
 SECRETISH_NAME = re.compile(r"(token|secret|password|passwd|pepper|api_?key|credential|private_key)", re.I)
 SECRETISH_VALUE = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+# Twilio Account SIDs are identifiers (sent with every webhook), not secrets.
+ACCOUNT_SID = re.compile(r"AC[0-9a-fx]{32}")
 PUBLIC_MEMBER = re.compile(r"\b(allUsers|allAuthenticatedUsers)\b")
 PRIMITIVE_ROLE = re.compile(r"\broles/(owner|editor|viewer)\b")
 META_ARGUMENTS = {"source", "version", "for_each", "count", "depends_on", "providers"}
@@ -264,9 +266,9 @@ def test_entry_point_is_defined_in_function_source(function: str) -> None:
     sources = list((ROOT / "functions" / function).rglob("*.py"))
     if not sources:
         pytest.skip(f"functions/{function} has no Python source yet")
-    pattern = re.compile(rf"^def {function}\(", re.M)
+    pattern = re.compile(rf"^(?:async\s+)?def {function}\(|^{function}\s*[:=]", re.M)
     assert any(pattern.search(p.read_text(encoding="utf-8")) for p in sources), (
-        f"no `def {function}(` in functions/{function}"
+        f"functions/{function} does not define its entry point {function}"
     )
 
 
@@ -296,9 +298,7 @@ def test_function_module_defaults_and_validations() -> None:
     assert '"1"' in local["available_cpu"]
     service = block(resource(FUNCTION, "google_cloudfunctions2_function", "this"), "service_config")
     assert service["available_cpu"] == "${local.available_cpu}"
-    assert service["max_instance_request_concurrency"] == (
-        "${var.function_config.max_instance_request_concurrency}"
-    )
+    assert service["max_instance_request_concurrency"] == ("${var.function_config.max_instance_request_concurrency}")
     assert service["service_account_email"] == "${var.service_account_email}"
     assert "secret_environment_variables" in {name for d in service.get("dynamic", []) for name in d}
 
@@ -320,13 +320,16 @@ def test_source_object_name_carries_content_hash() -> None:
 
 def test_functions_get_common_environment_and_twilio_secret() -> None:
     local = locals_(PLATFORM)
-    env = local["common_environment"]
+    env = local["managed_environment"]
+    assert local["common_environment"] == "${merge(var.extra_environment, local.managed_environment)}"
     assert env["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
     assert env["IVR_ENV"] == "${var.environment}"
     assert env["IVR_STORE"] == "firestore"
     assert env["PUBLIC_BASE_URL"] == "${local.public_base_url}"
     assert local["public_base_url"] == "https://${var.domain}"
-    assert {"key": "TWILIO_AUTH_TOKEN", "secret": "twilio-auth-token"} in local["common_secret_environment"]
+    assert {"key": "TWILIO_AUTH_TOKEN", "secret": "twilio-auth-token"} in local["base_secret_environment"]
+    assert "local.base_secret_environment" in local["common_secret_environment"]
+    assert env["TWILIO_ACCOUNT_SID"] == "${var.twilio_account_sid}"
 
     deploy = modules(PLATFORM)["functions"]
     assert "local.common_environment" in deploy["environment_variables"]
@@ -336,6 +339,26 @@ def test_functions_get_common_environment_and_twilio_secret() -> None:
         env_dir = TF / "environments" / env_name
         assert platform_call(env_name)["environment"] == "${local.environment}"
         assert locals_(env_dir)["environment"] == env_name
+
+
+def test_environment_matches_what_the_app_reads() -> None:
+    """The names Terraform exports are the ones common/config.py reads, and every secret the app reads
+    comes from Secret Manager."""
+    config = ROOT / "common" / "config.py"
+    if not config.is_file():
+        pytest.skip("common/config.py not written yet")
+    reads = set(re.findall(r"""env\.get\(["']([A-Z0-9_]+)["']""", config.read_text(encoding="utf-8")))
+    local = locals_(PLATFORM)
+    secret_keys = {s["key"] for s in local["base_secret_environment"]}
+    secret_keys |= set(re.findall(r'key = "([A-Z0-9_]+)"', local["common_secret_environment"]))
+    for entry in function_catalogue().values():
+        secret_keys |= {s["key"] for s in entry["extra_secrets"]}
+    assert secret_keys <= reads, f"secrets the app does not read: {sorted(secret_keys - reads)}"
+    app_secrets = {name for name in reads if re.search(r"TOKEN|PEPPER|SECRET|PASSWORD", name)}
+    assert app_secrets <= secret_keys, f"secrets the app reads but Terraform does not provide: {app_secrets}"
+    for name in ("PUBLIC_BASE_URL", "IVR_STORE", "IVR_ENV", "TWILIO_ACCOUNT_SID"):
+        assert name in reads, f"common/config.py no longer reads {name}"
+        assert name in local["managed_environment"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,9 +429,7 @@ def test_least_privilege_roles() -> None:
     project_grants = resources(PLATFORM).get("google_project_iam_member", {})
     for name, grant in project_grants.items():
         if "google_service_account.function[" in grant["member"]:
-            assert grant["role"] == "roles/datastore.user", (
-                f"{name}: functions only get Firestore at project level"
-            )
+            assert grant["role"] == "roles/datastore.user", f"{name}: functions only get Firestore at project level"
     for _, value in walk([load_dir(d) for d in all_module_dirs()]):
         assert not (isinstance(value, str) and PRIMITIVE_ROLE.search(value)), f"primitive role in {value!r}"
 
@@ -449,29 +470,38 @@ def test_no_secret_versions_anywhere() -> None:
 def test_secrets_are_declared_as_containers() -> None:
     assert set(locals_(PLATFORM)["secrets"]) == {"twilio-auth-token", "ivr-admin-api-key-pepper"}
     secret = resource(PLATFORM, "google_secret_manager_secret", "this")
-    assert secret["for_each"] == "${local.secrets}"
+    assert secret["for_each"] == "${local.managed_secrets}"
+    assert "local.secrets" in locals_(PLATFORM)["managed_secrets"]
     assert secret["secret_id"] == "${each.key}"
 
 
-def _is_empty(value: Any) -> bool:
-    return value in (None, "", [], {})
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    for _, value in walk(node):
+        if isinstance(value, str):
+            yield value
+
+
+def _looks_like_secret(value: str) -> bool:
+    return bool(SECRETISH_VALUE.fullmatch(value)) and not ACCOUNT_SID.fullmatch(value)
 
 
 def test_no_variable_default_looks_like_a_secret() -> None:
     for module_dir in all_module_dirs():
         for name, spec in variables(module_dir).items():
-            if SECRETISH_NAME.search(name) and name not in ("secret_environment_variables",):
-                assert _is_empty(spec.get("default")), (
-                    f"{module_dir.relative_to(TF)}: variable {name} has a default"
-                )
-            for _, value in walk(spec.get("default")):
-                if isinstance(value, str):
-                    assert not SECRETISH_VALUE.fullmatch(value), (
-                        f"variable {name} default looks like a secret"
-                    )
             default = spec.get("default")
-            if isinstance(default, str):
-                assert not SECRETISH_VALUE.fullmatch(default), f"variable {name} default looks like a secret"
+            where = f"{module_dir.relative_to(TF)}: variable {name}"
+            if SECRETISH_NAME.search(name):
+                assert not any(_strings(default)), f"{where} has a default but its name says it is a secret"
+            for value in _strings(default):
+                assert not _looks_like_secret(value), f"{where} has a default that looks like a secret"
+
+
+def test_secret_check_recognises_secrets() -> None:
+    assert _looks_like_secret("0123456789abcdef0123456789abcdef")
+    assert not _looks_like_secret("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+    assert not _looks_like_secret("us-central1")
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -482,9 +512,8 @@ def test_tfvars_example_has_no_secrets(env: str) -> None:
     for key, value in values.items():
         assert key in declared, f"{path.name} sets undeclared variable {key}"
         assert not SECRETISH_NAME.search(key), f"{path.name} sets {key}: secrets never go in tfvars"
-        for item in [value, *[v for _, v in walk(value)]]:
-            if isinstance(item, str):
-                assert not SECRETISH_VALUE.fullmatch(item), f"{path.name}: {key} looks like a secret"
+        for item in _strings(value):
+            assert not _looks_like_secret(item), f"{path.name}: {key} looks like a secret"
     required = {v for v, spec in declared.items() if "default" not in spec}
     assert required <= set(values), f"{path.name} misses required variables {sorted(required - set(values))}"
 
@@ -537,8 +566,7 @@ def test_firestore_native_database_and_calls_ttl() -> None:
 def test_deployment_history_indexes() -> None:
     indexes = locals_(PLATFORM)["firestore_indexes"]
     found = {
-        (spec["collection"], tuple((f["field_path"], f["order"]) for f in spec["fields"]))
-        for spec in indexes.values()
+        (spec["collection"], tuple((f["field_path"], f["order"]) for f in spec["fields"])) for spec in indexes.values()
     }
     assert ("deployments", (("number", "ASCENDING"), ("created_at", "DESCENDING"))) in found
     assert ("deployments", (("flow_id", "ASCENDING"), ("created_at", "DESCENDING"))) in found
@@ -962,9 +990,7 @@ def test_cloudbuild_substitutions() -> None:
     subs = config["substitutions"]
     assert {"_ENV", "_REGION", "_TF_STATE_BUCKET", "_DOMAIN", "_APPLY"} <= set(subs)
     assert subs["_APPLY"] == "false", "apply must be opt-in (main branch trigger only)"
-    assert config["options"]["automapSubstitutions"] is True, (
-        "scripts read substitutions from the environment"
-    )
+    assert config["options"]["automapSubstitutions"] is True, "scripts read substitutions from the environment"
 
 
 def test_cloudbuild_steps_in_order() -> None:
@@ -994,6 +1020,7 @@ def test_cloudbuild_terraform_inputs_and_apply_guard() -> None:
         "project_id=${PROJECT_ID}",
         "region=${_REGION}",
         "domain=${_DOMAIN}",
+        "twilio_account_sid=${_TWILIO_ACCOUNT_SID}",
         "source_dir=/workspace/build",
     ):
         assert f'-var="{var}"' in plan_text, f"plan does not pass {var}"

@@ -12,17 +12,20 @@ locals {
 module "platform" {
   source = "../../modules/platform"
 
-  project_id            = var.project_id
-  environment           = local.environment
-  region                = var.region
-  domain                = var.domain
-  source_dir            = local.source_dir
-  source_hashes         = var.source_hashes
-  firestore_location    = var.firestore_location
-  bigquery_location     = var.bigquery_location
-  notification_channels = var.notification_channels
-  lb_only_ingress       = var.lb_only_ingress
-  deletion_protection   = true
+  project_id               = var.project_id
+  environment              = local.environment
+  region                   = var.region
+  domain                   = var.domain
+  twilio_account_sid       = var.twilio_account_sid
+  enable_subaccount_tokens = var.enable_subaccount_tokens
+  extra_environment        = var.extra_environment
+  source_dir               = local.source_dir
+  source_hashes            = var.source_hashes
+  firestore_location       = var.firestore_location
+  bigquery_location        = var.bigquery_location
+  notification_channels    = var.notification_channels
+  lb_only_ingress          = var.lb_only_ingress
+  deletion_protection      = true
 
   # The Twilio webhooks keep one warm instance each: a cold start while a caller waits for TwiML
   # is heard as silence.

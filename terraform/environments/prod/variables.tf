@@ -14,6 +14,23 @@ variable "domain" {
   type        = string
 }
 
+variable "twilio_account_sid" {
+  description = "Account SID (AC...) of the platform's Twilio account. Not a secret; the auth token is added to Secret Manager out-of-band."
+  type        = string
+}
+
+variable "enable_subaccount_tokens" {
+  description = "Manage the twilio-subaccount-tokens secret and expose it as TWILIO_SUBACCOUNT_TOKENS (add its first version before enabling)."
+  type        = bool
+  default     = false
+}
+
+variable "extra_environment" {
+  description = "Extra non-secret IVR_* settings for every function (IVR_CALL_TTL_HOURS, IVR_FALLBACK_DIAL, ...)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "source_dir" {
   description = "Directory with the <function>.zip files from `python tools/stage_functions.py build`. Null means <repo>/build."
   type        = string

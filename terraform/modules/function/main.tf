@@ -1,6 +1,7 @@
 locals {
   # The object name carries the content hash of the zip: a function whose zip did not change keeps
-  # the same object name, so Terraform sees no diff and does not rebuild or redeploy it.
+  # the same object name, so Terraform sees no diff and does not rebuild or redeploy it. This relies
+  # on tools/stage_functions.py writing reproducible zips (sorted entries, fixed timestamps).
   # (A conditional only reports errors of the branch it takes, so filemd5 is not evaluated when a
   # hash is passed in.)
   source_hash = var.source_hash != null ? var.source_hash : filemd5(var.source_zip_path)
@@ -24,12 +25,6 @@ resource "google_storage_bucket_object" "source" {
   bucket       = var.bucket_name
   source       = var.source_zip_path
   content_type = "application/zip"
-
-  lifecycle {
-    # The name already changes with the content. Without this, a rebuilt zip whose bytes differ only
-    # in timestamps would re-upload the object on every run.
-    ignore_changes = [detect_md5hash]
-  }
 }
 
 resource "google_cloudfunctions2_function" "this" {

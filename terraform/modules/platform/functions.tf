@@ -1,20 +1,3 @@
-locals {
-  # Content hash per function, used in the source object name so only changed functions redeploy.
-  # Preference: a hash passed in, else a hash of the staged directory build/<function>/ (file names
-  # and contents, so it does not change when a rebuild only changes zip timestamps), else
-  # filemd5 of build/<function>.zip (computed in the function module).
-  staged_source_hashes = {
-    for key, _ in local.functions : key => (
-      length(fileset("${var.source_dir}/${key}", "**")) > 0
-      ? sha256(join("\n", [
-        for f in sort(fileset("${var.source_dir}/${key}", "**")) :
-        "${f} ${filesha256("${var.source_dir}/${key}/${f}")}" if !strcontains(f, "__pycache__")
-      ]))
-      : null
-    )
-  }
-}
-
 resource "google_storage_bucket" "function_sources" {
   project                     = var.project_id
   name                        = "${var.project_id}-${var.name_prefix}-function-sources"
@@ -52,7 +35,7 @@ module "functions" {
   description           = each.value.description
   bucket_name           = google_storage_bucket.function_sources.name
   source_zip_path       = "${var.source_dir}/${each.key}.zip"
-  source_hash           = lookup(var.source_hashes, each.key, local.staged_source_hashes[each.key])
+  source_hash           = lookup(var.source_hashes, each.key, null)
   service_account_email = google_service_account.function[each.key].email
   build_service_account = google_service_account.function_builder.id
   public                = each.value.public

@@ -47,7 +47,7 @@ locals {
       routes           = ["/api/*"]
       publishes_events = true
       enqueues_tasks   = false
-      extra_secrets    = [{ key = "IVR_ADMIN_API_KEY_PEPPER", secret = "ivr-admin-api-key-pepper" }]
+      extra_secrets    = [{ key = "IVR_API_KEY_PEPPER", secret = "ivr-admin-api-key-pepper" }]
     }
     route_department = {
       entry_point      = "route_department"
@@ -68,7 +68,8 @@ locals {
   # output) lets every function know the route_department URL without a dependency cycle.
   route_department_url = "https://${local.function_names["route_department"]}-${data.google_project.this.number}.${var.region}.run.app"
 
-  common_environment = {
+  # Settings read by common/config.py (plus what the functions need to find the queues and topic).
+  managed_environment = {
     GOOGLE_CLOUD_PROJECT     = var.project_id
     IVR_ENV                  = var.environment
     IVR_STORE                = "firestore"
@@ -80,13 +81,20 @@ locals {
     IVR_ESCALATION_QUEUE     = google_cloud_tasks_queue.escalation.id
     IVR_TASKS_INVOKER_SA     = google_service_account.tasks_invoker.email
     IVR_ROUTE_DEPARTMENT_URL = local.route_department_url
+    TWILIO_ACCOUNT_SID       = var.twilio_account_sid
   }
+  # The managed settings win over extra_environment (which validation also keeps apart).
+  common_environment = merge(var.extra_environment, local.managed_environment)
 
   # Secret values never pass through Terraform: only the secret containers are managed here and
   # versions are added out-of-band (see docs/terraform.md).
-  common_secret_environment = [
+  base_secret_environment = [
     { key = "TWILIO_AUTH_TOKEN", secret = "twilio-auth-token" },
   ]
+  common_secret_environment = concat(
+    local.base_secret_environment,
+    var.enable_subaccount_tokens ? [{ key = "TWILIO_SUBACCOUNT_TOKENS", secret = "twilio-subaccount-tokens" }] : [],
+  )
 
   required_apis = [
     "artifactregistry.googleapis.com",

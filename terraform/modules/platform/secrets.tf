@@ -7,6 +7,10 @@ locals {
     "twilio-auth-token"        = "Twilio auth token; the webhooks validate X-Twilio-Signature with it."
     "ivr-admin-api-key-pepper" = "Pepper mixed into the hashes of admin API keys checked by deploy_flow."
   }
+  optional_secrets = var.enable_subaccount_tokens ? {
+    "twilio-subaccount-tokens" = "JSON map of Twilio sub-account SID to auth token, for tenants on their own sub-accounts."
+  } : {}
+  managed_secrets = merge(local.secrets, local.optional_secrets)
 
   # Which runtime service accounts may read which secret.
   secret_accessors = merge(concat(
@@ -24,7 +28,7 @@ locals {
 }
 
 resource "google_secret_manager_secret" "this" {
-  for_each = local.secrets
+  for_each = local.managed_secrets
 
   project   = var.project_id
   secret_id = each.key

@@ -45,6 +45,45 @@ variable "domain" {
   }
 }
 
+variable "twilio_account_sid" {
+  description = "Account SID (AC...) of the platform's Twilio account, exported as TWILIO_ACCOUNT_SID. An identifier, not a secret: Twilio sends it with every webhook. Its auth token lives in Secret Manager."
+  type        = string
+
+  validation {
+    condition     = can(regex("^AC[0-9a-f]{32}$", var.twilio_account_sid))
+    error_message = "twilio_account_sid must be AC followed by 32 lower-case hexadecimal digits."
+  }
+}
+
+variable "enable_subaccount_tokens" {
+  description = "Also manage the secret twilio-subaccount-tokens (JSON {\"AC...\": \"token\"} for tenants on their own Twilio sub-accounts) and expose it as TWILIO_SUBACCOUNT_TOKENS. Add its first version before turning this on."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "extra_environment" {
+  description = "Extra non-secret settings for every function, e.g. IVR_CALL_TTL_HOURS, IVR_NUMBER_CACHE_SECONDS, IVR_FALLBACK_DIAL."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition = alltrue([
+      for key in keys(var.extra_environment) : can(regex("^IVR_[A-Z0-9_]+$", key)) && !can(regex("(TOKEN|SECRET|PEPPER|PASSWORD|KEY)", key))
+    ])
+    error_message = "extra_environment keys must be IVR_* settings; secrets go to Secret Manager, never here."
+  }
+
+  validation {
+    condition = length(setintersection(keys(var.extra_environment), [
+      "IVR_ENV", "IVR_STORE", "IVR_REGION", "IVR_FUNCTION", "IVR_EVENTS_TOPIC", "IVR_TASKS_LOCATION",
+      "IVR_DISPATCH_QUEUE", "IVR_ESCALATION_QUEUE", "IVR_TASKS_INVOKER_SA", "IVR_ROUTE_DEPARTMENT_URL",
+    ])) == 0
+    error_message = "extra_environment cannot override variables the platform sets itself."
+  }
+}
+
 variable "source_dir" {
   description = "Directory holding <function>.zip for every function (written by `python tools/stage_functions.py build`)."
   type        = string
