@@ -197,6 +197,7 @@ def _start_stack(port: int, store: str, quiet: bool = False) -> tuple[Any, Any, 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", port, devserver.make_app(), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=_sweep_forever, args=(svc,), daemon=True).start()
     if not quiet:
         print(f"""ivr local stack on http://127.0.0.1:{server.server_port} (store: {store})
   webhooks   POST /webhook/voice/incoming | step | status | fallback
@@ -214,6 +215,21 @@ Real phone:  expose the port with a tunnel (e.g. `ngrok http {server.server_port
   callback to .../webhook/voice/status and its fallback URL to .../webhook/voice/fallback.
 Ctrl-C stops.""", flush=True)  # fmt: skip
     return svc, server, emulator
+
+
+def _sweep_forever(svc: Any, every_seconds: float = 60.0) -> None:
+    """The local stand-in for Firestore's TTL: finalise calls whose status callback never came."""
+    import logging
+    import time
+
+    while True:
+        time.sleep(every_seconds)
+        try:
+            expired = svc.calls.expire_stale()
+            if expired:
+                logging.getLogger("ivr.sweep").info("expired %d call(s) without a status callback", expired)
+        except Exception:  # a sweep failure must not stop the stack
+            logging.getLogger("ivr.sweep").exception("sweep failed")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
