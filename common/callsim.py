@@ -27,6 +27,8 @@ from common.core.call import DialEnded, DigitsEntered, NoInput, QueueEnded, Reco
 
 Post = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
 MAX_WEBHOOKS = 500
+#: a waiting verb that ended without a request: Twilio goes on with the document's next verb
+_NEXT_VERB: tuple[str, dict[str, str]] = ("", {})
 
 
 def http_post(timeout: float = 10.0) -> Post:
@@ -79,7 +81,10 @@ class TwilioCallSimulator:
         return str(RequestValidator(self.auth_token).compute_signature(url, params))
 
     def _send(self, result: CallResult, url: str, params: dict[str, str]) -> str | None:
+        from requests.utils import requote_uri
+
         url = url.split("#", 1)[0]  # Twilio strips connection overrides before requesting (and signing)
+        url = requote_uri(url)  # and signs the URL as it goes on the wire: quotes, braces, non-ASCII encoded
         headers = {"X-Twilio-Signature": self.sign(url, params),
                    "I-Twilio-Idempotency-Token": secrets.token_hex(8)}  # fmt: skip
         status, body = self.post(url, params, headers)
@@ -138,9 +143,15 @@ class TwilioCallSimulator:
                 for prompt in verb:
                     if prompt.tag == "Say":
                         result.transcript.append(f"IVR: {(prompt.text or '').strip()}")
-                return self._gather(result, verb, items)
+                    elif prompt.tag == "Play":
+                        result.transcript.append(f"IVR: (plays {(prompt.text or '').strip()})")
+                follow = self._gather(result, verb, items)
+                if follow is not _NEXT_VERB:
+                    return follow
             elif verb.tag in ("Dial", "Enqueue", "Record"):
-                return self._network(result, verb, items)
+                follow = self._network(result, verb, items)
+                if follow is not _NEXT_VERB:
+                    return follow
             elif verb.tag == "Redirect":
                 return text, {}
             elif verb.tag in ("Hangup", "Reject"):
@@ -166,7 +177,9 @@ class TwilioCallSimulator:
             return action, {"SpeechResult": event.text, "Confidence": "0.9"}
         if isinstance(event, NoInput):
             result.transcript.append("CALLER (silence)")
-            return action, {"Digits": ""} if verb.get("actionOnEmptyResult") == "true" else None  # type: ignore[return-value]
+            if verb.get("actionOnEmptyResult") == "true":
+                return action, {"Digits": ""}
+            return _NEXT_VERB  # Twilio requests nothing and plays the next verb
         result.problems.append(f"script item {event} does not fit a Gather")
         return None
 
@@ -195,6 +208,8 @@ class TwilioCallSimulator:
             params = {"RecordingUrl": event.url or "", "RecordingDuration": str(event.duration),
                       "RecordingSid": event.recording_sid or "", "Digits": "hangup"}  # fmt: skip
         if not action:
+            if verb.tag in ("Dial", "Enqueue"):
+                return _NEXT_VERB  # without an action Twilio continues the document after the verb
             result.problems.append(f"<{verb.tag}> without an action URL")
             return None
         return action, params

@@ -87,12 +87,13 @@ def _deployment_line(d: dict[str, Any]) -> str:
     changes = "; ".join(f"{c['phoneNumber']}: {c['from'] or '(nothing)'} -> {c['to']}" for c in d["changes"])
     gate = f" schedules={','.join(d['schedules'])} fallback={d['fallbackFlow']}@{d['fallbackVersion']}" \
         if d["schedules"] else ""  # fmt: skip
-    return f"{d['createdAt']}  {d['kind']:8} {d['environment']:10} {d['id']}  {changes}{gate}  by {d['createdBy'] or '-'}"
+    who = d["createdBy"] or "-"
+    return f"{d['createdAt']}  {d['kind']:8} {d['environment']:10} {d['id']}  {changes}{gate}  by {who}"
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"environment": args.environment, "phoneNumbers": args.number,
-                            "schedules": args.schedule, "fallbackFlow": args.fallback, "message": args.message or ""}  # fmt: skip
+    body: dict[str, Any] = {"environment": args.environment, "phoneNumbers": args.number, "schedules": args.schedule,
+                            "fallbackFlow": args.fallback, "message": args.message or ""}  # fmt: skip
     if args.version:
         body["version"] = args.version
     print(_deployment_line(request(args, "POST", f"/api/flows/{args.flow_id}/deploy", body)))
@@ -138,7 +139,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    query = {k: v for k, v in {"number": args.number, "flowId": args.flow, "environment": args.environment}.items() if v}
+    wanted = {"number": args.number, "flowId": args.flow, "environment": args.environment}
+    query = {k: v for k, v in wanted.items() if v}
     for d in request(args, "GET", "/api/deployments" + (f"?{urlencode(query)}" if query else ""))["deployments"]:
         print(_deployment_line(d))
     return 0
@@ -150,7 +152,8 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         raise ApiFailure(0, {"error": {"message": f"'ivr schedules {action}' needs a schedule NAME"}})
     if action == "list":
         for schedule in request(args, "GET", "/api/schedules")["schedules"]:
-            print(f"{schedule['name']:24} {schedule['timezone']:24} {len(schedule.get('holidays', []))} holiday rule(s)")
+            rules = len(schedule.get("holidays", []))
+            print(f"{schedule['name']:24} {schedule['timezone']:24} {rules} holiday rule(s)")
     elif action == "get":
         _print(request(args, "GET", f"/api/schedules/{name}"))
     elif action == "put":

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 ENV_LAUNCHER = "IVR_FIRESTORE_EMULATOR_BIN"
 DEB_PACKAGE = "google-cloud-cli-firestore-emulator"
@@ -45,6 +45,10 @@ INSTALL_HINT = (
 
 class EmulatorUnavailable(RuntimeError):
     """The emulator (or the Java runtime it needs) is not installed, or it did not start."""
+
+
+class _PortTaken(Exception):
+    """Another process bound a chosen port first."""
 
 
 def _usable(path: str) -> bool:
@@ -84,10 +88,102 @@ def find_launcher() -> str | None:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _free_port() -> int:
+def _free_ports(count: int) -> list[int]:
+    """Distinct ports free right now (all held open together while choosing, so never the same)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is free; a listener is not
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def warm_up(client: Any) -> float:
+    """Exercise a fresh emulator through ``client`` (a google.cloud.firestore.Client); seconds taken.
+
+    The emulator's first requests load most of its classes: about 1 s on two cores, more under load,
+    which is what FirestoreStore allows a whole read. Pay it here, with the client's own generous
+    timeouts, before anything measured or time-bounded runs. Leaves no documents behind.
+    """
+    began = time.monotonic()
+    collection = client.collection("__warmup")
+    ref = collection.document("doc")
+    ref.set({"n": 1, "m": {"a": [1]}})
+    snap = ref.get()
+    ref.update({"n": 2}, option=client.write_option(last_update_time=snap.update_time))
+    with contextlib.suppress(Exception):  # the refusal path: a stale precondition
+        ref.update({"n": 3}, option=client.write_option(last_update_time=snap.update_time))
+    with contextlib.suppress(Exception):  # and an existing document
+        ref.create({"n": 4})
+    list(collection.order_by("n").limit(5).get())
+    batch = client.batch()
+    batch.set(collection.document("other"), {"n": 5})
+    batch.delete(ref)
+    batch.commit()
+    list(client.get_all([ref, collection.document("other")]))
+    collection.document("other").delete()
+    return time.monotonic() - began
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies excluded where /proc shows them).
+
+    The java child is orphaned when the launcher dies, so its zombie waits for init to reap it.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, group = stat[stat.rindex(")") + 2:].split()[:3]
+        if int(group) == pgid and state not in ("Z", "X"):
+            return True
+    return False
+
+
+def group_running_threads(pgid: int) -> int:
+    """Threads of group ``pgid`` not stopped (state T/t), zombie or dead (0 where /proc is absent)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0
+    running = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
+                continue
+            for task in (entry / "task").iterdir():
+                task_stat = (task / "stat").read_text()
+                if task_stat[task_stat.rindex(")") + 2] not in "TtZX":
+                    running += 1
+        except (OSError, ValueError):
+            continue
+    return running
 
 
 class FirestoreEmulator:
@@ -102,6 +198,7 @@ class FirestoreEmulator:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._log_path: str | None = None
+        self._last_output = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -110,6 +207,11 @@ class FirestoreEmulator:
         if self.port is None:
             raise RuntimeError("the emulator has not been started")
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The launcher's pid, which is also its process group id."""
+        return None if self._proc is None else self._proc.pid
 
     @property
     def running(self) -> bool:
@@ -126,13 +228,37 @@ class FirestoreEmulator:
         if shutil.which(os.environ.get("JAVA", "java")) is None:
             raise EmulatorUnavailable(f"Firestore emulator unavailable: no `java` on PATH; {INSTALL_HINT}")
         self.launcher = launcher
-        if self.port is None:
-            self.port = _free_port()
+        # The emulator also opens a WebSocket server, on a random port unless told: give it one, or it
+        # may take the port just chosen for the API. Another process may still take a chosen port
+        # before the JVM binds it: then start again on fresh ports.
+        fixed_port = self.port is not None
+        attempts = 1 if fixed_port else 3
+        if fixed_port and not _port_free(int(self.port or 0)):  # else "Ok" might come from its owner
+            raise EmulatorUnavailable(f"the Firestore emulator could not start: port {self.port} is taken")
+        for attempt in range(1, attempts + 1):
+            api_port, ws_port = _free_ports(2)
+            self.port = self.port if fixed_port else api_port
+            try:
+                self._spawn(launcher, ws_port)
+                return self
+            except _PortTaken:
+                if attempt == attempts:
+                    if not fixed_port:
+                        self.port = None
+                    what = f"port {self.port} is taken" if fixed_port else \
+                        f"another process took its ports {attempts} times"
+                    raise EmulatorUnavailable(
+                        f"the Firestore emulator could not start: {what}; its output ended with:\n"
+                        f"{self._last_output}"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _spawn(self, launcher: str, ws_port: int) -> None:
         fd, self._log_path = tempfile.mkstemp(prefix="firestore-emulator-", suffix=".log")
         self._log = os.fdopen(fd, "wb")
         began = time.monotonic()
         self._proc = subprocess.Popen(
-            [launcher, "start", "--host=127.0.0.1", f"--port={self.port}"],
+            [launcher, "start", "--host=127.0.0.1", f"--port={self.port}", f"--websocket_port={ws_port}"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: killpg reaches the java child
         )
@@ -140,16 +266,18 @@ class FirestoreEmulator:
         try:
             self._wait_ready(began)
         except BaseException:
+            self._last_output = self.output_tail()
             self.stop()
             raise
         self.started_in = time.monotonic() - began
-        return self
 
     def _wait_ready(self, began: float) -> None:
         assert self._proc is not None
         url = f"http://{self.host}/"
         while True:
             if self._proc.poll() is not None:
+                if "Address already in use" in self.output_tail(200):
+                    raise _PortTaken()
                 raise EmulatorUnavailable(
                     f"the Firestore emulator exited with code {self._proc.returncode} before answering "
                     f"on {url}; its output ends with:\n{self.output_tail()}")  # fmt: skip
@@ -181,16 +309,27 @@ class FirestoreEmulator:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
 
+    def _group_gone(self, timeout: float) -> bool:
+        """Wait until no live process of the group is left (zombies hold no port: they don't count)."""
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            self._proc.poll()  # reap the launcher, the group's leader
+            if not group_alive(self._proc.pid):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM the whole process group, SIGKILL it if it lingers; idempotent."""
+        """SIGTERM the whole process group, SIGKILL what lingers, return once it is gone; idempotent."""
         if self._proc is None:
             return
+        self._signal_group(signal.SIGCONT)  # a paused JVM cannot act on SIGTERM
         self._signal_group(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=grace)
-        self._signal_group(signal.SIGKILL)  # the java child may outlive the wrapper: always sweep
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=grace)
+        if not self._group_gone(grace):
+            self._signal_group(signal.SIGKILL)  # java may outlive the wrapper: sweep the group
+            self._group_gone(grace)
         self._cleanup()
 
     def kill(self) -> None:
@@ -198,9 +337,24 @@ class FirestoreEmulator:
         if self._proc is None:
             return
         self._signal_group(signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._proc.wait(timeout=5.0)
+        self._group_gone(5.0)
         self._cleanup()
+
+    def pause(self, timeout: float = 5.0) -> None:
+        """SIGSTOP the process group: the port stays open but nothing answers (a hung backend).
+
+        Returns once every thread of the group is stopped: the signal takes effect asynchronously,
+        and a busy JVM goes on answering for a few milliseconds after kill() has returned.
+        """
+        self._signal_group(signal.SIGSTOP)
+        if self._proc is None:
+            return
+        deadline = time.monotonic() + timeout
+        while group_running_threads(self._proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def resume(self) -> None:
+        self._signal_group(signal.SIGCONT)
 
     def _cleanup(self) -> None:
         self._proc = None

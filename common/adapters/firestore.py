@@ -24,7 +24,8 @@ commit for a deploy's numbers and history). A lost race fails the precondition a
 ``reads`` and ``writes`` count documents (a query counts the documents it returned), so tests and
 benchmarks can state what a step costs.
 
-Importing this module is cheap: google.cloud.firestore is imported when a store is built.
+Importing this module is cheap: google.api_core is imported when a store is built, and
+google.cloud.firestore when the store first needs its client (unless one was given).
 """
 
 from __future__ import annotations

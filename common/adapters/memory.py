@@ -7,6 +7,7 @@ Writes are counted (``writes``, ``reads``) so tests and benchmarks can assert th
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -39,7 +40,7 @@ class MemoryStore:
         with self._lock:
             self.reads += 1
             doc = self._docs.get(kind, {}).get(key)
-            return None if doc is None else dict(doc)
+            return None if doc is None else copy.deepcopy(doc)  # no aliasing, like a real read
 
     def _put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
         with self._lock:
@@ -49,7 +50,7 @@ class MemoryStore:
     def _all(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
             self.reads += 1
-            return [dict(d) for d in self._docs.get(kind, {}).values()]
+            return [copy.deepcopy(d) for d in self._docs.get(kind, {}).values()]
 
     # -- tenants and keys ------------------------------------------------------------------------
 

@@ -264,7 +264,12 @@ def _enter_decision(turn: _Turn, node: DecisionNode) -> str:
     default_input = turn.render(node.data.input)
     for rule in node.data.rules:
         value = default_input if rule.input is None else turn.render(rule.input)
-        if conditions.evaluate(rule.operator, value, rule.value):
+        expected = rule.value
+        if isinstance(expected, str):  # rule values may be templates too ("{{ flow.variables.limit }}")
+            expected = turn.render(expected)
+        elif isinstance(expected, list):
+            expected = [turn.render(item) for item in expected]
+        if conditions.evaluate(rule.operator, value, expected):
             turn.emit("decision.matched", node.id, rule=rule.id, input=value)
             return rule.id
     turn.emit("decision.matched", node.id, rule="default", input=default_input)

@@ -255,6 +255,15 @@ class NodeBase(BaseModel):
     parent_id: str | None = Field(None, alias="parentId")
     source_position: str | None = Field(None, alias="sourcePosition")
     target_position: str | None = Field(None, alias="targetPosition")
+    extent: Any = None
+    expand_parent: bool | None = Field(None, alias="expandParent")
+    connectable: bool | None = None
+    focusable: bool | None = None
+    aria_label: str | None = Field(None, alias="ariaLabel")
+    origin: Any = None
+    handles: Any = None
+    initial_width: float | None = Field(None, alias="initialWidth")
+    initial_height: float | None = Field(None, alias="initialHeight")
 
     #: Outcome handles this node type can follow; overridden per type.
     OUTCOMES: ClassVar[tuple[str, ...]] = ()
@@ -363,6 +372,19 @@ class Edge(BaseModel):
     hidden: bool | None = None
     data: dict[str, Any] | None = None
     z_index: int | None = Field(None, alias="zIndex")
+    class_name: str | None = Field(None, alias="className")
+    interaction_width: float | None = Field(None, alias="interactionWidth")
+    focusable: bool | None = None
+    deletable: bool | None = None
+    selectable: bool | None = None
+    reconnectable: Any = None
+    aria_label: str | None = Field(None, alias="ariaLabel")
+    label_style: Any = Field(None, alias="labelStyle")
+    label_show_bg: bool | None = Field(None, alias="labelShowBg")
+    label_bg_style: Any = Field(None, alias="labelBgStyle")
+    label_bg_padding: Any = Field(None, alias="labelBgPadding")
+    label_bg_border_radius: float | None = Field(None, alias="labelBgBorderRadius")
+    path_options: Any = Field(None, alias="pathOptions")
 
     @property
     def outcome(self) -> str:

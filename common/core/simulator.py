@@ -52,7 +52,9 @@ from common.core.call import (
 )  # fmt: skip
 from common.core.flow import CompiledFlow
 
-MAX_TURNS = 2_000
+# Every turn enters a node or re-prompts a collectNode (at most 9 times in a row, maxAttempts <= 10), so
+# the engine's step guard ends every call within this many turns; a call still running after it is a bug.
+MAX_TURNS = 10 * (engine.MAX_STEPS + 1)
 SIM_BASE_URL = "https://simulator.invalid"
 SIM_RECORDING = "https://api.twilio.com/2010-04-01/Accounts/ACsim/Recordings/REsimulated"
 

@@ -52,6 +52,8 @@ class UrlBuilder:
 
 
 def _say(target: VoiceResponse, action: Say) -> None:
+    if not action.text.strip():
+        return  # a template that rendered to nothing: Twilio refuses an empty <Say>
     kwargs = {"voice": action.voice, "language": action.language}
     if action.loop != 1:
         kwargs["loop"] = str(action.loop)
@@ -59,6 +61,8 @@ def _say(target: VoiceResponse, action: Say) -> None:
 
 
 def _play(target: VoiceResponse, action: Play) -> None:
+    if not action.url.strip():
+        return
     target.play(action.url, **({"loop": action.loop} if action.loop != 1 else {}))
 
 
@@ -151,6 +155,11 @@ def check(document: str) -> list[str]:
         for say in child.iter("Say"):
             if len(say.text or "") > 4096:
                 problems.append("<Say> text is longer than 4096 characters")
+            if not (say.text or "").strip():
+                problems.append("<Say> is empty")
+        for play in child.iter("Play"):
+            if not (play.text or "").strip():
+                problems.append("<Play> has no URL")
     if children and children[-1].tag not in _WAITING:
         problems.append(f"document ends with <{children[-1].tag}>; it must end by waiting or hanging up")
     return problems

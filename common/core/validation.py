@@ -261,6 +261,8 @@ def _check_rule(operator: str, value: Any, node_id: str, field: str, out: _Colle
                       node_id=node_id, field=field)  # fmt: skip
         return
     text = str(value)
+    if templating.is_template(text):
+        return  # known only at run time; its syntax is checked with the node's other templates
     if operator == "regex":
         _check_regex(text, node_id, field, out)
     elif operator in ("less_than", "greater_than") and conditions._number(text) is None:

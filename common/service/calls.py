@@ -7,7 +7,8 @@ Rules owned here:
   or a stale retry and gets the stored TwiML byte for byte, with no write. The write is a
   compare-and-set on the document read at the start (see ports.py), so concurrent duplicates advance
   the call once. An httpRequestNode's request is performed here, before the write, bounded by its
-  timeout; a failure is the node's ``failed`` outcome.
+  timeout and by the webhook's deadline (less a reserve for the write): on a live call a request gets
+  at most about 2 s, whatever the node says, and a timeout is the node's ``failed`` outcome.
 - status: finalises the call once (duration, Twilio's final status, outcome, billing event).
 - Every path answers valid TwiML. A missing call, an unexpected event or a store failure yields the
   stored TwiML, a polite goodbye, or the fallback destination: never an exception to the web layer.
@@ -17,6 +18,7 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +50,8 @@ TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Directio
                   "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip",
                   "ToCountry", "ForwardedFrom", "ApiVersion")  # fmt: skip
 MAX_EVENTS = 2_000
+WRITE_RESERVE_SECONDS = 0.5  # of a webhook's budget, kept for the state write after an HTTP request
+MIN_FETCH_SECONDS = 0.2
 FINISHED_RETENTION = timedelta(days=30)
 
 NOT_IN_SERVICE = "The number you have dialled is not in service. Please check the number and call again."
@@ -206,7 +210,8 @@ class CallService:
 
     # -- step ------------------------------------------------------------------------------------
 
-    def step(self, params: Mapping[str, str], seq_text: str) -> str:
+    def step(self, params: Mapping[str, str], seq_text: str, deadline: float | None = None) -> str:
+        """``deadline`` (time.monotonic()) bounds an HTTP node's request so the answer stays in budget."""
         sid, account = params.get("CallSid", ""), params.get("AccountSid", "")
         found = self.store.read_call(sid) if sid else None
         if found is None:
@@ -219,7 +224,7 @@ class CallService:
             return record.twiml  # duplicate, stale or malformed: the current document, unchanged
         state = CallState.model_validate(record.state)
         flow = self.flows.get(record.tenant_id, record.flow_id, record.flow_version)
-        event = self._event(state, params, record)
+        event = self._event(state, params, record, deadline)
         try:
             result = engine.step(flow, state, event, self.now(), self.calendars.lookup(record.tenant_id),
                                  version=record.flow_version)
@@ -238,7 +243,8 @@ class CallService:
         again = self.store.read_call(sid)  # a concurrent duplicate won the race: answer what it wrote
         return again[0].twiml if again else document
 
-    def _event(self, state: CallState, params: Mapping[str, str], record: CallRecord) -> InboundEvent:
+    def _event(self, state: CallState, params: Mapping[str, str], record: CallRecord,
+               deadline: float | None) -> InboundEvent:  # fmt: skip
         waiting = state.waiting
         if waiting == "input":
             digits, speech = params.get("Digits", ""), params.get("SpeechResult", "")
@@ -257,6 +263,10 @@ class CallService:
         if waiting == "http" and record.pending_http:
             request = HttpRequest(**record.pending_http)
             timeout = min(request.timeout_seconds, self.settings.http_node_timeout)
+            if deadline is not None:  # keep time to write the new state and answer within budget
+                timeout = min(timeout, deadline - time.monotonic() - WRITE_RESERVE_SECONDS)
+            if timeout < MIN_FETCH_SECONDS:
+                return HttpCompleted(0, "", "no time left in this webhook's budget for the request")
             status, body, error = self.fetcher.fetch(request.method, request.url, request.headers,
                                                      request.body, timeout)  # fmt: skip
             return HttpCompleted(status, body, error)
@@ -318,7 +328,7 @@ class CallService:
 
         target = dial or self.settings.fallback_dial
         response = VoiceResponse()
-        if target and validation.re.fullmatch(r"\+[1-9][0-9]{1,14}", target):
+        if target and re.fullmatch(r"\+[1-9][0-9]{1,14}", target):
             response.say(TROUBLE + " Please hold while we connect you.", language="en-US")
             response.dial(target, timeout=30)
         else:

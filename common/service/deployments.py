@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -193,8 +194,8 @@ class DeploymentService:
                  problems: list[str]) -> dict[str, PhoneNumber]:  # fmt: skip
         found: dict[str, PhoneNumber] = {}
         for number in raw:
-            record = self.store.get_number(number) if validation.re.fullmatch(E164_PATTERN, number) else None
-            if not validation.re.fullmatch(E164_PATTERN, number):
+            record = self.store.get_number(number) if re.fullmatch(E164_PATTERN, number) else None
+            if not re.fullmatch(E164_PATTERN, number):
                 problems.append(f"{number!r} is not an E.164 number (e.g. +14155550123)")
             elif record is None or record.tenant_id != tenant.id:
                 problems.append(f"{number} is not one of your numbers; register it with POST /api/numbers")
@@ -238,8 +239,8 @@ class DeploymentService:
             self.numbers.forget(number)
         return deployment_view(deployment)
 
-    def _new(self, tenant: Tenant, kind: Literal["deploy", "rollback", "promote"], flow_id: str, version: str, environment: str,
-             numbers: dict[str, PhoneNumber], author: str, message: str, schedules: list[str],
+    def _new(self, tenant: Tenant, kind: Literal["deploy", "rollback", "promote"], flow_id: str, version: str,
+             environment: str, numbers: dict[str, PhoneNumber], author: str, message: str, schedules: list[str],
              fallback_flow: str | None, fallback_version: str | None) -> Deployment:  # fmt: skip
         previous = {n: _ref(r.deployment) for n, r in numbers.items()}
         first = next(iter(previous.values()), None)

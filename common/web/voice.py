@@ -14,10 +14,11 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from common.bootstrap import Services
 from common.service.calls import Forbidden
@@ -31,15 +32,34 @@ EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voice")
 
 
+def _native(text: str) -> str:
+    """WSGI environ strings are the request's bytes decoded as latin-1 (PEP 3333); Twilio signs the
+    URL as text, so raw UTF-8 in the request target (``?name=José``) must be decoded back."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
 def requested_url(environ: dict[str, Any], base_url: str) -> str:
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw:
         if raw.startswith(("http://", "https://")):  # absolute-form request target
             raw = "/" + raw.split("/", 3)[3] if raw.count("/") >= 3 else "/"
-        return base_url + raw
+        return base_url + _native(raw)
     path = quote(environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace"), safe="/;=,~!$&'()*+:@")
-    query = environ.get("QUERY_STRING", "")
+    query = _native(environ.get("QUERY_STRING", ""))
     return base_url + path + (f"?{query}" if query else "")
+
+
+def _query_value(query_string: bytes, name: str) -> str | None:
+    """A query parameter percent-decoded with "+" kept as "+": fallback URLs are typed into Twilio's
+    console as ``...?dial=+15551234567``, and form decoding would turn that "+" into a space."""
+    for part in query_string.decode("latin-1").split("&"):
+        key, sep, value = part.partition("=")
+        if sep and unquote(key) == name:
+            return unquote(value)
+    return None
 
 
 def _xml(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
@@ -69,6 +89,7 @@ def verify(request: Any, svc: Services) -> str | None:
 
 
 def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
+    deadline = time.monotonic() + BUDGET_SECONDS
     path = request.path.rstrip("/")
     name = path.rsplit("/", 1)[-1]
     if not path.startswith("/webhook/voice/") or name not in routes:
@@ -84,16 +105,16 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     if name == "fallback":
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
-        return _xml(svc.calls.fallback(request.args.get("dial")))
+        return _xml(svc.calls.fallback(_query_value(request.query_string, "dial")))
     job: Future[Any]
     if name == "status":
         job = _pool.submit(svc.calls.status, params)
     elif name == "incoming":
         job = _pool.submit(svc.calls.incoming, params)
     else:
-        job = _pool.submit(svc.calls.step, params, request.args.get("seq", ""))
+        job = _pool.submit(svc.calls.step, params, request.args.get("seq", ""), deadline)
     try:
-        result = job.result(timeout=BUDGET_SECONDS)
+        result = job.result(timeout=max(0.0, deadline - time.monotonic()))
     except Forbidden as exc:
         return _forbidden(str(exc))
     except FutureTimeout:

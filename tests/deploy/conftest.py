@@ -31,17 +31,17 @@ class Stack:
 
     def api(self, method: str, path: str, body: Any = None, tenant: str = "demo",
             headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
-        reply = self.client.open(path, method=method, json=body,
-                                 headers={"Authorization": f"Bearer {self.keys[tenant]}", **(headers or {})})  # fmt: skip
+        auth = {"Authorization": f"Bearer {self.keys[tenant]}", **(headers or {})}
+        reply = self.client.open(path, method=method, json=body, headers=auth)
         text = reply.get_data(as_text=True)
         return reply.status_code, (json.loads(text) if text else None)
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         assert url.startswith(BASE)
-        path_and_query = url[len(BASE):]
+        path_and_query = url[len(BASE) :]
         path, _, query = path_and_query.partition("?")
-        reply = self.client.post(path, query_string=query, data=params, headers=headers,
-                                 environ_overrides={"REQUEST_URI": path_and_query, "RAW_URI": path_and_query})  # fmt: skip
+        raw = {"REQUEST_URI": path_and_query, "RAW_URI": path_and_query}
+        reply = self.client.post(path, query_string=query, data=params, headers=headers, environ_overrides=raw)
         return reply.status_code, reply.get_data(as_text=True)
 
     def caller(self, account: str | None = None, token: str | None = None) -> callsim.TwilioCallSimulator:

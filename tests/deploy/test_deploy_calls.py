@@ -67,7 +67,9 @@ def test_a_call_finishes_on_the_version_it_started_with(stack: Stack) -> None:
 
 def setup_schedule_deploy(stack: Stack) -> None:
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
-    assert stack.api("PUT", "/api/flows/agent_transfer", example("after_hours_voicemail", id="agent_transfer"))[0] == 200
+    assert (
+        stack.api("PUT", "/api/flows/agent_transfer", example("after_hours_voicemail", id="agent_transfer"))[0] == 200
+    )
     assert publish(stack, "1.0.0", "agent_transfer")[0] == 201
     status, body = stack.api("POST", "/api/flows/support_line/deploy", {
         "environment": "production", "phoneNumbers": [NUMBER], "schedules": ["business_hours"],

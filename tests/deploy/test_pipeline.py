@@ -33,7 +33,9 @@ def publish(stack: Stack, version: str, flow: str = "support_line", message: str
 def prepare_seed(stack: Stack) -> None:
     """The state the seed deploy body needs: a schedule, a fallback flow, version 1.2.0."""
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
-    assert stack.api("PUT", "/api/flows/agent_transfer", example("after_hours_voicemail", id="agent_transfer"))[0] == 200
+    assert (
+        stack.api("PUT", "/api/flows/agent_transfer", example("after_hours_voicemail", id="agent_transfer"))[0] == 200
+    )
     assert publish(stack, "1.0.0", "agent_transfer")[0] == 201
     change_greeting(stack, "Welcome to Acme, version one point two.")
     assert publish(stack, "1.2.0", message="new greeting")[0] == 201
@@ -158,7 +160,8 @@ def test_a_deploy_that_fails_its_checks_changes_nothing(stack: Stack, change: di
 
 def test_all_problems_are_reported_at_once(stack: Stack) -> None:
     status, body = stack.api("POST", "/api/flows/support_line/deploy", {
-        "phoneNumbers": [NUMBER, "+14155550199"], "version": "3.0.0", "schedules": ["x"], "fallbackFlow": "support_line",
+        "phoneNumbers": [NUMBER, "+14155550199"], "version": "3.0.0", "schedules": ["x"],
+        "fallbackFlow": "support_line",
     })  # fmt: skip
     assert status == 422 and len(body["error"]["details"]) == 4
 
@@ -188,7 +191,11 @@ def test_rollback_returns_to_the_previous_deployment_and_is_recorded(stack: Stac
     assert status == 200 and body["version"] == "1.2.0"
     _, history = stack.api("GET", "/api/deployments?flowId=support_line")
     assert [(d["kind"], d["version"]) for d in history["deployments"]] == [
-        ("rollback", "1.2.0"), ("rollback", "1.0.0"), ("deploy", "1.2.0"), ("deploy", "1.0.0")]
+        ("rollback", "1.2.0"),
+        ("rollback", "1.0.0"),
+        ("deploy", "1.2.0"),
+        ("deploy", "1.0.0"),
+    ]
 
 
 def test_rollback_to_a_named_version_or_deployment(stack: Stack) -> None:
@@ -199,7 +206,9 @@ def test_rollback_to_a_named_version_or_deployment(stack: Stack) -> None:
     status, body = stack.api("POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER], "version": "1.0.0"})
     assert status == 200 and body["version"] == "1.0.0"
     assert stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": [NUMBER], "version": "1.2.0"})[0] == 200
-    status, body = stack.api("POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER], "deployment": seed_id})
+    status, body = stack.api(
+        "POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER], "deployment": seed_id}
+    )
     assert status == 200 and body["version"] == "1.0.0"
 
 
@@ -219,8 +228,8 @@ def test_promote_deploys_what_staging_runs_to_production(stack: Stack) -> None:
     assert stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240000", "environment": "staging"})[0] == 201
     change_greeting(stack, "Staging greeting")
     assert publish(stack, "1.1.0")[0] == 201
-    assert stack.api("POST", "/api/flows/support_line/deploy",
-                     {"environment": "staging", "phoneNumbers": ["+13072240000"], "version": "1.1.0"})[0] == 200  # fmt: skip
+    staging = {"environment": "staging", "phoneNumbers": ["+13072240000"], "version": "1.1.0"}
+    assert stack.api("POST", "/api/flows/support_line/deploy", staging)[0] == 200
     status, body = stack.api("POST", "/api/flows/support_line/promote",
                              {"from": "staging", "to": "production", "phoneNumbers": [NUMBER]})  # fmt: skip
     assert status == 200 and (body["kind"], body["version"], body["environment"]) == ("promote", "1.1.0", "production")
@@ -236,7 +245,11 @@ def test_schedule_crud_status_and_in_use_protection(stack: Stack) -> None:
     assert status == 422 and body["error"]["details"][0]["field"] == "timezone"
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
     status, body = stack.api("GET", "/api/schedules/business_hours/status?at=2026-11-26T15:00:00Z")
-    assert (body["open"], body["reason"], body["nextChange"]) == (False, "holiday:Thanksgiving", "2026-11-27T09:00:00-05:00")
+    assert (body["open"], body["reason"], body["nextChange"]) == (
+        False,
+        "holiday:Thanksgiving",
+        "2026-11-27T09:00:00-05:00",
+    )
     status, body = stack.api("GET", "/api/schedules/business_hours/status?at=2026-11-24T15:00:00Z")
     assert body["open"] is True and body["nextChange"] == "2026-11-24T17:00:00-05:00"
     assert stack.api("GET", "/api/schedules/business_hours/status?at=2026-11-24T15:00:00")[0] == 400

@@ -5,15 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:  # the default (prepend) import mode already does this; importlib mode does not
     sys.path.insert(0, _HERE)
-
-from flowkit import NOW  # noqa: E402
-
-
-@pytest.fixture
-def now():
-    return NOW

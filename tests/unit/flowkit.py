@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from common.core import engine, validation
@@ -92,7 +93,7 @@ def edge(source: str, target: str, handle: str | None = None, edge_id: str | Non
 
 def chain(*node_ids: str) -> list[dict[str, Any]]:
     """``next`` edges joining the given nodes in order."""
-    return [edge(a, b) for a, b in zip(node_ids, node_ids[1:], strict=False)]
+    return [edge(a, b) for a, b in pairwise(node_ids)]
 
 
 def document(nodes: Iterable[dict[str, Any]], edges: Iterable[dict[str, Any]] = (), *,

@@ -8,15 +8,48 @@ from typing import Any
 
 import pytest
 from flowkit import (
-    CALL_PARAMS, NOW, Call, chain, collect, compiled, decision, department, edge, event_types, hangup,
-    hours, http, node, rule, say, set_vars, start, transfer, voicemail,
-)  # fmt: skip
+    CALL_PARAMS,
+    NOW,
+    Call,
+    chain,
+    collect,
+    compiled,
+    decision,
+    department,
+    edge,
+    event_types,
+    hangup,
+    hours,
+    http,
+    node,
+    rule,
+    say,
+    set_vars,
+    start,
+    transfer,
+    voicemail,
+)
 
 from common.core import engine
 from common.core.call import (
-    CallStarted, Dial, DialEnded, DigitsEntered, Gather, Hangup, HttpCompleted, HttpRequest, NoInput,
-    Play, QueueEnded, Record, RecordingEnded, Say, SpeechHeard, TransferToDepartment,
-)  # fmt: skip
+    CallStarted,
+    Dial,
+    DialEnded,
+    DigitsEntered,
+    Gather,
+    Hangup,
+    HttpCompleted,
+    HttpRequest,
+    InboundEvent,
+    NoInput,
+    Play,
+    QueueEnded,
+    Record,
+    RecordingEnded,
+    Say,
+    SpeechHeard,
+    TransferToDepartment,
+)
 from common.core.errors import EngineError, UnexpectedEvent
 from common.core.flow import CompiledFlow
 
@@ -336,7 +369,8 @@ def test_queue_result_maps_to_outcome(queue_result: str, outcome: str) -> None:
 
 def test_set_variables_renders_templates_in_order() -> None:
     node = set_vars("vars", greeting="Hi {{ caller.from }}", next_count="{{ flow.variables.count | plus: 1 }}",
-                    copy="{{ flow.variables.greeting }}!", fallback="{{ flow.variables.nope | default: 'x' }}")  # fmt: skip
+                    copy="{{ flow.variables.greeting }}!",
+                    fallback="{{ flow.variables.nope | default: 'x' }}")  # fmt: skip
     flow = compiled([start(), node, say("s", "{{ flow.variables.copy }}")], chain("start", "vars", "s"),
                     variables={"count": 2})  # fmt: skip
     result = Call(flow).start()
@@ -422,6 +456,8 @@ def test_http_success_with_text_body_saves_the_text() -> None:
     [
         pytest.param(HttpCompleted(500, '{"name": "x"}'), 500, id="server-error"),
         pytest.param(HttpCompleted(404, ""), 404, id="not-found"),
+        pytest.param(HttpCompleted(302, '{"name": "x"}'), 302, id="redirect-is-not-success"),
+        pytest.param(HttpCompleted(199, ""), 199, id="below-200"),
         pytest.param(HttpCompleted(0, "", "timed out after 3s"), 0, id="no-response"),
         pytest.param(HttpCompleted(200, "{}", "connection reset"), 200, id="error-wins-over-200"),
     ],
@@ -621,7 +657,7 @@ def waiting_flow(kind: str) -> CompiledFlow:
     return compiled([start(), node], [edge("start", "w")])
 
 
-ALL_EVENTS = {
+ALL_EVENTS: dict[str, list[InboundEvent]] = {
     "input": [DigitsEntered("1"), SpeechHeard("yes"), NoInput()],
     "dial": [DialEnded("completed")],
     "queue": [QueueEnded("bridged")],
@@ -702,8 +738,8 @@ def test_call_started_needs_a_call_sid() -> None:
 
 # --- determinism and sequencing --------------------------------------------------------------------
 
-SCRIPT = [NoInput(), DigitsEntered("2"), HttpCompleted(200, '{"name": "Ada"}'), DialEnded("busy", 0),
-          RecordingEnded("https://api.twilio.com/r", 9)]  # fmt: skip
+SCRIPT: list[InboundEvent] = [NoInput(), DigitsEntered("2"), HttpCompleted(200, '{"name": "Ada"}'),
+                              DialEnded("busy", 0), RecordingEnded("https://api.twilio.com/r", 9)]  # fmt: skip
 
 
 def scripted_flow() -> CompiledFlow:
@@ -715,7 +751,8 @@ def scripted_flow() -> CompiledFlow:
                       message="Calling for {{ widgets.lookup.parsed.name }}."),
              voicemail("vm"), hangup("bye", "Bye.")]  # fmt: skip
     edges = [*chain("start", "hello", "menu"), edge("menu", "vars", "success"), edge("vars", "lookup"),
-             edge("lookup", "agent", "success"), edge("agent", "vm", "busy"), edge("vm", "bye", "recorded")]  # fmt: skip
+             edge("lookup", "agent", "success"), edge("agent", "vm", "busy"),
+             edge("vm", "bye", "recorded")]  # fmt: skip
     return compiled(nodes, edges)
 
 

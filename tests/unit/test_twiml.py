@@ -6,8 +6,16 @@ import pytest
 
 from common.core import twiml
 from common.core.call import (
-    Action, Dial, Gather, Hangup, HttpRequest, Play, Record, Say, TransferToDepartment,
-)  # fmt: skip
+    Action,
+    Dial,
+    Gather,
+    Hangup,
+    HttpRequest,
+    Play,
+    Record,
+    Say,
+    TransferToDepartment,
+)
 
 URLS = twiml.UrlBuilder("https://ivr.example.com/")
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
@@ -35,20 +43,29 @@ def test_queue_name(department: str, tenant: str | None, expected: str) -> None:
 
 GOLDEN = [
     pytest.param(
-        [Say("Hello & welcome <friend>", "Polly.Joanna", "en-US")], 2,
+        [Say("Hello & welcome <friend>", "Polly.Joanna", "en-US")],
+        2,
         XML + '<Response><Say language="en-US" voice="Polly.Joanna">Hello &amp; welcome &lt;friend&gt;</Say>'
         "</Response>",
         id="say",
     ),
     pytest.param(
-        [Say("Twice", None, "en-GB", 2), Play("https://cdn.example.com/a.mp3", 3), Hangup()], 2,
+        [Say("Twice", None, "en-GB", 2), Play("https://cdn.example.com/a.mp3", 3), Hangup()],
+        2,
         XML + '<Response><Say language="en-GB" loop="2">Twice</Say>'
         '<Play loop="3">https://cdn.example.com/a.mp3</Play><Hangup /></Response>',
         id="say-loop-play-hangup",
     ),
     pytest.param(
-        [Gather(input="dtmf", timeout=5, prompts=(Say("Sorry.", None, "en-US"), Say("Press 1.", None, "en-US")),
-                num_digits=1)], 3,
+        [
+            Gather(
+                input="dtmf",
+                timeout=5,
+                prompts=(Say("Sorry.", None, "en-US"), Say("Press 1.", None, "en-US")),
+                num_digits=1,
+            )
+        ],
+        3,
         XML + '<Response><Gather action="https://ivr.example.com/webhook/voice/step?seq=3#ct=2000&amp;rt=5000'
         '&amp;tt=12000&amp;rc=2&amp;rp=ct,rt,5xx" actionOnEmptyResult="true" finishOnKey="#" input="dtmf" '
         'method="POST" numDigits="1" timeout="5"><Say language="en-US">Sorry.</Say>'
@@ -56,10 +73,19 @@ GOLDEN = [
         id="gather-dtmf",
     ),
     pytest.param(
-        [Gather(input="dtmf speech", timeout=7, prompts=(Play("https://cdn.example.com/m.mp3"),
-                                                         Say("Say sales.", "Polly.Amy", "en-GB")),
-                finish_on_key="", speech_timeout="auto", speech_model="phone_call", hints=("sales", "support"),
-                language="en-GB")], 4,
+        [
+            Gather(
+                input="dtmf speech",
+                timeout=7,
+                prompts=(Play("https://cdn.example.com/m.mp3"), Say("Say sales.", "Polly.Amy", "en-GB")),
+                finish_on_key="",
+                speech_timeout="auto",
+                speech_model="phone_call",
+                hints=("sales", "support"),
+                language="en-GB",
+            )
+        ],
+        4,
         XML + f'<Response><Gather action="{action_url(4)}" actionOnEmptyResult="true" finishOnKey="" '
         'hints="sales, support" input="dtmf speech" language="en-GB" method="POST" speechModel="phone_call" '
         'speechTimeout="auto" timeout="7"><Play>https://cdn.example.com/m.mp3</Play>'
@@ -67,44 +93,53 @@ GOLDEN = [
         id="gather-dtmf-speech",
     ),
     pytest.param(
-        [Say("Connecting.", None, "en-US"),
-         Dial(numbers=("+14155550100", "+14155550101"), caller_id="+13072249663", timeout=25, record=True)], 5,
+        [
+            Say("Connecting.", None, "en-US"),
+            Dial(numbers=("+14155550100", "+14155550101"), caller_id="+13072249663", timeout=25, record=True),
+        ],
+        5,
         XML + '<Response><Say language="en-US">Connecting.</Say>'
         f'<Dial action="{action_url(5)}" callerId="+13072249663" method="POST" record="record-from-answer" '
         'timeout="25"><Number>+14155550100</Number><Number>+14155550101</Number></Dial></Response>',
         id="dial-numbers",
     ),
     pytest.param(
-        [Dial(sip="sip:agent@pbx.example.com")], 6,
+        [Dial(sip="sip:agent@pbx.example.com")],
+        6,
         XML + f'<Response><Dial action="{action_url(6)}" method="POST" timeout="30">'
         "<Sip>sip:agent@pbx.example.com</Sip></Dial></Response>",
         id="dial-sip",
     ),
     pytest.param(
-        [Dial(client="alice", timeout=60)], 6,
+        [Dial(client="alice", timeout=60)],
+        6,
         XML + f'<Response><Dial action="{action_url(6)}" method="POST" timeout="60">'
         "<Client>alice</Client></Dial></Response>",
         id="dial-client",
     ),
     pytest.param(
-        [TransferToDepartment("billing", 5, {"account": "A-1"})], 7,
+        [TransferToDepartment("billing", 5, {"account": "A-1"})],
+        7,
         XML + f'<Response><Enqueue action="{action_url(7)}" method="POST">billing</Enqueue></Response>',
         id="enqueue",
     ),
     pytest.param(
-        [Say("After the tone.", None, "en-US"), Record(120, "#", True, False, 5)], 8,
+        [Say("After the tone.", None, "en-US"), Record(120, "#", True, False, 5)],
+        8,
         XML + '<Response><Say language="en-US">After the tone.</Say>'
         f'<Record action="{action_url(8)}" finishOnKey="#" maxLength="120" method="POST" playBeep="true" '
         'timeout="5" transcribe="false" /></Response>',
         id="record",
     ),
     pytest.param(
-        [HttpRequest("GET", "https://api.example.com/x", {}, None, "application/json", 3.0)], 9,
+        [HttpRequest("GET", "https://api.example.com/x", {}, None, "application/json", 3.0)],
+        9,
         XML + f'<Response><Redirect method="POST">{action_url(9)}</Redirect></Response>',
         id="redirect-for-http",
     ),
     pytest.param(
-        [Say("Goodbye.", "Polly.Joanna", "en-US"), Hangup()], 10,
+        [Say("Goodbye.", "Polly.Joanna", "en-US"), Hangup()],
+        10,
         XML + '<Response><Say language="en-US" voice="Polly.Joanna">Goodbye.</Say><Hangup /></Response>',
         id="hangup",
     ),
@@ -127,7 +162,9 @@ def test_a_lone_say_is_not_a_complete_turn() -> None:
 
 def test_enqueue_uses_the_tenant_queue_name() -> None:
     document = twiml.render([TransferToDepartment("sales", 0)], URLS, 2, tenant="acme")
-    assert document == XML + f'<Response><Enqueue action="{action_url(2)}" method="POST">acme.sales</Enqueue></Response>'
+    assert (
+        document == XML + f'<Response><Enqueue action="{action_url(2)}" method="POST">acme.sales</Enqueue></Response>'
+    )
 
 
 def test_say_and_hangup() -> None:

@@ -10,9 +10,24 @@ from typing import Any
 
 import pytest
 from flowkit import (
-    chain, codes, collect, decision, department, document, edge, hangup, hours, http, node, rule, say,
-    set_vars, start, transfer, voicemail,
-)  # fmt: skip
+    chain,
+    codes,
+    collect,
+    decision,
+    department,
+    document,
+    edge,
+    hangup,
+    hours,
+    http,
+    node,
+    rule,
+    say,
+    set_vars,
+    start,
+    transfer,
+    voicemail,
+)
 
 from common.core import validation
 from common.core.errors import FlowInvalid
@@ -60,7 +75,8 @@ def _mutate(fn: Any) -> dict[str, Any]:
 
 LOOP = document([start(), say("a", "A"), set_vars("b", x="1"), transfer("c", department()), hangup("z")],
                 [edge("start", "a"), edge("a", "b"), edge("b", "c"), edge("c", "a", "busy"),
-                 edge("c", "z", "completed"), edge("c", "z", "noAnswer", "e-na"), edge("c", "z", "failed", "e-f")])  # fmt: skip
+                 edge("c", "z", "completed"), edge("c", "z", "noAnswer", "e-na"),
+                 edge("c", "z", "failed", "e-f")])  # fmt: skip
 
 CASES = [
     # (id, document, schedules, severity, code, node_id, edge_id, field, phrases)
@@ -161,7 +177,8 @@ CASES = [
     [pytest.param(*case[1:], id=case[0]) for case in CASES],
 )
 def test_issue_code(doc: dict[str, Any], schedules: set[str] | None, severity: str, code: str,
-                    node_id: str | None, edge_id: str | None, field: str | None, phrases: list[str]) -> None:  # fmt: skip
+                    node_id: str | None, edge_id: str | None, field: str | None,
+                    phrases: list[str]) -> None:  # fmt: skip
     report = validation.validate(copy.deepcopy(doc), schedules)
     issue = only(report, code, severity)
     assert issue.severity == severity
@@ -260,6 +277,26 @@ def test_malformed_shapes_are_reported_not_raised(doc: dict[str, Any], field: st
     matching = [i for i in report.errors if i.field == field]
     assert matching, report.errors
     assert phrase in matching[0].message
+
+
+@pytest.mark.parametrize(
+    ("broken", "extra_edges", "expected"),
+    [
+        pytest.param(say("hello", "x" * 5000), [], [("invalid_field", "hello")], id="invalid-node-only"),
+        pytest.param(say("hello", "x" * 5000), [edge("hello", "ghost", edge_id="e-ghost")],
+                     [("invalid_field", "hello"), ("edge_missing_node", "e-ghost")],
+                     id="really-missing-still-reported"),
+    ],
+)  # fmt: skip
+def test_an_invalid_node_is_not_also_reported_as_missing(broken: dict[str, Any], extra_edges: list[Any],
+                                                        expected: list[tuple[str, str]]) -> None:  # fmt: skip
+    doc = base()
+    doc["nodes"][1] = broken
+    doc["edges"] += extra_edges
+    errors = validation.validate(doc).errors
+    assert [(i.code, i.node_id or i.edge_id) for i in errors] == expected
+    missing = [i.message for i in errors if i.code == "edge_missing_node"]
+    assert all("'hello'" not in m for m in missing)
 
 
 def test_react_flow_ui_fields_are_accepted() -> None:

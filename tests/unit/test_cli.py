@@ -1,0 +1,239 @@
+"""The ``ivr`` command line, run in process through common.cli.main."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flowkit import chain, document, hangup, node, say, start
+
+from common import cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SUPPORT = str(EXAMPLES / "support_line.json")
+ACCOUNT = str(EXAMPLES / "account_lookup.json")
+AFTER_HOURS = str(EXAMPLES / "after_hours_voicemail.json")
+ACCOUNT_OK = '{"status": "active", "name": "Ada", "balance": "12"}'
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(tmp_path: Path, name: str, content: Any) -> str:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    return str(path)
+
+
+def invalid_flow() -> dict[str, Any]:
+    return document([start(), say("hello", "x" * 4097), node("menu2", "menuNode")], chain("start", "hello"))
+
+
+# --- validate --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_validate_valid_examples_exit_0(capsys: pytest.CaptureFixture[str], path: Path) -> None:
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 0
+    assert out == f"{path}: 0 error(s), 0 warning(s)\n"
+    assert err == ""
+
+
+def test_validate_invalid_flow_exits_1_naming_the_nodes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.json", invalid_flow())
+    code, out, _ = run(capsys, "validate", path)
+    assert code == 1
+    assert f"{path}: error: node 'hello', field 'data.text':" in out
+    assert "4096" in out
+    assert f"{path}: error: node 'menu2', field 'type': unknown node type 'menuNode'" in out
+    assert out.rstrip().endswith("2 error(s), 1 warning(s)")  # start's edge leads to the broken node
+
+
+def test_validate_warnings_only_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path, "warn.json", document([start(), say("hello", "Hi"), hangup("island")],
+                                                 chain("start", "hello")))  # fmt: skip
+    code, out, _ = run(capsys, "validate", path)
+    assert code == 0
+    assert "warning: node 'island': no path from the start node" in out
+    assert "0 error(s), 2 warning(s)" in out
+
+
+def test_validate_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "validate", write(tmp_path, "bad.json", invalid_flow()), "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert [(i["code"], i["node_id"]) for i in report["errors"]] == [("invalid_field", "hello"),
+                                                                       ("unknown_node_type", "menu2")]  # fmt: skip
+    assert [(i["code"], i["node_id"]) for i in report["warnings"]] == [("unhandled_outcome", "start")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param('{"id": "f",\n  "nodes": ]\n}', "bad.json:2:12: not valid JSON: Expecting value", id="bad-json"),
+        pytest.param("", "bad.json:1:1: not valid JSON", id="empty-file"),
+        pytest.param('{"id": "f"} trailing', "bad.json:1:13: not valid JSON: Extra data", id="extra-data"),
+    ],
+)  # fmt: skip
+def test_validate_bad_json_exits_2_with_line_and_column(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                        content: str, message: str) -> None:  # fmt: skip
+    code, out, err = run(capsys, "validate", write(tmp_path, "bad.json", content))
+    assert code == 2
+    assert out == ""
+    assert err.startswith("ivr: ")
+    assert message in err
+
+
+@pytest.mark.parametrize("name", ["missing.json", "."], ids=["missing", "directory"])
+def test_validate_unreadable_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str) -> None:
+    path = str(tmp_path / name)
+    code, _, err = run(capsys, "validate", path)
+    assert code == 2
+    assert f"ivr: cannot read {path}:" in err
+
+
+def test_usage_errors_from_argparse_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main([])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        cli.main(["validate"])
+    assert info.value.code == 2
+    assert "flow" in capsys.readouterr().err
+
+
+# --- schema ----------------------------------------------------------------------------------------
+
+
+def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["properties"]["nodes"]["items"]["discriminator"]["propertyName"] == "type"
+
+
+def test_schema_writes_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "flow.schema.json"
+    code, out, _ = run(capsys, "schema", "-o", str(target))
+    assert code == 0
+    assert out == ""
+    assert json.loads(target.read_text(encoding="utf-8"))["title"] == "FlowDesigner call flow"
+
+
+# --- simulate --------------------------------------------------------------------------------------
+
+
+def test_simulate_json_with_http_mock(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "simulate", ACCOUNT, "--input", "123456#", "--http", f"accounts=200:{ACCOUNT_OK}",
+                       "--json")  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert result["path"] == ["start", "ask_account", "lookup", "check_status", "balance", "bye"]
+    assert result["variables"] == {"account": "123456", "account_info": json.loads(ACCOUNT_OK)}
+    assert result["endReason"] == "hangup_node"
+    assert result["problems"] == []
+    assert any(line["text"] == "Hello Ada. Your balance is 12 dollars." for line in result["transcript"])
+
+
+@pytest.mark.parametrize(
+    ("args", "path_tail", "variables"),
+    [
+        pytest.param(["--http", "accounts=200:{\"status\": \"overdue\"}", "-i", "queue:bridged"],
+                     ["check_status", "to_billing", "bye"], {"account": "1234567"}, id="overdue"),
+        pytest.param(["--http", "accounts=503:down", "-i", "dial:busy"],
+                     ["lookup", "systems_down", "to_agent", "agent_unavailable"], {"account": "1234567"},
+                     id="http-500"),
+        pytest.param([], ["lookup", "systems_down", "to_agent", "bye"], {"account": "1234567"},
+                     id="no-mock-fails-and-dial-defaults-to-answered"),
+    ],
+)  # fmt: skip
+def test_simulate_http_outcomes(capsys: pytest.CaptureFixture[str], args: list[str], path_tail: list[str],
+                                variables: dict[str, Any]) -> None:  # fmt: skip
+    code, out, _ = run(capsys, "simulate", ACCOUNT, "-i", "1234567", *args, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["path"][-len(path_tail) :] == path_tail
+    assert {k: v for k, v in result["variables"].items() if k != "account_info"} == variables
+
+
+def test_simulate_http_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    mocks = write(tmp_path, "mocks.json", [{"match": "^https://accounts\\.example\\.com/", "status": 200,
+                                            "body": {"status": "active", "name": "Bo", "balance": 3}}])  # fmt: skip
+    code, out, _ = run(capsys, "simulate", ACCOUNT, "-i", "654321", "--http-file", mocks, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["variables"]["account_info"] == {"status": "active", "name": "Bo", "balance": 3}
+    assert result["path"][-2:] == ["balance", "bye"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "inputs", "path"),
+    [
+        pytest.param("business_hours=open", ["queue:bridged"], ["start", "hours", "front_desk", "done"], id="open"),
+        pytest.param("business_hours=closed", ["1", "record:https://r.example.com/x:20"],
+                     ["start", "hours", "closed", "which", "record", "saved"], id="closed-voicemail"),
+        pytest.param("other=open", ["9", "dial:completed"], ["start", "hours", "closed", "which", "emergency", "done"],
+                     id="unknown-schedule-is-closed"),
+    ],
+)  # fmt: skip
+def test_simulate_schedule(capsys: pytest.CaptureFixture[str], schedule: str, inputs: list[str],
+                           path: list[str]) -> None:  # fmt: skip
+    argv = ["simulate", AFTER_HOURS, "--schedule", schedule, *[f"--input={i}" for i in inputs], "--json"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    assert json.loads(out)["path"] == path
+
+
+def test_simulate_text_transcript(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "simulate", SUPPORT, "-i", "speech:Sales, please.", "-i", "queue:leave",
+                       "-i", "record:none", "--caller", "+14155550199")  # fmt: skip
+    assert code == 0
+    assert 'CALLER: says "Sales, please."' in out
+    assert "path: start -> greeting -> menu -> route -> to_sales -> voicemail -> no_message" in out
+    assert "variables: {'department': 'sales'}" in out
+    assert "ended: hangup_node" in out
+
+
+def test_simulate_invalid_flow_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "simulate", write(tmp_path, "bad.json", invalid_flow()))
+    assert code == 1
+    assert out == ""
+    assert "node 'menu2'" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["-i", "bogus:item"], "ivr: cannot read input 'bogus:item': use digits", id="bad-input"),
+        pytest.param(["-i", "dial:busy"], "input 'dial:busy' does not fit: the call waits for the caller at "
+                     "node 'menu'", id="input-does-not-fit"),
+        pytest.param(["--schedule", "hours=maybe"], "--schedule 'hours=maybe': write NAME=open or NAME=closed",
+                     id="bad-schedule"),
+        pytest.param(["--http", "nothing"], "--http 'nothing': write URL_PART=STATUS[:BODY]", id="bad-http"),
+        pytest.param(["--now", "yesterday"], "--now 'yesterday' is not an ISO date-time", id="bad-now"),
+    ],
+)  # fmt: skip
+def test_simulate_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code, out, err = run(capsys, "simulate", SUPPORT, *args)
+    assert code == 2
+    assert out == ""
+    assert message in err
+
+
+# --- demo ------------------------------------------------------------------------------------------
+
+
+def test_demo_prints_a_transcript(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    for line in ("Thanks for calling Acme.", "Sorry, I didn't hear anything.", "Support, please.",
+                 "Connecting you to support.", "Thanks for calling Acme. Goodbye."):  # fmt: skip
+        assert line in out
+    assert out.index("Sorry, I didn't hear anything.") < out.index("Connecting you to support.")
