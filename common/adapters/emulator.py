@@ -7,8 +7,10 @@ Standard library only, so importing this module costs nothing::
         ...
         emulator.reset("ivr-test")                 # empty the (default) database between tests
 
-The launcher is a shell script that execs java; it runs in its own process group so that ``stop()``
-and ``kill()`` reach the JVM too (killing only the wrapper leaves java listening on the port).
+The launcher is a shell script that runs java as its child (no exec); it is started in its own
+process group so that ``stop()``, ``kill()`` and ``pause()`` reach the JVM too (killing only the
+wrapper leaves java listening on the port). ``warm_up(client)`` pays the JVM's slow first requests
+before anything time-bounded runs.
 """
 
 from __future__ import annotations

@@ -563,13 +563,12 @@ def test_firestore_native_database_and_calls_ttl() -> None:
     assert ttl_fields[0]["database"] == "${google_firestore_database.this.name}"
 
 
-def test_deployment_history_indexes() -> None:
+def test_firestore_indexes_match_the_apps_queries() -> None:
     indexes = locals_(PLATFORM)["firestore_indexes"]
     found = {
         (spec["collection"], tuple((f["field_path"], f["order"]) for f in spec["fields"])) for spec in indexes.values()
     }
-    assert ("deployments", (("number", "ASCENDING"), ("created_at", "DESCENDING"))) in found
-    assert ("deployments", (("flow_id", "ASCENDING"), ("created_at", "DESCENDING"))) in found
+    assert found == {("calls", (("status", "ASCENDING"), ("expires_at", "ASCENDING")))}
     index = resource(PLATFORM, "google_firestore_index", "this")
     assert index["for_each"] == "${local.firestore_indexes}"
     fields = index["dynamic"][0]["fields"]

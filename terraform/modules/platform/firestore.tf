@@ -25,20 +25,16 @@ resource "google_firestore_field" "calls_ttl" {
 }
 
 locals {
-  # Composite indexes of the deployment history queries.
+  # Composite indexes of the queries the app runs (common/adapters/firestore.py). The deployment
+  # history is read newest-first from tenants/{t}/deployments (a single-field index, automatic) and
+  # filtered in the service, so it needs none.
   firestore_indexes = {
-    deployments_by_number = {
-      collection = "deployments"
+    # Stale-call sweep: calls where status == "active" and expires_at <= now.
+    calls_expiry = {
+      collection = "calls"
       fields = [
-        { field_path = "number", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-      ]
-    }
-    deployments_by_flow = {
-      collection = "deployments"
-      fields = [
-        { field_path = "flow_id", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "expires_at", order = "ASCENDING" },
       ]
     }
   }
