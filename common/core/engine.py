@@ -451,8 +451,10 @@ def _resume_http(turn: _Turn, node: HttpRequestNode, event: InboundEvent) -> str
     except ValueError:
         parsed = None
     ok = event.error is None and 200 <= event.status_code < 300
-    turn.widgets[node.id] = {"status_code": event.status_code, "body": body, "parsed": parsed,
-                             "error": event.error}  # fmt: skip
+    # The call's state is stored with every turn (Firestore: 1 MiB per document), so a JSON answer is
+    # kept once, parsed; the raw text is kept only when it is not JSON.
+    turn.widgets[node.id] = {"status_code": event.status_code, "body": "" if parsed is not None else body,
+                             "parsed": parsed, "error": event.error}  # fmt: skip
     if ok and node.data.save_as:
         turn.variables[node.data.save_as] = parsed if parsed is not None else body
     turn.emit("http.completed", node.id, status_code=event.status_code, ok=ok)

@@ -14,6 +14,7 @@ Rules owned here:
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from urllib.parse import quote
@@ -51,19 +52,29 @@ class UrlBuilder:
         return quote(name, safe="._-")[:64]
 
 
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (control characters an API response may contain)."""
+    return _XML_INVALID.sub("", text)
+
+
 def _say(target: VoiceResponse, action: Say) -> None:
-    if not action.text.strip():
+    text = xml_safe(action.text)
+    if not text.strip():
         return  # a template that rendered to nothing: Twilio refuses an empty <Say>
     kwargs = {"voice": action.voice, "language": action.language}
     if action.loop != 1:
         kwargs["loop"] = str(action.loop)
-    target.say(action.text, **{k: v for k, v in kwargs.items() if v is not None})
+    target.say(text, **{k: v for k, v in kwargs.items() if v is not None})
 
 
 def _play(target: VoiceResponse, action: Play) -> None:
-    if not action.url.strip():
+    url = xml_safe(action.url)
+    if not url.strip():
         return
-    target.play(action.url, **({"loop": action.loop} if action.loop != 1 else {}))
+    target.play(url, **({"loop": action.loop} if action.loop != 1 else {}))
 
 
 def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: str | None = None) -> str:

@@ -52,6 +52,7 @@ TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Directio
 MAX_EVENTS = 2_000
 WRITE_RESERVE_SECONDS = 0.5  # of a webhook's budget, kept for the state write after an HTTP request
 MIN_FETCH_SECONDS = 0.2
+_HTTP_SLOTS = threading.BoundedSemaphore(16)  # HTTP-node requests in flight per instance
 FINISHED_RETENTION = timedelta(days=30)
 
 NOT_IN_SERVICE = "The number you have dialled is not in service. Please check the number and call again."
@@ -100,6 +101,11 @@ class NumberCache:
     def __init__(self, store: Store, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._store, self._seconds, self._clock = store, seconds, clock
         self._entries: dict[str, tuple[float, PhoneNumber | None]] = {}
+        self._last: dict[str, PhoneNumber] = {}  # last record seen per number, whatever its age
+
+    def last_known(self, number: str) -> PhoneNumber | None:
+        """No I/O: what this instance last read for ``number`` (for the failure path)."""
+        return self._last.get(number)
 
     def get(self, number: str) -> PhoneNumber | None:
         if self._seconds > 0:
@@ -109,6 +115,10 @@ class NumberCache:
         found = self._store.get_number(number)
         if self._seconds > 0:
             self._entries[number] = (self._clock(), found)
+        if found is not None:
+            if len(self._last) >= 50_000:
+                self._last.pop(next(iter(self._last)))
+            self._last[number] = found
         return found
 
     def forget(self, number: str) -> None:
@@ -206,7 +216,11 @@ class CallService:
         if self.store.create_call(record):
             return document
         existing = self.store.read_call(sid)  # a retried incoming webhook: replay what we answered
-        return existing[0].twiml if existing else document
+        if existing is None:
+            return document
+        if existing[0].account_sid != account or existing[0].number != to:
+            raise Forbidden(f"call {sid} belongs to another account or number")
+        return existing[0].twiml
 
     # -- step ------------------------------------------------------------------------------------
 
@@ -267,19 +281,32 @@ class CallService:
                 timeout = min(timeout, deadline - time.monotonic() - WRITE_RESERVE_SECONDS)
             if timeout < MIN_FETCH_SECONDS:
                 return HttpCompleted(0, "", "no time left in this webhook's budget for the request")
-            status, body, error = self.fetcher.fetch(request.method, request.url, request.headers,
-                                                     request.body, timeout)  # fmt: skip
+            # Concurrent duplicates of this webhook may both get here; the key lets the API dedupe.
+            headers = {"Idempotency-Key": f"{record.call_sid}-{record.seq + 1}", **request.headers}
+            if not _HTTP_SLOTS.acquire(timeout=0.05):  # slow APIs must not take every worker thread
+                return HttpCompleted(0, "", "too many HTTP requests in flight on this instance")
+            try:
+                status, body, error = self.fetcher.fetch(request.method, request.url, headers,
+                                                         request.body, timeout)  # fmt: skip
+            finally:
+                _HTTP_SLOTS.release()
             return HttpCompleted(status, body, error)
         return HttpCompleted(0, "", "no pending request")
 
     def _render(self, actions: Any, state: CallState, tenant_id: str) -> str:
-        return twiml.render(actions, self.urls, state.seq + 1, tenant_id)
+        document = twiml.render(actions, self.urls, state.seq + 1, tenant_id)
+        problems = twiml.check(document)
+        if problems:  # never hand Twilio a document it would refuse (and replay it on duplicates)
+            log.error("call %s: rendered TwiML refused (%s); ending the call politely", state.call_sid,
+                      "; ".join(problems[:3]))  # fmt: skip
+            return twiml.say_and_hangup(TROUBLE + " " + GOODBYE)
+        return document
 
     # -- status ----------------------------------------------------------------------------------
 
     def status(self, params: Mapping[str, str]) -> None:
         sid, account = params.get("CallSid", ""), params.get("AccountSid", "")
-        for _ in range(3):  # the CAS can lose to a last step landing at the same moment
+        for _ in range(5):  # the CAS can lose to a last step landing at the same moment
             found = self.store.read_call(sid) if sid else None
             if found is None:
                 log.info("status callback for unknown call %r", sid)
@@ -304,6 +331,7 @@ class CallService:
             })  # fmt: skip
             if self.store.write_call(updated, token):
                 return
+        log.error("status callback for %s lost every write race; the sweep will finalise it", sid)
 
     def expire_stale(self) -> int:
         """Finalise active calls whose status callback never came (the local stand-in for TTL)."""
@@ -313,6 +341,8 @@ class CallService:
             if found is None:
                 continue
             record, token = found
+            if record.status != "active":
+                continue  # finalised since the query ran
             updated = record.model_copy(update={
                 "status": "ended", "call_status": "unknown", "outcome": "expired",
                 "updated_at": self.now().isoformat(),
@@ -322,11 +352,14 @@ class CallService:
 
     # -- fallback --------------------------------------------------------------------------------
 
-    def fallback(self, dial: str | None) -> str:
-        """For the number's Fallback URL: no store, no flow. Apologise, then dial or say goodbye."""
+    def fallback(self, dial: str | None, number: str | None = None) -> str:
+        """For the number's Fallback URL and for failures: no store I/O, no flow. Apologise, then dial the
+        destination named in the URL, else the number's last known fallback, else the platform's, else
+        say goodbye."""
         from twilio.twiml.voice_response import VoiceResponse
 
-        target = dial or self.settings.fallback_dial
+        known = self.numbers.last_known(number) if number else None
+        target = dial or (known.fallback_dial if known else None) or self.settings.fallback_dial
         response = VoiceResponse()
         if target and re.fullmatch(r"\+[1-9][0-9]{1,14}", target):
             response.say(TROUBLE + " Please hold while we connect you.", language="en-US")

@@ -220,14 +220,33 @@ class DeploymentService:
             return None
         return max((v.version for v in versions), key=_semver_key)
 
-    def _check_schedules(self, tenant: Tenant, names: list[str], fallback: str | None,
-                         problems: list[str]) -> None:  # fmt: skip
+    def _hours_schedules(self, tenant: Tenant, flow_id: str | None, version: str | None) -> set[str]:
+        """Schedule names read by the hoursNodes of one published version (none when it is missing)."""
+        if not flow_id or not version:
+            return set()
+        found = self.store.get_version(tenant.id, flow_id, version)
+        if found is None:
+            return set()
+        nodes = json.loads(found.document).get("nodes", [])
+        return {n["data"]["schedule"] for n in nodes if n.get("type") == "hoursNode"}
+
+    def _check_schedules(self, tenant: Tenant, names: list[str], fallback: str | None, problems: list[str],
+                         versions: tuple[tuple[str | None, str | None], ...] = ()) -> None:  # fmt: skip
         known = {r.name for r in self.store.list_schedules(tenant.id)}
         for name in names:
             if name not in known:
                 problems.append(f"schedule '{name}' does not exist; create it with PUT /api/schedules/{name}")
         if names and fallback is None:
             problems.append("schedules need a fallbackFlow to serve callers while they are closed")
+        for flow_id, version in versions:
+            for name in sorted(self._hours_schedules(tenant, flow_id, version) - known):
+                problems.append(f"{flow_id}@{version} has an hoursNode reading schedule '{name}', which does "
+                                "not exist; create it first")  # fmt: skip
+
+    def _recheck(self, tenant: Tenant, earlier: Deployment, problems: list[str]) -> None:
+        """Re-applying an earlier deployment: its schedules may have been deleted since."""
+        versions = ((earlier.flow_id, earlier.version), (earlier.fallback_flow, earlier.fallback_version))
+        self._check_schedules(tenant, earlier.schedules, earlier.fallback_flow, problems, versions)
 
     def _switch(self, deployment: Deployment, numbers: dict[str, PhoneNumber]) -> dict[str, Any]:
         expected = {n: (r.deployment.id if r.deployment else None) for n, r in numbers.items()}
@@ -258,8 +277,9 @@ class DeploymentService:
         numbers = self._numbers(tenant, request.phone_numbers, request.environment, problems)
         if request.version is not None and self.store.get_version(tenant.id, flow_id, request.version) is None:
             problems.append(f"flow '{flow_id}' has no version {request.version}; publish it first")
-        self._check_schedules(tenant, request.schedules, request.fallback_flow, problems)
         fallback_version = self._fallback_version(tenant, flow_id, request.fallback_flow, problems)
+        self._check_schedules(tenant, request.schedules, request.fallback_flow, problems,
+                              ((flow_id, request.version), (request.fallback_flow, fallback_version)))  # fmt: skip
         if problems:
             raise ApiError(422, "deploy_invalid", problems[0], problems)
         version = request.version or self._publish(tenant, flow_id, None, request.message, author, reuse=True).version
@@ -275,6 +295,8 @@ class DeploymentService:
         if source is None:
             problems.append(f"flow '{flow_id}' has never been deployed to '{request.source}'")
         numbers = self._numbers(tenant, request.phone_numbers, request.target, problems)
+        if source is not None:
+            self._recheck(tenant, source, problems)
         if problems or source is None:
             raise ApiError(422, "promote_invalid", problems[0], problems)
         deployment = self._new(tenant, "promote", flow_id, source.version, request.target, numbers, author,
@@ -310,9 +332,11 @@ class DeploymentService:
         if len(distinct) > 1:
             problems.append("these numbers return to different deployments; roll them back in separate "
                             "requests or name the deployment or version to return to")  # fmt: skip
-        if problems:
-            raise ApiError(422, "rollback_invalid", problems[0], problems)
-        target = next(t for t in targets.values() if t is not None)
+        target = next((t for t in targets.values() if t is not None), None)
+        if target is not None:
+            self._recheck(tenant, target, problems)
+        if problems or target is None:
+            raise ApiError(422, "rollback_invalid", problems[0] if problems else "nothing to roll back", problems)
         if target.environment != request.environment:
             raise ApiError(422, "rollback_invalid", f"deployment {target.id} is for '{target.environment}'")
         deployment = self._new(tenant, "rollback", target.flow_id, target.version, request.environment, numbers,
@@ -364,10 +388,14 @@ class DeploymentService:
 
     def delete_schedule(self, tenant: Tenant, name: str) -> None:
         self.get_schedule(tenant, name)
-        users = sorted({n for d in self._current_deployments(tenant) if name in d.schedules for n in d.phone_numbers})
+        users = sorted({
+            number for d in self._current_deployments(tenant) for number in d.phone_numbers
+            if name in d.schedules or name in self._hours_schedules(tenant, d.flow_id, d.version)
+            or name in self._hours_schedules(tenant, d.fallback_flow, d.fallback_version)
+        })  # fmt: skip
         if users:
-            raise ApiError(409, "schedule_in_use", f"schedule '{name}' gates the deployment of "
-                           f"{', '.join(users)}; redeploy those numbers without it first")  # fmt: skip
+            raise ApiError(409, "schedule_in_use", f"schedule '{name}' is used by what "
+                           f"{', '.join(users)} run (deployment gate or hoursNode); redeploy them first")  # fmt: skip
         self.store.delete_schedule(tenant.id, name)
         self.schedules.forget(tenant.id)
 

@@ -105,7 +105,7 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     if name == "fallback":
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
-        return _xml(svc.calls.fallback(_query_value(request.query_string, "dial")))
+        return _xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
     job: Future[Any]
     if name == "status":
         job = _pool.submit(svc.calls.status, params)
@@ -118,10 +118,11 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     except Forbidden as exc:
         return _forbidden(str(exc))
     except FutureTimeout:
+        job.cancel()  # if it never started, it never will; a running one finishes with its own deadlines
         log.error("%s for call %s overran %.1fs; answering the fallback", name, params.get("CallSid"),
                   BUDGET_SECONDS)  # fmt: skip
-        return _xml(EMPTY if name == "status" else svc.calls.fallback(None))
+        return _xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
     except Exception:
         log.exception("%s for call %s failed; answering the fallback", name, params.get("CallSid"))
-        return _xml(EMPTY if name == "status" else svc.calls.fallback(None))
+        return _xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
     return _xml(EMPTY if name == "status" else str(result))

@@ -1,0 +1,126 @@
+"""Hardening found in review: what an API answers, who may replay a call, where failures send callers."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from common import config
+from common.adapters.memory import MemoryStore
+from common.core import twiml
+from tests.deploy.conftest import BASE, BUSINESS_HOURS, OTHER_ACCOUNT, OTHER_TOKEN, Stack, example, make_stack
+from tests.deploy.test_pipeline import publish
+
+NUMBER = "+13072249663"
+ACCOUNT = config.DEV_ACCOUNT_SID
+
+
+class RecordingFetcher:
+    def __init__(self, status: int = 200, body: str = "{}") -> None:
+        self.status, self.body = status, body
+        self.headers: list[dict[str, str]] = []
+
+    def fetch(self, method: str, url: str, headers: dict[str, str], body: str | None,
+              timeout: float) -> tuple[int, str, str | None]:  # fmt: skip
+        self.headers.append(dict(headers))
+        return self.status, self.body, None
+
+
+def send(stack: Stack, url: str, params: dict[str, str], token: str | None = None,
+         account: str | None = None) -> tuple[int, str]:  # fmt: skip
+    url = url.split("#", 1)[0]
+    signature = stack.caller(account, token).sign(url, params)
+    return stack.post(url, params, {"X-Twilio-Signature": signature})
+
+
+def action_of(document: str) -> str:
+    found = re.search(r'(?:action="|<Redirect method="POST">)([^"<]+)', document)
+    assert found, document
+    return found.group(1).replace("&amp;", "&")
+
+
+@pytest.fixture
+def lookup_stack(wsgi_app: Any) -> Stack:
+    fetcher = RecordingFetcher(200, json.dumps({"status": "active", "name": "Zo\u0001e\u000b", "balance": "7"}))
+    stack = make_stack(MemoryStore(), wsgi_app, fetcher)
+    assert stack.api("PUT", "/api/flows/account_lookup", example("account_lookup"))[0] == 200
+    assert stack.api("POST", "/api/flows/account_lookup/deploy", {"phoneNumbers": [NUMBER]})[0] == 200
+    return stack
+
+
+def test_control_characters_from_an_api_never_reach_twilio(lookup_stack: Stack) -> None:
+    sid = "CA" + "d" * 32
+    base = {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER}
+    status, first = send(lookup_stack, f"{BASE}/webhook/voice/incoming", base)
+    assert status == 200
+    status, redirect = send(lookup_stack, action_of(first), {**base, "Digits": "1234567"})
+    status, spoken = send(lookup_stack, action_of(redirect), base)
+    assert status == 200 and twiml.check(spoken) == []
+    assert "Hello Zoe. Your balance is 7 dollars." in spoken
+
+
+def test_http_node_requests_carry_an_idempotency_key_per_turn(lookup_stack: Stack) -> None:
+    sid = "CA" + "e" * 32
+    base = {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER}
+    _, first = send(lookup_stack, f"{BASE}/webhook/voice/incoming", base)
+    _, redirect = send(lookup_stack, action_of(first), {**base, "Digits": "1234567"})
+    send(lookup_stack, action_of(redirect), base)
+    fetcher = lookup_stack.svc.calls.fetcher
+    assert isinstance(fetcher, RecordingFetcher)
+    assert [h["Idempotency-Key"] for h in fetcher.headers] == [f"{sid}-3"]
+    assert fetcher.headers[0]["Accept"] == "application/json"  # the node's own headers still go
+
+
+def test_another_account_cannot_replay_an_incoming_call(stack: Stack) -> None:
+    sid = "CA" + "f" * 32
+    params = {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER}
+    status, mine = send(stack, f"{BASE}/webhook/voice/incoming", params)
+    assert status == 200
+    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant="other")[0] == 201
+    assert stack.api("PUT", "/api/flows/support_line", example("support_line"), tenant="other")[0] == 200
+    assert (
+        stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": ["+14155550111"]}, tenant="other")[0]
+        == 200
+    )
+    stolen = {**params, "AccountSid": OTHER_ACCOUNT, "To": "+14155550111"}
+    status, body = send(stack, f"{BASE}/webhook/voice/incoming", stolen, OTHER_TOKEN, OTHER_ACCOUNT)
+    assert status == 403 and "Thanks for calling" not in body
+    status, again = send(stack, f"{BASE}/webhook/voice/incoming", params)  # the real retry still replays
+    assert (status, again) == (200, mine)
+
+
+def test_a_store_failure_sends_the_caller_to_the_numbers_own_fallback(stack: Stack) -> None:
+    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240001", "fallbackDial": "+13125550100"})[0] == 201
+    assert stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": ["+13072240001"]})[0] == 200
+    params = {"CallSid": "CA" + "9" * 32, "AccountSid": ACCOUNT, "From": "+15005550006", "To": "+13072240001"}
+    status, first = send(stack, f"{BASE}/webhook/voice/incoming", params)
+    assert status == 200
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("store unavailable")
+
+    stack.svc.store.read_call = broken  # type: ignore[method-assign]
+    status, body = send(stack, action_of(first), {**params, "Digits": "1"})
+    assert status == 200 and "<Dial" in body and "+13125550100" in body and twiml.check(body) == []
+
+
+def test_schedules_read_by_running_flows_cannot_be_deleted_and_rollback_rechecks_them(stack: Stack) -> None:
+    assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
+    assert stack.api("PUT", "/api/flows/after_hours_voicemail", example("after_hours_voicemail"))[0] == 200
+    assert stack.api("POST", "/api/flows/after_hours_voicemail/deploy", {"phoneNumbers": [NUMBER]})[0] == 200
+    status, body = stack.api("DELETE", "/api/schedules/business_hours")
+    assert status == 409 and "hoursNode" in body["error"]["message"]
+
+    # A gated deployment, replaced, then its schedule deleted: rolling back to it is refused.
+    assert stack.api("PUT", "/api/schedules/weekends", BUSINESS_HOURS)[0] == 200
+    assert stack.api("PUT", "/api/flows/agent_transfer", example("support_line", id="agent_transfer"))[0] == 200
+    assert publish(stack, "1.0.0", "agent_transfer")[0] == 201
+    gated = {"phoneNumbers": [NUMBER], "version": "1.0.0", "schedules": ["weekends"], "fallbackFlow": "agent_transfer"}
+    assert stack.api("POST", "/api/flows/support_line/deploy", gated)[0] == 200
+    assert stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": [NUMBER], "version": "1.0.0"})[0] == 200
+    assert stack.api("DELETE", "/api/schedules/weekends")[0] == 200
+    status, body = stack.api("POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER]})
+    assert status == 422 and "schedule 'weekends' does not exist" in body["error"]["message"]
