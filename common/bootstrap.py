@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.adapters.ports import HttpFetcher, Store, Tenant
+from common.adapters.ports import HttpFetcher, NumberOwnership, Store, Tenant
 from common.config import DEV_API_KEY, Settings, from_env
 from common.service.admin import AdminService
 from common.service.calls import CallService, FlowCache, NumberCache, ScheduleCache
@@ -39,7 +39,7 @@ def _utc_now() -> datetime:
 
 
 def build(settings: Settings, store: Store | None = None, now: Callable[[], datetime] = _utc_now,
-          fetcher: HttpFetcher | None = None) -> Services:  # fmt: skip
+          fetcher: HttpFetcher | None = None, ownership: NumberOwnership | None = None) -> Services:  # fmt: skip
     if store is None:
         if settings.store == "firestore":
             from common.adapters.firestore import FirestoreStore
@@ -54,11 +54,15 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
 
         local = settings.environment == "local"  # only a laptop stack may fetch its own loopback
         fetcher = RequestsFetcher(allow_hosts=("127.0.0.1", "localhost") if local else ())
+    if ownership is None:
+        from common.adapters.twilio_numbers import TrustingOwnership, TwilioNumberOwnership
+
+        ownership = TwilioNumberOwnership(settings) if settings.verify_numbers else TrustingOwnership()
     flows = FlowCache(store)
     numbers = NumberCache(store, settings.number_cache_seconds)
     calendars = ScheduleCache(store, settings.number_cache_seconds)
     calls = CallService(store, settings, fetcher, now, flows, numbers, calendars)
-    admin = AdminService(store, settings, now, flows, numbers)
+    admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
     return Services(settings, store, calls, admin, deployments)
 

@@ -11,6 +11,8 @@
     IVR_CALL_TTL_HOURS      an active call without a status callback expires after this (default 6)
     IVR_FALLBACK_DIAL       E.164 the fallback endpoint dials when the URL names none (optional)
     IVR_HTTP_NODE_TIMEOUT   upper bound in seconds for httpRequestNode requests (default 4)
+    IVR_VERIFY_NUMBERS      twilio (default outside a local stack): a number may be registered only if
+                            Twilio lists it on the tenant's account | off (default on a local stack)
     IVR_ENV                 local (default: HTTP nodes may call 127.0.0.1) | dev | prod (public hosts only)
 """
 
@@ -39,6 +41,7 @@ class Settings:
     fallback_dial: str | None = None
     http_node_timeout: float = 4.0
     environment: str = "local"
+    verify_numbers: bool = False
 
     def auth_token_for(self, account_sid: str) -> str | None:
         if account_sid == self.twilio_account_sid:
@@ -74,4 +77,6 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         fallback_dial=env.get("IVR_FALLBACK_DIAL") or None,
         http_node_timeout=min(float(env.get("IVR_HTTP_NODE_TIMEOUT", "4")), 5.0),
         environment=env.get("IVR_ENV", "local"),
+        verify_numbers=env.get("IVR_VERIFY_NUMBERS", "off" if env.get("IVR_ENV", "local") == "local" else "twilio")
+        == "twilio",
     )

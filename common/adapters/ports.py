@@ -2,7 +2,8 @@
 
     Store        tenants, API keys, flows, versions, schedules, numbers, deployments, calls
                                                                                     (Firestore | memory)
-    HttpFetcher  performs an httpRequestNode's request with a hard timeout         (requests | fake)
+    HttpFetcher  performs an httpRequestNode's request with a hard timeout         (urllib3 | fake)
+    NumberOwnership  does a Twilio account own a number (before a tenant may claim it)  (Twilio REST | trusting)
     Clock        the one place that reads the time                                  (system | frozen)
 
 Records are plain frozen pydantic models whose ``model_dump(mode="json")`` is exactly what is stored.
@@ -173,6 +174,11 @@ class Store(Protocol):
         """Replace the call if unchanged since the read that produced ``token``; False otherwise."""
 
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]: ...
+
+
+class NumberOwnership(Protocol):
+    def owns(self, account_sid: str, number: str) -> bool | None:
+        """Whether the Twilio account owns the number; None when that cannot be found out now."""
 
 
 class HttpFetcher(Protocol):

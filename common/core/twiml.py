@@ -14,6 +14,7 @@ Rules owned here:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -48,8 +49,12 @@ class UrlBuilder:
         return f"{self.base_url}{STEP_PATH}?seq={seq}#{CONNECTION_OVERRIDES}"
 
     def queue_name(self, department: str, tenant: str | None = None) -> str:
-        name = f"{tenant}.{department}" if tenant else department
-        return quote(name, safe="._-")[:64]
+        """Twilio queue per tenant and department. Tenant ids have no '.', so the name is unambiguous;
+        names past Twilio's 64 characters keep a hash of the full name so they stay distinct."""
+        name = quote(f"{tenant}.{department}" if tenant else department, safe="._-")
+        if len(name) <= 64:
+            return name
+        return name[:55] + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")

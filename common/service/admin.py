@@ -6,6 +6,8 @@ Rules owned here:
   the key's HMAC-SHA256 hash (keys are never stored in clear). Every lookup is scoped by that tenant,
   and another tenant's flow or number is reported exactly like a missing one (404), so existence
   does not leak.
+- A number can be registered only when Twilio lists it on the tenant's account (``NumberOwnership``;
+  local stacks trust every claim): numbers are global, and a claim decides whose flow answers.
 - Drafts carry an etag; a write with ``If-Match`` that no longer matches gets 409 and changes nothing.
 - ``execute`` runs the in-process simulator: nothing is stored or billed.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -28,6 +31,7 @@ from common.adapters.ports import (
     ApiKey,
     Conflict,
     FlowDraft,
+    NumberOwnership,
     PhoneNumber,
     Store,
     Tenant,
@@ -94,14 +98,16 @@ def hash_key(key: str, pepper: str) -> str:
 
 class AdminService:
     def __init__(self, store: Store, settings: Settings, now: Callable[[], datetime],
-                 flows: FlowCache, numbers: NumberCache) -> None:  # fmt: skip
+                 flows: FlowCache, numbers: NumberCache, ownership: NumberOwnership) -> None:  # fmt: skip
         self.store, self.settings, self.now = store, settings, now
-        self.flows, self.numbers = flows, numbers
+        self.flows, self.numbers, self.ownership = flows, numbers, ownership
 
     # -- tenants ---------------------------------------------------------------------------------
 
     def create_tenant(self, tenant: Tenant, api_key: str | None = None, label: str = "") -> str:
         """Create or update a tenant and give it an API key (generated unless given). Returns the key."""
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", tenant.id):
+            raise ValueError(f"tenant id {tenant.id!r}: use 1-40 lower-case letters, digits, '_' or '-'")
         self.store.put_tenant(tenant)
         key = api_key or f"ivr_{tenant.id}_{secrets.token_urlsafe(24)}"
         self.store.put_api_key(ApiKey(key_hash=hash_key(key, self.settings.api_key_pepper),
@@ -155,6 +161,13 @@ class AdminService:
             if existing.tenant_id != tenant.id:
                 raise ApiError(409, "number_taken", f"{request.phone_number} belongs to another tenant")
             return 200, _number_view(existing)
+        owned = self.ownership.owns(tenant.twilio_account_sid, request.phone_number)
+        if owned is None:
+            raise ApiError(503, "ownership_unknown", f"could not ask Twilio whether {request.phone_number} belongs "
+                           f"to account {tenant.twilio_account_sid}; nothing was changed, try again")  # fmt: skip
+        if not owned:
+            raise ApiError(422, "number_not_owned", f"{request.phone_number} is not a number of your Twilio "
+                           f"account {tenant.twilio_account_sid}; buy or port it there first")  # fmt: skip
         number = PhoneNumber(number=request.phone_number, tenant_id=tenant.id,
                              account_sid=tenant.twilio_account_sid, environment=request.environment,
                              fallback_dial=request.fallback_dial)  # fmt: skip

@@ -136,4 +136,4 @@ def handle(request: Any, svc: Services) -> Reply:
         return _json(exc.body(), exc.status)
     except Exception:
         log.exception("API %s %s failed", request.method, path)
-        return _json(ApiError(500, "internal", "unexpected error; nothing was changed by this request").body(), 500)
+        return _json(ApiError(500, "internal", "unexpected error; check the current state before retrying").body(), 500)

@@ -60,3 +60,18 @@ def test_newer_react_flow_ui_fields_are_accepted() -> None:
     doc["nodes"][0]["notAReactFlowField"] = 1
     errors = validation.validate(doc).errors
     assert [(e.code, e.node_id) for e in errors if e.code == "invalid_field"] == [("invalid_field", "start")]
+
+
+@pytest.mark.parametrize(
+    ("tenant", "department"), [("acme", "sales"), ("a" * 40, "d" * 48), ("a" * 40, "d" * 47 + "x")]
+)
+def test_queue_names_fit_twilio_and_stay_distinct(tenant: str, department: str) -> None:
+    name = URLS.queue_name(department, tenant)
+    assert len(name) <= 64
+    assert name == URLS.queue_name(department, tenant)  # stable: every webhook must name the same queue
+    if len(f"{tenant}.{department}") <= 64:
+        assert name == f"{tenant}.{department}"
+
+
+def test_long_queue_names_that_share_a_prefix_do_not_collide() -> None:
+    assert URLS.queue_name("d" * 48, "a" * 40) != URLS.queue_name("d" * 47 + "x", "a" * 40)
