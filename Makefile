@@ -27,7 +27,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
