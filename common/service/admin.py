@@ -21,7 +21,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -194,7 +194,7 @@ class AdminService:
         table = dict(request.schedules)
         try:
             result = simulator.simulate(
-                compiled, request.inputs, now=request.now or self.now(), http=mocks,
+                compiled, request.inputs, now=_aware(request.now) or self.now(), http=mocks,
                 caller_number=request.caller, dialled_number=request.to,
                 version=request.version or "draft", schedules=lambda name, at: table.get(name),
             )  # fmt: skip
@@ -204,6 +204,11 @@ class AdminService:
         if not request.include_twiml:
             out.pop("twiml")
         return out
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """An ``execute`` clock given without an offset means UTC, not this server's local time."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _number_view(number: PhoneNumber) -> dict[str, Any]:

@@ -208,7 +208,7 @@ class CallService:
             state=result.state.model_dump(mode="json"), twiml=document, status=result.state.status,
             created_at=stamp, updated_at=stamp,
             expires_at=now + timedelta(hours=self.settings.call_ttl_hours),
-            events=[{"type": "call.routed", "seq": 1, "at": stamp, "nodeId": None,
+            events=[{"type": "call.routed", "seq": result.state.seq, "at": stamp, "nodeId": None,
                      "data": {"deployment": number.deployment.id, "flowId": flow_id, "version": version,
                               "reason": why}}] + [_event_dict(e) for e in result.events],
             pending_http=_pending(result.actions),

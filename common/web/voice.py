@@ -98,6 +98,10 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         return "Use POST", 405, {"Allow": "POST", "Content-Type": "text/plain"}
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return _forbidden("body too large")
+    if request.content_length is None and request.headers.get("Transfer-Encoding"):
+        # Twilio always sends a Content-Length; a chunked body would have no size bound.
+        log.warning("voice webhook refused: no Content-Length")
+        return "Content-Length required", 411, {"Content-Type": "text/plain; charset=utf-8"}
     problem = verify(request, svc)
     if problem:
         return _forbidden(problem)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -124,3 +125,32 @@ def test_schedules_read_by_running_flows_cannot_be_deleted_and_rollback_rechecks
     assert stack.api("DELETE", "/api/schedules/weekends")[0] == 200
     status, body = stack.api("POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER]})
     assert status == 422 and "schedule 'weekends' does not exist" in body["error"]["message"]
+
+
+def test_a_body_without_content_length_is_bounded_too(stack: Stack) -> None:
+    big = b"CallSid=CA1&AccountSid=" + config.DEV_ACCOUNT_SID.encode() + b"&Pad=" + b"x" * (70 * 1024)
+    before = stack.svc.store.writes  # type: ignore[attr-defined]
+    reply = stack.client.post(
+        "/webhook/voice/incoming", input_stream=__import__("io").BytesIO(big),
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": "x", "Transfer-Encoding": "chunked"},
+        environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
+    )  # fmt: skip
+    assert reply.status_code == 411
+    assert stack.svc.store.writes == before  # type: ignore[attr-defined]
+
+
+def test_execute_reads_a_clock_without_offset_as_utc(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a server-local reading would be 9 hours off
+    time.tzset()
+    try:
+        flow = {"id": "clock", "name": "Clock", "settings": {"timezone": "America/New_York"},
+                "nodes": [{"id": "s", "type": "startNode", "data": {}},
+                          {"id": "t", "type": "hangupNode", "data": {"message": "It is {{ now.time }}."}}],
+                "edges": [{"id": "e", "source": "s", "target": "t"}]}  # fmt: skip
+        assert stack.api("PUT", "/api/flows/clock", flow)[0] == 200
+        status, body = stack.api("POST", "/api/flows/clock/execute", {"now": "2026-01-05T15:00:00"})
+        assert status == 200 and body["transcript"][0]["text"] == "It is 10:00."
+    finally:
+        monkeypatch.undo()
+        time.tzset()
