@@ -86,10 +86,13 @@ def parse(model: type[_Body], body: Any) -> Any:
     try:
         return model.model_validate(body if body is not None else {})
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]}
-                   for e in exc.errors(include_url=False)]  # fmt: skip
-        first = details[0]
-        raise ApiError(400, "invalid_request", f"{first['field'] or 'body'}: {first['message']}", details) from exc
+        raise invalid(exc, 400, "invalid_request") from exc
+
+
+def invalid(exc: ValidationError, status: int, code: str) -> ApiError:
+    """An ApiError naming every invalid field (dotted path) and leading with the first."""
+    details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors(include_url=False)]
+    return ApiError(status, code, f"{details[0]['field'] or 'body'}: {details[0]['message']}", details)
 
 
 def hash_key(key: str, pepper: str) -> str:

@@ -45,7 +45,7 @@ from common.config import Settings
 from common.core import schedules as sched
 from common.core import validation, versioning
 from common.core.flow import E164_PATTERN
-from common.service.admin import ApiError, _Body, parse
+from common.service.admin import ApiError, _Body, invalid, parse
 from common.service.calls import FlowCache, NumberCache, ScheduleCache
 
 ENV_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
@@ -367,9 +367,7 @@ class DeploymentService:
         try:
             schedule = sched.Schedule.model_validate({**body, "name": name})
         except ValidationError as exc:
-            details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]}
-                       for e in exc.errors(include_url=False)]  # fmt: skip
-            raise ApiError(422, "schedule_invalid", f"{details[0]['field']}: {details[0]['message']}", details) from exc
+            raise invalid(exc, 422, "schedule_invalid") from exc
         record = ScheduleRecord(tenant_id=tenant.id, name=name, updated_by=author,
                                 schedule=schedule.model_dump(mode="json", by_alias=True),
                                 updated_at=self.now().isoformat())  # fmt: skip
