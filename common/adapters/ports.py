@@ -82,7 +82,6 @@ class Deployment(Record):
     schedules: list[str] = Field(default_factory=list)
     fallback_flow: str | None = None
     fallback_version: str | None = None
-    previous_id: str | None = None
     #: per number, what it ran before this deployment: {"id", "flow_id", "version"} or None
     previous: dict[str, dict[str, str] | None] = Field(default_factory=dict)
     message: str = ""

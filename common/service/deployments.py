@@ -262,11 +262,10 @@ class DeploymentService:
              environment: str, numbers: dict[str, PhoneNumber], author: str, message: str, schedules: list[str],
              fallback_flow: str | None, fallback_version: str | None) -> Deployment:  # fmt: skip
         previous = {n: _ref(r.deployment) for n, r in numbers.items()}
-        first = next(iter(previous.values()), None)
         return Deployment(
             id=_deployment_id(self.now()), tenant_id=tenant.id, flow_id=flow_id, version=version,
             environment=environment, schedules=schedules, fallback_flow=fallback_flow,
-            fallback_version=fallback_version, previous_id=first["id"] if first else None, previous=previous,
+            fallback_version=fallback_version, previous=previous,
             message=message, created_at=self.now().isoformat(), created_by=author,
             phone_numbers=list(numbers), kind=kind,
         )  # fmt: skip
@@ -321,8 +320,8 @@ class DeploymentService:
                 if self.store.get_version(tenant.id, flow_id, request.version) is None:
                     problems.append(f"flow '{flow_id}' has no version {request.version}")
             else:
-                ref = current.previous.get(number) if current.previous else None
-                ref_id = ref["id"] if ref else (current.previous_id if not current.previous else None)
+                ref = current.previous.get(number)
+                ref_id = ref["id"] if ref else None
                 targets[number] = self.store.get_deployment(tenant.id, ref_id) if ref_id else None
                 if targets[number] is None:
                     problems.append(f"{number} has no earlier deployment to return to")
