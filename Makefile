@@ -10,6 +10,8 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	# The Cloud Tasks emulator pins an old protobuf it does not need: install it without its deps.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps gcloud-tasks-emulator==0.6.2
 	@touch $@
 
 install: $(STAMP)
@@ -38,7 +40,7 @@ stage: $(STAMP)
 	$(PY) tools/stage_functions.py build
 
 lock: $(STAMP)
-	$(PY) -m pip freeze --exclude-editable | sed '1i # Exact versions of the whole dependency closure (runtime + dev). Regenerate with: make lock' > constraints.txt
+	$(PY) -m pip freeze --exclude-editable | grep -v "^gcloud-tasks-emulator==" | sed '1i # Exact versions of the whole dependency closure (runtime + dev). Regenerate with: make lock' > constraints.txt
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
