@@ -5,6 +5,9 @@ Rules owned here:
   request target (path and query exactly as sent, from the server's RAW_URI / REQUEST_URI), never
   ``request.url`` (which re-encodes the query) nor X-Forwarded-* headers (which anyone can send).
   The token is that of the account the request names (AccountSid): sub-accounts sign with their own.
+  Whether Twilio signs an action URL with the connection-override fragment we put on it (``#ct=...``)
+  is not documented, so a signature over the URL with exactly that fragment is accepted too; any
+  other fragment is not.
   A missing or wrong signature is 403 and nothing is read or written.
 - Every signed request gets 200 and valid TwiML within ``BUDGET_SECONDS``: the service runs on a
   worker thread; if it fails or overruns, the caller hears an apology and is sent to the fallback
@@ -21,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from common.bootstrap import Services
+from common.core.twiml import CONNECTION_OVERRIDES
 from common.service.calls import Forbidden
 
 log = logging.getLogger("ivr.voice")
@@ -83,9 +87,11 @@ def verify(request: Any, svc: Services) -> str | None:
     if token is None:
         return f"unknown AccountSid {account[:40]!r}"
     url = requested_url(request.environ, svc.settings.public_base_url)
-    if not RequestValidator(token).validate(url, request.form, signature):
-        return f"signature does not match {url[:300]}"
-    return None
+    validator = RequestValidator(token)
+    for signed in (url, f"{url}#{CONNECTION_OVERRIDES}"):  # the URL as requested, or as we emitted it
+        if validator.validate(signed, request.form, signature):
+            return None
+    return f"signature does not match {url[:300]}"
 
 
 def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:

@@ -27,6 +27,7 @@ from livestack import (
     TOKEN_B,
     Stack,
     problems_in,
+    STEP_FRAGMENT,
     sign,
 )  # fmt: skip
 
@@ -121,6 +122,19 @@ def _cases() -> dict[str, Callable[[], Forgery]]:
         ),
         "percent-encoded non-ASCII sent, raw signed": lambda: Forgery(
             "/webhook/voice/step?seq=2&name=Jos%C3%A9", s, signed_url=BASE + "/webhook/voice/step?seq=2&name=José"
+        ),
+        # the connection-override fragment: ours is accepted (tests below), no other
+        "another fragment signed": lambda: Forgery(step, s, signed_url=BASE + step + "#ct=1000"),
+        "empty fragment signed": lambda: Forgery(step, s, signed_url=BASE + step + "#"),
+        "our fragment re-ordered": lambda: Forgery(
+            step, s, signed_url=BASE + step + "#rt=5000&ct=2000&tt=12000&rc=2&rp=ct,rt,5xx"
+        ),
+        "our fragment with more after it": lambda: Forgery(step, s, signed_url=BASE + step + STEP_FRAGMENT + "&x=1"),
+        "our fragment percent-encoded": lambda: Forgery(
+            step, s, signed_url=BASE + step + STEP_FRAGMENT.replace(",", "%2C")
+        ),
+        "our fragment on another query": lambda: Forgery(
+            step, s, signed_url=BASE + "/webhook/voice/step?seq=3" + STEP_FRAGMENT
         ),
         "lower-case percent-encoding signed": lambda: Forgery(
             "/webhook/voice/step?seq=2&name=Jos%C3%A9", s, signed_url=BASE + "/webhook/voice/step?seq=2&name=Jos%c3%a9"
@@ -233,6 +247,26 @@ def test_step_with_an_odd_query_signed_over_the_raw_query_advances_the_call(live
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "Connecting you to sales." in response.get_data(as_text=True)
     assert live.stored(EXISTING).seq == 2
+
+
+@pytest.mark.parametrize("fragment", ["", STEP_FRAGMENT], ids=["without the fragment", "with our fragment"])
+def test_step_signed_over_the_url_with_or_without_our_connection_overrides_advances(live: Stack,
+                                                                                    fragment: str) -> None:
+    """Whether Twilio signs the action URL with the ``#ct=...`` fragment we emit is not documented:
+    both forms are accepted (and only that exact fragment: see the forgeries above)."""
+    target = "/webhook/voice/step?seq=2"
+    writes = live.store.writes
+    response = live.signed_post(target, step_params(), sign_url=BASE + target + fragment)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "Connecting you to sales." in response.get_data(as_text=True)
+    assert live.stored(EXISTING).seq == 2
+    assert live.store.writes == writes + 1
+
+
+def test_our_fragment_is_accepted_on_every_webhook_with_its_default_port_form(stack: Stack) -> None:
+    response = stack.signed_post(INCOMING, params(), sign_url="https://ivr.example.test:443" + INCOMING + STEP_FRAGMENT)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert stack.stored(NEW).status == "active"
 
 
 def test_signature_over_the_url_with_the_default_port_passes(stack: Stack) -> None:
