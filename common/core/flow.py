@@ -89,7 +89,8 @@ class CollectValidation(Model):
     @model_validator(mode="after")
     def _digit_bounds(self) -> CollectValidation:
         if self.min_digits and self.max_digits and self.min_digits > self.max_digits:
-            raise ValueError("'minDigits' must not exceed 'maxDigits'")
+            raise ValueError(f"minDigits ({self.min_digits}) is more than maxDigits ({self.max_digits}); "
+                             "lower minDigits or raise maxDigits")
         return self
 
 

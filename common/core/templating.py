@@ -13,18 +13,31 @@ Rules owned here:
 - Rendering never fails a live call: an undefined variable renders as empty text (``validation``
   warns about undefined names before publish), and runaway templates hit Liquid's resource limits.
 - Parsing is cached per distinct source string; the cache is process-wide and bounded.
+- A syntax error says where it is: line and column within the field's text (``TemplateSyntaxError``).
+- ``lint`` names what a template reads that no call will have: an unknown root, an unknown child of
+  a root with fixed children (``CHILDREN``: ``flow.variabels`` -> did you mean ``flow.variables``?),
+  a flow variable nothing sets, a widget that is no node. Each finding suggests the closest real name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from liquid import Environment
 from liquid.exceptions import LiquidError
+from liquid.token import Token
 
 ROOTS = frozenset({"trigger", "flow", "widgets", "caller", "now"})
+#: the children of every root whose children are fixed (``widgets`` has one per node id)
+CHILDREN: dict[str, frozenset[str]] = {
+    "trigger": frozenset({"call"}),
+    "flow": frozenset({"variables", "data", "id"}),
+    "caller": frozenset({"from", "to", "sid"}),
+    "now": frozenset({"iso", "date", "time", "weekday"}),
+}
 
 
 class _Environment(Environment):
@@ -34,12 +47,31 @@ class _Environment(Environment):
     context_depth_limit = 20
     local_namespace_limit = 64 * 1024
 
+    def error(self, exc: Any, msg: str | None = None, token: Token | None = None) -> None:
+        # An error inside an expression ({{ }}, {% if a == %}) carries the expression's own end
+        # token, which has no position. The parser's current token is at or just after the statement
+        # that failed: keep it, and let _parse report the start of that statement.
+        if isinstance(exc, LiquidError) and token is not None and (exc.token is None or exc.token.start_index < 0):
+            exc.token = token
+            setattr(exc, "in_statement_before", True)  # noqa: B010 - a mark of ours on liquid's error
+        super().error(exc, msg, token)
+
 
 _ENV = _Environment()
 
 
 class TemplateSyntaxError(ValueError):
-    """A template does not parse; the message says where."""
+    """A template does not parse. ``line`` and ``column`` (1-based, within the text) say where."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        self.reason, self.line, self.column = reason, line, column
+        where = f"line {line}, column {column}: " if line is not None else ""
+        super().__init__(where + reason)
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    line = source.count("\n", 0, offset) + 1
+    return line, offset - (source.rfind("\n", 0, offset) + 1) + 1
 
 
 @lru_cache(maxsize=8192)
@@ -47,7 +79,15 @@ def _parse(source: str) -> Any:
     try:
         return _ENV.from_string(source)
     except LiquidError as exc:
-        raise TemplateSyntaxError(str(exc).splitlines()[0]) from exc
+        token = exc.token
+        reason = getattr(exc, "message", None) or str(exc).splitlines()[0]
+        if token is None or token.start_index < 0 or token.source != source:
+            raise TemplateSyntaxError(reason) from exc
+        offset = token.start_index
+        if getattr(exc, "in_statement_before", False):
+            end = offset + 2  # the statement may open right at the token
+            offset = max(source.rfind("{{", 0, end), source.rfind("{%", 0, end), 0)
+        raise TemplateSyntaxError(reason, *_position(source, offset)) from exc
 
 
 def is_template(source: str) -> bool:
@@ -72,3 +112,39 @@ def render(source: str, context: Mapping[str, Any]) -> str:
         # A render-time failure (a limit, a filter given the wrong type) must not end the call:
         # the caller hears the text with the broken expression left out.
         return ""
+
+
+def _closest(word: str, options: Collection[str]) -> str | None:
+    same_case = [o for o in options if o.lower() == word.lower()]
+    if same_case:
+        return same_case[0]
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def lint(paths: list[list[str]], variables: Collection[str], widgets: Collection[str]) -> Iterator[tuple[str, str]]:
+    """``(code, message)`` for each path of ``check`` that no call has: code ``undefined_variable``
+    (an unknown root, child of a root or flow variable) or ``unknown_widget``."""
+    for segments in paths:
+        root = segments[0]
+        if root not in ROOTS:
+            guess = _closest(root, ROOTS)
+            hint = f"did you mean {guess}?" if guess else f"did you mean flow.variables.{root}?"
+            yield "undefined_variable", (f"'{root}' is not defined; templates read from "
+                                         f"{', '.join(sorted(ROOTS))} ({hint})")  # fmt: skip
+        elif root in CHILDREN and len(segments) > 1 and segments[1] not in CHILDREN[root]:
+            known = ", ".join(f"{root}.{c}" for c in sorted(CHILDREN[root]))
+            guess = _closest(segments[1], CHILDREN[root])
+            hint = f"did you mean {root}.{guess}? " if guess else ""
+            yield "undefined_variable", (f"'{root}.{segments[1]}' does not exist and renders as empty text; "
+                                         f"{hint}{root} has {known}")  # fmt: skip
+        elif root == "flow" and len(segments) > 2 and segments[1] in ("variables", "data") \
+                and segments[2] not in variables:  # fmt: skip
+            guess = _closest(segments[2], variables)
+            hint = f" (did you mean flow.{segments[1]}.{guess}?)" if guess else ""
+            yield "undefined_variable", (f"flow variable '{segments[2]}' is never set by any node or flow "
+                                         f"setting; it will render as empty text{hint}")  # fmt: skip
+        elif root == "widgets" and len(segments) > 1 and segments[1] not in widgets:
+            guess = _closest(segments[1], widgets)
+            hint = f" (did you mean widgets.{guess}?)" if guess else ""
+            yield "unknown_widget", f"'widgets.{segments[1]}' names no node of this flow{hint}"

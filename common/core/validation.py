@@ -25,12 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from common.core import conditions, templating
+from common.core import conditions, field_messages, templating
 from common.core.errors import FlowInvalid
 from common.core.flow import (
-    E164_PATTERN,
-    IDENTIFIER_PATTERN,
-    NODE_ID_PATTERN,
     NODE_TYPES,
     CollectNode,
     CompiledFlow,
@@ -48,13 +45,6 @@ from common.core.flow import (
 
 MAX_NODES = 2_000
 _INPUT_NODES = (CollectNode, VoicemailNode)
-_PATTERN_HELP = {
-    E164_PATTERN: "is not an E.164 number: write + then country code and number, digits only "
-    "(for example +14155550123)",
-    IDENTIFIER_PATTERN: "is not a valid variable name: use letters, digits and _, starting with a "
-    "letter or _ (at most 64 characters)",
-    NODE_ID_PATTERN: "is not a valid id: use 1-64 letters, digits, '_', '-', '.' or ':'",
-}
 
 
 class Issue(BaseModel):
@@ -100,20 +90,9 @@ class _Collector:
     def warn(self, code: str, message: str, **where: Any) -> None:
         self.issues.append(Issue(severity="warning", code=code, message=message, **where))
 
-    def pydantic(self, exc: ValidationError, prefix: str, **where: Any) -> None:
-        for err in exc.errors(include_url=False):
-            loc = ".".join(str(p) for p in err["loc"])
-            field = ".".join(filter(None, [where.get("field"), prefix, loc])) or None
-            message = err["msg"]
-            pattern = (err.get("ctx") or {}).get("pattern")
-            if err["type"] == "string_pattern_mismatch" and pattern in _PATTERN_HELP:
-                message = f"{err['input']!r} {_PATTERN_HELP[pattern]}"
-            elif err["type"] == "string_too_long" and "4096" in message:
-                message += " (Twilio speaks at most 4096 characters in one Say; split the text)"
-            elif err["type"] == "extra_forbidden":
-                message = f"unknown field '{err['loc'][-1]}'; remove it or check its spelling"
-            elif err["type"] == "missing":
-                message = f"missing required field '{err['loc'][-1]}'"
+    def pydantic(self, exc: ValidationError, model: type[BaseModel], prefix: str = "", **where: Any) -> None:
+        for path, message in field_messages.explain(model, exc):
+            field = ".".join(filter(None, [where.get("field"), prefix, path])) or None
             self.error("invalid_field", message, **{**where, "field": field})
 
     def report(self) -> ValidationReport:
@@ -148,7 +127,7 @@ def _parse_nodes(raw_nodes: list[Any], out: _Collector) -> list[NodeBase]:
         try:
             nodes.append(model.model_validate(raw))
         except ValidationError as exc:
-            out.pydantic(exc, "", **where)
+            out.pydantic(exc, model, **where)
     return nodes
 
 
@@ -161,7 +140,7 @@ def _parse_edges(raw_edges: list[Any], out: _Collector) -> list[Edge]:
         try:
             edge = Edge.model_validate(raw)
         except ValidationError as exc:
-            out.pydantic(exc, "", **where)
+            out.pydantic(exc, Edge, **where)
             continue
         if edge.id in seen:
             out.error("duplicate_edge_id", "another edge has this id", edge_id=edge.id)
@@ -192,8 +171,26 @@ def _templates(node: NodeBase) -> Iterator[tuple[str, str]]:
     yield from walk(data, "data")
 
 
-def _defined_variables(flow_settings: FlowSettings, nodes: Iterable[NodeBase]) -> set[str]:
-    names = set(flow_settings.variables)
+def _parse_settings(raw: Any, out: _Collector) -> tuple[FlowSettings | None, str | None, set[str]]:
+    """(settings or None when invalid, the time zone to check, the variable names they define).
+
+    Checked apart from the envelope so that every settings problem is reported together, and so
+    that an invalid id or name does not hide the time zone or turn every variable into a warning.
+    """
+    try:
+        parsed = FlowSettings.model_validate(raw)
+    except ValidationError as exc:
+        out.pydantic(exc, FlowSettings, "settings")
+        if not isinstance(raw, dict):
+            return None, None, set()
+        zone = raw.get("timezone", "UTC")
+        named = raw.get("variables")
+        return None, zone if isinstance(zone, str) and zone else None, set(named) if isinstance(named, dict) else set()
+    return parsed, parsed.timezone, set(parsed.variables)
+
+
+def _defined_variables(from_settings: set[str], nodes: Iterable[NodeBase]) -> set[str]:
+    names = set(from_settings)
     for node in nodes:
         if isinstance(node, CollectNode):
             names.add(node.data.variable)
@@ -210,35 +207,35 @@ def _check_node_content(node: NodeBase, defined: set[str], node_ids: set[str], o
         try:
             paths = templating.check(source)
         except templating.TemplateSyntaxError as exc:
-            out.error("invalid_template", f"template does not parse: {exc}", node_id=node.id, field=field)
+            out.error("invalid_template", _template_problem(exc), node_id=node.id, field=field)
             continue
-        for segments in paths:
-            root = segments[0]
-            if root not in templating.ROOTS:
-                roots = ", ".join(sorted(templating.ROOTS))
-                out.warn("undefined_variable", f"'{root}' is not defined; templates read from {roots} "
-                         f"(did you mean flow.variables.{root}?)", node_id=node.id, field=field)  # fmt: skip
-            elif root == "flow" and len(segments) > 2 and segments[1] in ("variables", "data") \
-                    and segments[2] not in defined:  # fmt: skip
-                out.warn("undefined_variable", f"flow variable '{segments[2]}' is never set by any node "
-                         "or flow setting; it will render as empty text", node_id=node.id, field=field)  # fmt: skip
-            elif root == "widgets" and len(segments) > 1 and segments[1] not in node_ids:
-                out.warn("unknown_widget", f"'widgets.{segments[1]}' names no node of this flow",
-                         node_id=node.id, field=field)  # fmt: skip
+        for code, message in templating.lint(paths, defined, node_ids):
+            out.warn(code, message, node_id=node.id, field=field)
     if isinstance(node, CollectNode) and node.data.validation and node.data.validation.pattern:
         _check_regex(node.data.validation.pattern, node.id, "data.validation.pattern", out)
     if isinstance(node, DecisionNode):
         for i, rule in enumerate(node.data.rules):
             _check_rule(rule.operator, rule.value, node.id, f"data.rules.{i}.value", out)
-        ids = [rule.id for rule in node.data.rules]
-        for dup in sorted({r for r in ids if ids.count(r) > 1 or r == "default"}):
-            out.error("invalid_field", f"rule id '{dup}' is used twice or is reserved ('default'); "
-                      "rule ids name the outgoing handles and must be unique", node_id=node.id,
-                      field="data.rules")  # fmt: skip
+        first_use: dict[str, int] = {}
+        for i, rule in enumerate(node.data.rules):
+            if rule.id == "default":
+                out.error("invalid_field", "rule id 'default' is reserved: it names the outcome taken when no "
+                          "rule matches; rename the rule", node_id=node.id, field=f"data.rules.{i}.id")  # fmt: skip
+            elif rule.id in first_use:
+                out.error("invalid_field", f"rule id '{rule.id}' is used twice (rules {first_use[rule.id]} and "
+                          f"{i}); rule ids name the outgoing handles and must be unique", node_id=node.id,
+                          field=f"data.rules.{i}.id")  # fmt: skip
+            first_use.setdefault(rule.id, i)
     if isinstance(node, HoursNode) and schedules is not None and node.data.schedule not in schedules:
         out.error("unknown_schedule", f"schedule '{node.data.schedule}' does not exist; create it or "
                   "pick one of: " + (", ".join(sorted(schedules)) or "(none yet)"), node_id=node.id,
                   field="data.schedule")  # fmt: skip
+
+
+def _template_problem(exc: templating.TemplateSyntaxError) -> str:
+    where = f" at line {exc.line}, column {exc.column}" if exc.line is not None else ""
+    hint = "; close every {{ with }} and every {% tag %} with its end tag" if "end of file" in exc.reason else ""
+    return f"template does not parse{where}: {exc.reason}{hint}"
 
 
 def _check_regex(pattern: str, node_id: str, field: str, out: _Collector) -> None:
@@ -317,7 +314,7 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
         used[key] = edge.id
         graph[edge.source].append(edge.target)
     for node in nodes:
-        for outcome in node.outcomes():
+        for outcome in _possible_outcomes(node):
             if (node.id, outcome) not in used:
                 out.warn("unhandled_outcome", f"outcome {outcome!r} has no edge: a call taking it "
                          "hears the goodbye message and is hung up; connect it if that is not meant",
@@ -333,6 +330,20 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
         out.error("loop_without_input", f"these nodes can loop forever without waiting for the caller: "
                   f"{names}; put a collectNode on the loop or break it", node_id=cycle[0])  # fmt: skip
     return starts[0]
+
+
+def _possible_outcomes(node: NodeBase) -> list[str]:
+    """The outcomes a call can take: each once (a rule named 'default' is reported on its own), and
+    no noMatch from a collect whose answers cannot fail validation."""
+    outcomes = list(dict.fromkeys(node.outcomes()))
+    if isinstance(node, CollectNode):
+        rules = node.data.validation
+        keys = "dtmf" in node.data.input_type.split()
+        can_fail = rules is not None and (rules.allowed_values is not None or rules.pattern is not None
+                                          or (keys and (rules.min_digits or rules.max_digits) is not None))  # fmt: skip
+        if not can_fail:
+            outcomes.remove("noMatch")
+    return outcomes
 
 
 def _reach(start: str, graph: dict[str, list[str]]) -> set[str]:
@@ -413,29 +424,29 @@ def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationRepo
         return out.report(), None
     nodes = _parse_nodes(raw_nodes, out)
     edges = _parse_edges(raw_edges, out)
-    envelope = {k: v for k, v in document.items() if k not in ("nodes", "edges")}
-    flow_settings = FlowSettings()
+    envelope = {k: v for k, v in document.items() if k not in ("nodes", "edges", "settings")}
     shell: Flow | None = None
     try:
         shell = Flow.model_validate({**envelope, "nodes": [], "edges": []})
-        flow_settings = shell.settings
     except ValidationError as exc:
-        out.pydantic(exc, "")
-    try:
-        ZoneInfo(flow_settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz directory such as 'America'
-        out.error("unknown_time_zone", f"unknown time zone {flow_settings.timezone!r}; use an IANA name "
-                  "such as 'America/New_York'", field="settings.timezone")  # fmt: skip
-    defined = _defined_variables(flow_settings, nodes)
+        out.pydantic(exc, Flow)
+    flow_settings, timezone, variables = _parse_settings(document.get("settings", {}), out)
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz directory such as 'America'
+            out.error("unknown_time_zone", f"unknown time zone {timezone!r}; use an IANA name such as "
+                      "'America/New_York'", field="settings.timezone")  # fmt: skip
+    defined = _defined_variables(variables, nodes)
     node_ids = {node.id for node in nodes}
     for node in nodes:
         _check_node_content(node, defined, node_ids, out, schedules)
     broken = {raw["id"] for raw in raw_nodes if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
     start = _check_graph(nodes, edges, out, broken - node_ids)
     report = out.report()
-    if not report.ok or start is None or shell is None:
+    if not report.ok or start is None or shell is None or flow_settings is None:
         return report, None
-    flow = Flow.model_construct(**{**shell.__dict__, "nodes": nodes, "edges": edges})
+    flow = Flow.model_construct(**{**shell.__dict__, "nodes": nodes, "edges": edges, "settings": flow_settings})
     return report, CompiledFlow(flow, start)
 
 

@@ -138,3 +138,33 @@ def test_roots_in_a_call(source: str, expected: str) -> None:
     call.start()
     result = call.send(DigitsEntered("1234"))
     assert result.state.variables["result"] == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "column", "reason"),
+    [
+        pytest.param("Hi {{ caller.from ", 1, 4, "expected '}}', found end of file", id="unclosed-output"),
+        pytest.param("ab {{ }}", 1, 4, "expected a primitive expression", id="empty-output"),
+        pytest.param("one\ntwo {% if %}x{% endif %}", 2, 8, "missing expression", id="second-line"),
+        pytest.param("x\n  {% if a == %}y{% endif %}", 2, 3, "expected a primitive expression", id="inside-a-tag"),
+        pytest.param("{{ a | }}", 1, 1, "expected word", id="filter-without-name"),
+        pytest.param("ok {% endif %}", 1, 7, "unexpected tag 'endif'", id="stray-end-tag"),
+    ],
+)  # fmt: skip
+def test_syntax_errors_say_where(source: str, line: int, column: int, reason: str) -> None:
+    with pytest.raises(templating.TemplateSyntaxError) as info:
+        templating.check(source)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert reason in info.value.reason
+    assert str(info.value).startswith(f"line {line}, column {column}: ")
+
+
+def test_children_are_exactly_what_the_engine_provides() -> None:
+    from common.core import engine
+
+    flow = compiled([start(), collect("menu")], [edge("start", "menu")])
+    call = Call(flow)
+    call.start()
+    context = engine._Turn(flow, call.state, call.now, None).context
+    assert set(context) == templating.ROOTS
+    assert {root: frozenset(context[root]) for root in templating.CHILDREN} == templating.CHILDREN

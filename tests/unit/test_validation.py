@@ -83,7 +83,7 @@ CASES = [
     ("unknown_node_type", _mutate(lambda d: d["nodes"].append(node("m", "menuNode"))), None, "error",
      "unknown_node_type", "m", None, "type", ["'menuNode'", ", ".join(sorted(NODE_TYPES))]),
     ("invalid_field-e164", with_nodes(transfer("t", {"type": "number", "numbers": ["0800 123"]})), None,
-     "error", "invalid_field", "t", None, "data.target.number.numbers.0", ["'0800 123'", "E.164"]),
+     "error", "invalid_field", "t", None, "data.target.numbers.0", ["'0800 123'", "E.164"]),
     ("invalid_field-caller-id", with_nodes(transfer("t", department(), callerId="14155550100")), None,
      "error", "invalid_field", "t", None, "data.callerId", ["E.164"]),
     ("invalid_field-say-4096", with_nodes(say("s", "x" * 4097)), None, "error", "invalid_field", "s", None,
@@ -99,12 +99,12 @@ CASES = [
     ("invalid_field-node-id", _mutate(lambda d: d["nodes"].append(say("bad id!", "x"))), None, "error",
      "invalid_field", "bad id!", None, "id", ["not a valid id"]),
     ("invalid_field-reserved-rule-id", with_nodes(decision("d", "x", rule("default", "is_blank"))), None,
-     "error", "invalid_field", "d", None, "data.rules", ["'default'", "reserved"]),
+     "error", "invalid_field", "d", None, "data.rules.0.id", ["'default'", "reserved", "rename the rule"]),
     ("invalid_field-duplicate-rule-id",
      with_nodes(decision("d", "x", rule("r", "is_blank"), rule("r", "is_not_blank"))), None, "error",
-     "invalid_field", "d", None, "data.rules", ["rule id 'r' is used twice"]),
+     "invalid_field", "d", None, "data.rules.1.id", ["rule id 'r' is used twice (rules 0 and 1)"]),
     ("invalid_field-min-over-max", with_nodes(collect("c", validation={"minDigits": 5, "maxDigits": 2})), None,
-     "error", "invalid_field", "c", None, "data.validation", ["'minDigits' must not exceed 'maxDigits'"]),
+     "error", "invalid_field", "c", None, "data.validation", ["minDigits (5) is more than maxDigits (2)"]),
     ("duplicate_node_id", _mutate(lambda d: d["nodes"].append(say("hello", "again"))), None, "error",
      "duplicate_node_id", "hello", None, None, ["unique id"]),
     ("duplicate_edge_id", _mutate(lambda d: d["edges"].append(edge("start", "bye", edge_id=d["edges"][0]["id"]))),
@@ -142,7 +142,7 @@ CASES = [
     ("invalid_regex-rule", with_nodes(decision("d", "x", rule("r", "regex", "(ab"))), None, "error",
      "invalid_regex", "d", None, "data.rules.0.value", ["'(ab'", "does not compile"]),
     ("invalid_template", with_nodes(say("s", "Hi {{ caller.from ")), None, "error", "invalid_template", "s", None,
-     "data.text", ["does not parse"]),
+     "data.text", ["does not parse at line 1, column 4", "expected '}}'", "close every {{ with }}"]),
     ("undefined_variable-root", with_nodes(say("s", "Hi {{ account }}")), None, "warning", "undefined_variable",
      "s", None, "data.text", ["'account'", "flow.variables.account"]),
     ("undefined_variable-flow", with_nodes(say("s", "Hi {{ flow.variables.nobody }}")), None, "warning",
@@ -200,7 +200,7 @@ def test_every_documented_code_has_a_case() -> None:
 
 
 def test_unhandled_outcome_and_unreachable_node_are_only_warnings() -> None:
-    doc = with_nodes(collect("c"), hangup("island"))
+    doc = with_nodes(collect("c", validation={"allowedValues": ["1"]}), hangup("island"))
     report = validation.validate(doc)
     assert report.ok
     assert sorted(codes(report, "warning")) == ["unhandled_outcome"] * 3 + ["unreachable_node"]
@@ -265,9 +265,10 @@ def test_a_flow_must_be_an_object(value: Any) -> None:
         ({"id": "f", "name": "n", "nodes": ["startNode"]}, "nodes.0", "a node must be an object"),
         ({"id": "f", "name": "n", "nodes": [{"type": "menuNode"}]}, "nodes.0.type", "unknown node type"),
         ({"id": "f", "name": "n", "nodes": [{"type": "sayNode", "data": {}}]}, "nodes.0.id", "missing required"),
-        ({"id": "f", "name": "n", "nodes": [], "edges": [7]}, "edges.0", "valid dictionary"),
+        ({"id": "f", "name": "n", "nodes": [], "edges": [7]}, "edges.0", "an edge must be a JSON object, not 7"),
         ({"id": "f", "name": "n", "nodes": [], "edges": [{"source": "a"}]}, "edges.0.target", "missing required"),
-        ({"id": "bad id", "name": "n", "nodes": []}, "id", "pattern"),
+        ({"id": "bad id", "name": "n", "nodes": []}, "id", "'bad id' is not a valid flow id"),
+        ({"id": "f", "name": "n", "nodes": [], "settings": "loud"}, "settings", "must be a JSON object, not 'loud'"),
         ({"id": "f", "nodes": []}, "name", "missing required field 'name'"),
         ({"id": "f", "name": "n", "nodes": [], "settings": {"voise": "x"}}, "settings.voise", "unknown field"),
     ],
