@@ -7,7 +7,17 @@ Pause, Gather, Dial, Enqueue, Record, Redirect, Hangup), posts the status callba
 ends, and can replay every webhook to check that duplicates are answered byte for byte.
 
 Caller script items are those of ``common.core.simulator`` (digits, speech:TEXT, silence,
-dial:STATUS, queue:RESULT, record:URL[:SECS], hangup).
+dial:STATUS, queue:RESULT, record:URL[:SECS], record:none, record:hangup[:SECS], hangup), played as
+Twilio plays them:
+
+- a Gather with input="dtmf" does not listen for speech: a scripted speech item there is silence;
+- an empty recording (``record:none``) never requests Record's action: the next verb runs (our
+  TwiML puts a Redirect there), and with none the call ends;
+- a caller hanging up during a recording (``record:hangup:SECS``) makes Twilio post the action with
+  what was recorded and ``Digits=hangup``; its answer is never played and the call ends. With nothing
+  recorded (``record:hangup``) no action is posted. Either way only the status callback follows.
+
+Scripted items the call never consumed are returned in ``CallResult.unused_inputs``.
 
 The transport is a callable ``post(url, params, headers) -> (status, body)``: real HTTP by default
 (``requests``), or a WSGI test client in tests.
@@ -29,6 +39,8 @@ Post = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
 MAX_WEBHOOKS = 500
 #: a waiting verb that ended without a request: Twilio goes on with the document's next verb
 _NEXT_VERB: tuple[str, dict[str, str]] = ("", {})
+#: the caller hung up during a recording: Twilio posts the action (if anything was recorded), then the call ends
+_LAST_REQUEST = "last"
 
 
 def http_post(timeout: float = 10.0) -> Post:
@@ -58,9 +70,11 @@ class CallResult:
     transcript: list[str] = field(default_factory=list)
     exchanges: list[Exchange] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unused_inputs: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"callSid": self.call_sid, "transcript": self.transcript, "problems": self.problems,
+                "unusedInputs": self.unused_inputs,
                 "webhooks": [{"url": e.url, "status": e.status, "replays": len(e.replays)}
                              for e in self.exchanges]}  # fmt: skip
 
@@ -121,7 +135,11 @@ class TwilioCallSimulator:
             if follow is None:
                 break
             url, extra = follow
-            body = self._send(result, url, {**base, "CallStatus": "in-progress", **extra})
+            last = extra.pop(_LAST_REQUEST, None) is not None
+            body = self._send(result, url, {**base, "CallStatus": "completed" if last else "in-progress", **extra})
+            if last:
+                break  # the caller is gone: Twilio does not play the answer
+        result.unused_inputs = list(items)
         self._send(result, f"{self.base_url}/webhook/voice/status",
                    {**base, "CallStatus": "completed", "CallDuration": str(seconds)})  # fmt: skip
         return result
@@ -172,11 +190,12 @@ class TwilioCallSimulator:
         if isinstance(event, DigitsEntered):
             result.transcript.append(f"CALLER presses {event.digits}")
             return action, {"Digits": event.digits}
-        if isinstance(event, SpeechHeard):
+        if isinstance(event, SpeechHeard) and "speech" in verb.get("input", "dtmf").split():
             result.transcript.append(f'CALLER says "{event.text}"')
             return action, {"SpeechResult": event.text, "Confidence": "0.9"}
-        if isinstance(event, NoInput):
-            result.transcript.append("CALLER (silence)")
+        if isinstance(event, NoInput | SpeechHeard):  # speech where the Gather does not listen for it is silence
+            result.transcript.append("CALLER (silence)" if isinstance(event, NoInput) else
+                                     f'CALLER says "{event.text}" (not heard: the Gather takes keys only)')  # fmt: skip
             if verb.get("actionOnEmptyResult") == "true":
                 return action, {"Digits": ""}
             return _NEXT_VERB  # Twilio requests nothing and plays the next verb
@@ -204,9 +223,20 @@ class TwilioCallSimulator:
             params = {"QueueResult": event.result, "QueueTime": str(event.queue_time)}
         else:
             event = event or RecordingEnded(script.SIM_RECORDING, 12, recording_sid="RE" + secrets.token_hex(16))
-            result.transcript.append(f"records: {event.url or 'nothing'}")
+            recorded = bool(event.url) and event.duration > 0
+            if event.digits == "hangup":
+                done = f"{event.duration}s recorded" if recorded else "nothing recorded"
+                result.transcript.append(f"CALLER hangs up during the recording ({done})")
+                if not recorded or not action:
+                    return None  # nothing to post: the call is over
+            else:
+                result.transcript.append(f"records: {event.url if recorded else 'nothing'}")
+            if not recorded:
+                return _NEXT_VERB  # Twilio requests Record's action only when something was recorded
             params = {"RecordingUrl": event.url or "", "RecordingDuration": str(event.duration),
-                      "RecordingSid": event.recording_sid or "", "Digits": "hangup"}  # fmt: skip
+                      "RecordingSid": event.recording_sid or "RE" + secrets.token_hex(16)}  # fmt: skip
+            if event.digits == "hangup":
+                params |= {"Digits": "hangup", _LAST_REQUEST: "1"}
         if not action:
             if verb.tag in ("Dial", "Enqueue"):
                 return _NEXT_VERB  # without an action Twilio continues the document after the verb

@@ -8,21 +8,33 @@ why ``POST /api/flows/{id}/execute`` can expose it safely.
 Caller script items (``--input`` on the command line):
 
     1 / 123 / 42#        digits (a trailing '#' is the finish key and is dropped, as Twilio does)
-    speech:I want sales  speech, with punctuation and case as a recogniser returns it
+    speech:I want sales  speech, with punctuation and case as a recogniser returns it; a Gather with
+                         input="dtmf" does not listen for speech, so there it is silence
     silence              the Gather times out with no input
     dial:busy[:SECS]     how an outbound dial ends (completed, busy, no-answer, failed, canceled)
     queue:bridged[:SECS] how a department queue ends (bridged, hangup, leave, queue-full, error)
-    record:URL[:SECS]    a voicemail recording; ``record:none`` for an empty one
+    record:URL[:SECS]    a voicemail recording of SECS seconds (default 12)
+    record:none          nothing recorded: Twilio does not request Record's action, it plays the next
+                         verb (ours is a Redirect to the step, which the flow reads as noAudio); with no
+                         verb after <Record> the call ends
+    record:hangup[:SECS] the caller hangs up during the recording. With SECS > 0 seconds of audio,
+                         Twilio posts Record's action with that recording and Digits=hangup, and the flow
+                         runs on, but the caller is gone: nothing of its answer is heard, the call ends.
+                         With nothing recorded (no SECS, or 0) no action is posted: the call just ends
+                         (on a live call only the status callback follows)
     hangup               the caller hangs up
 
 When the call waits on the network and the next item is not for that wait, the simulator uses a
 default (dial and queue: answered; recording: 12 s of audio) and says so in the transcript. When the
-call waits for the caller and the script is exhausted, the caller hangs up.
+call waits for the caller and the script is exhausted, the caller hangs up. Items the call never
+consumed are listed in ``Simulation.unused_inputs``. Transfers to a department name the Twilio queue
+the live stack would use for ``tenant``.
 """
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +107,7 @@ class Simulation:
     events: list[dict[str, Any]] = field(default_factory=list)
     state: CallState | None = None
     hung_up_by: Literal["ivr", "caller", "guard"] | None = None
+    unused_inputs: list[str] = field(default_factory=list)
     listener: Callable[[Line], None] | None = None
 
     def add(self, turn: int, speaker: Literal["ivr", "caller", "system"], text: str) -> None:
@@ -120,6 +133,7 @@ class Simulation:
             "endReason": state.end_reason if state else None, "hungUpBy": self.hung_up_by,
             "turns": len(self.twiml), "steps": state.steps if state else 0,
             "twiml": self.twiml, "problems": self.problems, "events": self.events,
+            "unusedInputs": self.unused_inputs,
         }  # fmt: skip
 
     def render_text(self) -> str:
@@ -155,6 +169,13 @@ def parse_item(item: str) -> InboundEvent | Literal["hangup"]:
     if kind == "record" and rest:
         if rest == "none":
             return RecordingEnded(None, 0)
+        if rest == "hangup" or rest.startswith("hangup:"):
+            secs = rest[len("hangup:"):]
+            if secs and not secs.isdigit():
+                raise ScriptError(f"cannot read input {item!r}: use record:hangup or record:hangup:SECS")
+            if int(secs or 0) == 0:
+                return RecordingEnded(None, 0, "hangup")
+            return RecordingEnded(SIM_RECORDING, int(secs), "hangup", "REsimulated")
         url, _, secs = rest.rpartition(":") if rest.rsplit(":", 1)[-1].isdigit() else (rest, "", "12")
         return RecordingEnded(url, int(secs or 12), recording_sid="REsimulated")
     raise ScriptError(
@@ -177,7 +198,7 @@ def scripted(items: Sequence[str]) -> CallerFn:
     return next_item
 
 
-def _describe(action: Action) -> tuple[Literal["ivr", "system"], str]:
+def _describe(action: Action, queue: Callable[[str], str]) -> tuple[Literal["ivr", "system"], str]:
     if isinstance(action, Say):
         return "ivr", action.text
     if isinstance(action, Play):
@@ -189,7 +210,8 @@ def _describe(action: Action) -> tuple[Literal["ivr", "system"], str]:
         who = ", ".join(action.numbers) or action.sip or action.client or "?"
         return "system", f"dials {who} (ring {action.timeout}s)"
     if isinstance(action, TransferToDepartment):
-        return "system", f"transfers to department '{action.department}' (priority {action.priority})"
+        return "system", (f"transfers to department '{action.department}' (priority {action.priority}): "
+                          f"queue {queue(action.department)}")  # fmt: skip
     if isinstance(action, Record):
         return "system", f"records voicemail (max {action.max_length}s)"
     if isinstance(action, HttpRequest):
@@ -203,11 +225,24 @@ def simulate(flow: CompiledFlow, caller: CallerFn | Sequence[str], *, now: datet
              dialled_number: str = "+13072249663", version: str = "draft",
              schedules: engine.ScheduleLookup | None = None,
              call_sid: str = "CA00000000000000000000000000000000",
-             listener: Callable[[Line], None] | None = None) -> Simulation:  # fmt: skip
-    """Run one call from start to end; raises ScriptError for a script item that does not fit."""
+             listener: Callable[[Line], None] | None = None, tenant: str | None = None) -> Simulation:  # fmt: skip
+    """Run one call from start to end; raises ScriptError for a script item that does not fit.
+    ``tenant`` names the Twilio queues as the live stack does (``<tenant>.<department>``)."""
     next_item = scripted(caller) if not callable(caller) else caller
     sim = Simulation(listener=listener)
+    _run(sim, flow, next_item, now, http, caller_number, dialled_number, version, schedules, call_sid, tenant)
+    sim.unused_inputs = list(getattr(next_item, "remaining", []))
+    return sim
+
+
+def _run(sim: Simulation, flow: CompiledFlow, next_item: CallerFn, now: datetime, http: Sequence[HttpMock],
+         caller_number: str, dialled_number: str, version: str, schedules: engine.ScheduleLookup | None,
+         call_sid: str, tenant: str | None) -> None:  # fmt: skip
     urls = twiml.UrlBuilder(SIM_BASE_URL)
+
+    def queue(department: str) -> str:
+        return urls.queue_name(department, tenant)
+
     event: InboundEvent = CallStarted({"CallSid": call_sid, "From": caller_number, "To": dialled_number,
                                        "Direction": "inbound", "CallStatus": "ringing"})  # fmt: skip
     state: CallState | None = None
@@ -215,28 +250,34 @@ def simulate(flow: CompiledFlow, caller: CallerFn | Sequence[str], *, now: datet
         result = engine.step(flow, state, event, now, schedules, version)
         state = result.state
         sim.state = state
-        document = twiml.render(result.actions, urls, state.seq + 1)
+        document = twiml.render(result.actions, urls, state.seq + 1, tenant)
         sim.twiml.append(document)
         sim.problems += [f"turn {turn}: {p}" for p in twiml.check(document)]
         sim.events += [{"type": e.type, "seq": e.seq, "nodeId": e.node_id, **e.data} for e in result.events]
+        if isinstance(event, RecordingEnded) and event.digits == "hangup":
+            # Twilio posted the recording of a caller who hung up: it ignores our answer, the call is over.
+            sim.hung_up_by = "caller"
+            return
         for action in result.actions:
-            speaker, text = _describe(action)
+            speaker, text = _describe(action, queue)
             sim.add(turn, speaker, text)
         if state.status == "ended":
             sim.hung_up_by = "guard" if state.end_reason in ("loop_guard", "step_limit") else "ivr"
-            return sim
-        answer = _answer(state, result.actions, next_item, http, turn, sim)
-        if answer is None:
-            sim.hung_up_by = "caller"
-            sim.add(turn, "caller", "hangs up")
-            return sim
+            return
+        answer = _answer(state, result.actions, document, next_item, http, turn, sim)
+        if answer == "caller" or answer == "ivr":
+            sim.hung_up_by = answer
+            return
         event = answer
     sim.problems.append(f"the call did not end within {MAX_TURNS} turns")  # pragma: no cover
-    return sim  # pragma: no cover
 
 
-def _answer(state: CallState, actions: Sequence[Action], next_item: CallerFn, http: Sequence[HttpMock],
-            turn: int, sim: Simulation) -> InboundEvent | None:  # fmt: skip
+Ender = Literal["caller", "ivr"]
+
+
+def _answer(state: CallState, actions: Sequence[Action], document: str, next_item: CallerFn,
+            http: Sequence[HttpMock], turn: int, sim: Simulation) -> InboundEvent | Ender:  # fmt: skip
+    """The request Twilio makes next, as the event the step handler reads from it; or who ended the call."""
     waiting, node = state.waiting or "", state.cursor or ""
     if waiting == "http":
         request = next(a for a in actions if isinstance(a, HttpRequest))
@@ -249,17 +290,26 @@ def _answer(state: CallState, actions: Sequence[Action], next_item: CallerFn, ht
     peek = next_item(waiting, node, turn)
     if peek is None:
         if waiting == "input":
-            return None
+            sim.add(turn, "caller", "hangs up")
+            return "caller"
         return _default_network(waiting, turn, sim)
     parsed = parse_item(peek)
     if parsed == "hangup":
-        return None
+        sim.add(turn, "caller", "hangs up")
+        return "caller"
+    if waiting == "input" and isinstance(parsed, SpeechHeard):
+        gather = next((a for a in actions if isinstance(a, Gather)), None)
+        if gather is not None and "speech" not in gather.input.split():
+            sim.add(turn, "caller", f'says "{parsed.text}" (not heard: the Gather takes keys only)')
+            return NoInput()
     if waiting == "input" and isinstance(parsed, DigitsEntered | SpeechHeard | NoInput):
         said = {DigitsEntered: lambda e: f"presses {e.digits}", SpeechHeard: lambda e: f'says "{e.text}"',
                 NoInput: lambda e: "(silence)"}[type(parsed)](parsed)  # fmt: skip
         sim.add(turn, "caller", said)
         return parsed
-    fits = {"dial": DialEnded, "queue": QueueEnded, "record": RecordingEnded}.get(waiting)
+    if waiting == "record" and isinstance(parsed, RecordingEnded):
+        return _recording(parsed, document, turn, sim)
+    fits = {"dial": DialEnded, "queue": QueueEnded}.get(waiting)
     if fits is not None and isinstance(parsed, fits):
         sim.add(turn, "system", f"{waiting} result: {peek.split(':', 1)[1]}")
         return parsed
@@ -270,6 +320,26 @@ def _answer(state: CallState, actions: Sequence[Action], next_item: CallerFn, ht
     if remaining is not None:
         remaining.insert(0, peek)
     return _default_network(waiting, turn, sim)
+
+
+def _recording(recording: RecordingEnded, document: str, turn: int, sim: Simulation) -> InboundEvent | Ender:
+    recorded = bool(recording.url) and recording.duration > 0
+    if recording.digits == "hangup":
+        sim.add(turn, "caller", f"hangs up during the recording ({recording.duration}s recorded)" if recorded
+                else "hangs up during the recording (nothing recorded)")  # fmt: skip
+        return recording if recorded else "caller"  # the recording is posted; nothing is without one
+    if recorded:
+        sim.add(turn, "system", f"record result: {recording.url}, {recording.duration}s")
+        return recording
+    # Twilio requests Record's action only when something was recorded; otherwise the next verb runs.
+    verbs = [child.tag for child in ET.fromstring(document)]
+    after = verbs[verbs.index("Record") + 1 :] if "Record" in verbs else []
+    if after[:1] == ["Redirect"]:
+        sim.add(turn, "system", "nothing recorded: Twilio skips the Record action and follows the <Redirect>")
+        return RecordingEnded(None, 0)  # what the step handler reads from a request without Recording*
+    sim.add(turn, "system", "nothing recorded and no verb after <Record>: Twilio hangs up" if not after else
+            f"nothing recorded: Twilio plays the verbs after <Record> ({', '.join(after)}) and hangs up")  # fmt: skip
+    return "ivr"
 
 
 def _default_network(waiting: str, turn: int, sim: Simulation) -> InboundEvent:

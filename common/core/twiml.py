@@ -8,6 +8,10 @@ Rules owned here:
   it requests (and signs) the URL.
 - Each document ends in exactly one waiting verb (Gather, Dial, Enqueue, Record, Redirect) or Hangup.
   Gather always sets ``actionOnEmptyResult`` so silence comes back to us instead of falling through.
+  Record is followed by a Redirect to the same step URL: when nothing was recorded Twilio does not
+  request Record's action but plays the next verb (with none, it hangs up), so the redirect is what
+  brings an empty recording back to us (no RecordingUrl: the voicemail node's ``noAudio``). Both
+  present the same seq, so if Twilio ever sent both, the second is a duplicate and advances nothing.
 - ``check`` enforces what Twilio enforces (64 kB, Gather's allowed children, Say's 4096 characters,
   at most 10 numbers per Dial) so property tests can prove the engine never emits invalid TwiML.
 """
@@ -120,6 +124,7 @@ def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: s
             response.record(action=action_url, method="POST", max_length=action.max_length,
                             finish_on_key=action.finish_on_key, play_beep=action.play_beep,
                             timeout=action.timeout, transcribe=action.transcribe)  # fmt: skip
+            response.redirect(action_url, method="POST")
         elif isinstance(action, HttpRequest):
             # The host performs the request when Twilio follows this redirect: one HTTP request per
             # webhook keeps every answer inside Twilio's budget.

@@ -77,3 +77,92 @@ def test_replays_reuse_the_idempotency_token_and_flag_different_answers() -> Non
     result = TwilioCallSimulator(BASE, TOKEN, "AC" + "s" * 32, post=flaky, replays=1).call("+15550001111")
     assert len({h["I-Twilio-Idempotency-Token"] for h in seen[:2]}) == 1
     assert any("answered differently" in problem for problem in result.problems)
+
+
+# -- recordings, as Twilio treats them --------------------------------------------------------------
+
+RECORD = f'<Record action="{BASE}/webhook/voice/step?seq=3" method="POST" finishOnKey="#" />'
+
+
+def urls_of(server: ScriptedTwilioSide) -> list[str]:
+    return [url for url, _, _ in server.sent]
+
+
+def test_an_empty_recording_never_posts_the_record_action_and_plays_the_next_verb() -> None:
+    server = ScriptedTwilioSide(XML + f"<Response>{RECORD}<Say>No message.</Say><Hangup /></Response>")
+    result = simulator(server).call("+15550001111", inputs=["record:none"])
+    assert result.problems == []
+    assert urls_of(server) == [f"{BASE}/webhook/voice/incoming", f"{BASE}/webhook/voice/status"]
+    assert result.transcript == ["records: nothing", "IVR: No message.", "IVR hangs up"]
+
+
+def test_an_empty_recording_with_no_verb_after_it_ends_the_call() -> None:
+    server = ScriptedTwilioSide(XML + f"<Response>{RECORD}</Response>")
+    result = simulator(server).call("+15550001111", inputs=["record:none"])
+    assert urls_of(server) == [f"{BASE}/webhook/voice/incoming", f"{BASE}/webhook/voice/status"]
+    assert result.transcript == ["records: nothing", "(end of TwiML: Twilio hangs up)"]
+
+
+def test_an_empty_recording_follows_a_redirect_without_recording_fields() -> None:
+    redirect = f'<Redirect method="POST">{BASE}/webhook/voice/step?seq=3</Redirect>'
+    server = ScriptedTwilioSide(XML + f"<Response>{RECORD}{redirect}</Response>")
+    result = simulator(server).call("+15550001111", inputs=["record:none"])
+    assert result.problems == []
+    assert urls_of(server) == [f"{BASE}/webhook/voice/incoming", f"{BASE}/webhook/voice/step?seq=3",
+                               f"{BASE}/webhook/voice/status"]  # fmt: skip
+    assert not any(name.startswith("Recording") for name in server.sent[1][1])
+
+
+def test_a_recording_posts_the_action_without_claiming_a_hangup() -> None:
+    server = ScriptedTwilioSide(XML + f"<Response>{RECORD}</Response>")
+    simulator(server).call("+15550001111", inputs=["record:https://r.example/RE1:20"])
+    _, params, _ = server.sent[1]
+    assert (params["RecordingUrl"], params["RecordingDuration"]) == ("https://r.example/RE1", "20")
+    assert params.get("Digits") != "hangup"
+
+
+def test_hanging_up_during_a_recording_posts_what_was_recorded_and_ends_the_call() -> None:
+    server = ScriptedTwilioSide(XML + f"<Response>{RECORD}</Response>",
+                                XML + "<Response><Say>Thanks, goodbye.</Say><Hangup /></Response>")  # fmt: skip
+    result = simulator(server).call("+15550001111", inputs=["record:hangup:8"])
+    assert result.problems == []
+    assert urls_of(server) == [f"{BASE}/webhook/voice/incoming", f"{BASE}/webhook/voice/step?seq=3",
+                               f"{BASE}/webhook/voice/status"]  # fmt: skip
+    _, params, _ = server.sent[1]
+    assert (params["Digits"], params["RecordingDuration"]) == ("hangup", "8") and params["RecordingUrl"]
+    assert params["CallStatus"] == "completed"
+    assert "IVR: Thanks, goodbye." not in result.transcript  # the caller is gone: Twilio ignores the answer
+    assert result.transcript[-1] == "CALLER hangs up during the recording (8s recorded)"
+
+
+def test_hanging_up_before_saying_anything_ends_the_call_without_the_action() -> None:
+    server = ScriptedTwilioSide(XML + f"<Response>{RECORD}<Say>No message.</Say></Response>")
+    result = simulator(server).call("+15550001111", inputs=["record:hangup"])
+    assert urls_of(server) == [f"{BASE}/webhook/voice/incoming", f"{BASE}/webhook/voice/status"]
+    assert result.transcript == ["CALLER hangs up during the recording (nothing recorded)"]
+
+
+# -- what a Gather hears ----------------------------------------------------------------------------
+
+
+def test_a_dtmf_gather_does_not_hear_speech() -> None:
+    gather = f'<Gather action="{BASE}/next" input="dtmf" actionOnEmptyResult="true"><Say>Press 1.</Say></Gather>'
+    server = ScriptedTwilioSide(XML + f"<Response>{gather}</Response>")
+    result = simulator(server).call("+15550001111", inputs=["speech:Sales."])
+    _, params, _ = server.sent[1]
+    assert params == {**params, "Digits": ""} and "SpeechResult" not in params
+    assert result.transcript[:2] == ["IVR: Press 1.", 'CALLER says "Sales." (not heard: the Gather takes keys only)']
+
+
+def test_a_speech_gather_hears_speech() -> None:
+    gather = f'<Gather action="{BASE}/next" input="dtmf speech" actionOnEmptyResult="true"><Say>Say it.</Say></Gather>'
+    server = ScriptedTwilioSide(XML + f"<Response>{gather}</Response>")
+    simulator(server).call("+15550001111", inputs=["speech:Sales."])
+    assert server.sent[1][1]["SpeechResult"] == "Sales."
+
+
+def test_inputs_the_call_never_used_are_reported() -> None:
+    server = ScriptedTwilioSide(XML + f'<Response><Gather action="{BASE}/next" input="dtmf" /></Response>')
+    result = simulator(server).call("+15550001111", inputs=["1", "2", "queue:bridged"])
+    assert result.unused_inputs == ["2", "queue:bridged"]
+    assert result.to_dict()["unusedInputs"] == ["2", "queue:bridged"]

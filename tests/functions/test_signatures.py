@@ -23,11 +23,11 @@ from livestack import (
     B_NUMBER,
     BASE,
     DEMO_NUMBER,
+    STEP_FRAGMENT,
     TOKEN_A,
     TOKEN_B,
     Stack,
     problems_in,
-    STEP_FRAGMENT,
     sign,
 )  # fmt: skip
 

@@ -8,7 +8,9 @@ import pytest
 from livestack import (
     ACCOUNT_A,
     ACCOUNT_B,
+    AFTER_HOURS_NUMBER,
     BASE,
+    CLOSED_AT,
     DEMO_NUMBER,
     STEP_FRAGMENT,
     UNKNOWN_NUMBER,
@@ -265,3 +267,60 @@ def test_registered_number_without_a_deployment_is_not_in_service(stack: Stack) 
     assert response.status_code == 200
     assert "not in service" in response.get_data(as_text=True)
     assert stack.store.writes == writes
+
+
+# -- voicemail: an empty recording must come back to us ------------------------------------------------
+
+VOICEMAIL_SID = "CA" + "7" * 32
+RECORDED = {"RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/ACa/Recordings/RE1",
+            "RecordingDuration": "20", "RecordingSid": "RE" + "1" * 32, "Digits": "#"}  # fmt: skip
+
+
+def _at_the_voicemail(stack: Stack) -> str:
+    """after_hours_voicemail on a Saturday: press 1, and the call waits in <Record> (its seq is 2)."""
+    stack.clock.at = CLOSED_AT
+    params = call_params(VOICEMAIL_SID, to=AFTER_HOURS_NUMBER)
+    assert stack.signed_post("/webhook/voice/incoming", params).status_code == 200
+    answer = stack.signed_post("/webhook/voice/step?seq=2", {**params, "CallStatus": "in-progress", "Digits": "1"})
+    assert answer.status_code == 200
+    return answer.get_data(as_text=True)
+
+
+def test_voicemail_is_followed_by_a_redirect_to_the_same_step(stack: Stack) -> None:
+    """Twilio does not request Record's action when nothing was recorded: it plays the next verb, and
+    with none it hangs up. The redirect after <Record> is what brings an empty recording back."""
+    root = ET.fromstring(_at_the_voicemail(stack))
+    assert [child.tag for child in root][-2:] == ["Record", "Redirect"]
+    record, redirect = root[-2], root[-1]
+    assert record.get("action") == redirect.text == f"{BASE}/webhook/voice/step?seq=3{STEP_FRAGMENT}"
+    assert redirect.get("method") == "POST"
+    assert problems_in(ET.tostring(root, encoding="unicode")) == []
+
+
+def test_an_empty_recording_comes_back_through_the_redirect_and_takes_no_audio(stack: Stack) -> None:
+    _at_the_voicemail(stack)
+    params = call_params(VOICEMAIL_SID, to=AFTER_HOURS_NUMBER, CallStatus="in-progress")
+    answer = stack.signed_post("/webhook/voice/step?seq=3", params)  # the redirect: no Recording* fields
+    assert answer.status_code == 200
+    assert "We did not hear a message. Goodbye." in answer.get_data(as_text=True)
+    record = stack.stored(VOICEMAIL_SID)
+    assert record.state["path"][-2:] == ["record", "nothing"]
+    assert record.state["widgets"]["record"]["RecordingUrl"] == ""
+
+
+@pytest.mark.parametrize("first", ["record action", "redirect"])
+def test_the_record_action_and_the_redirect_advance_the_call_once(stack: Stack, first: str) -> None:
+    """Both present seq 3: whichever arrives first advances the call; the other is a duplicate and gets
+    the stored document byte for byte, with no write."""
+    _at_the_voicemail(stack)
+    params = call_params(VOICEMAIL_SID, to=AFTER_HOURS_NUMBER, CallStatus="in-progress")
+    requests = [{**params, **RECORDED}, params]
+    if first == "redirect":
+        requests.reverse()
+    winner = stack.signed_post("/webhook/voice/step?seq=3", requests[0]).get_data(as_text=True)
+    stored, writes = stack.stored(VOICEMAIL_SID), stack.store.writes
+    late = stack.signed_post("/webhook/voice/step?seq=3", requests[1])
+    assert late.status_code == 200 and late.get_data(as_text=True) == winner
+    assert stack.store.writes == writes and stack.stored(VOICEMAIL_SID) == stored
+    assert stored.seq == 3
+    assert stored.state["path"][-1] == ("saved" if first == "record action" else "nothing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flowkit import NOW, collect, compiled, edge, http, say, start, transfer, voicemail
+from flowkit import NOW, collect, compiled, department, edge, hangup, http, say, start, transfer, voicemail
 
 from common.core import engine, simulator
 from common.core.call import DialEnded, DigitsEntered, HttpRequest, NoInput, QueueEnded, RecordingEnded, SpeechHeard
@@ -24,6 +24,8 @@ SID = "REsimulated"
         ("record:none", RecordingEnded(None, 0)),
         ("record:https://r.example.com/x:20", RecordingEnded("https://r.example.com/x", 20, recording_sid=SID)),
         ("record:https://r.example.com/x", RecordingEnded("https://r.example.com/x", 12, recording_sid=SID)),
+        ("record:hangup", RecordingEnded(None, 0, "hangup")),
+        ("record:hangup:8", RecordingEnded(simulator.SIM_RECORDING, 8, "hangup", SID)),
     ],
 )  # fmt: skip
 def test_parse_item(item: str, expected: Any) -> None:
@@ -99,3 +101,87 @@ def test_turn_limit_covers_the_engine_guards() -> None:
     assert len(sim.twiml) > 2_000
     assert len(sim.twiml) <= simulator.MAX_TURNS
     assert sim.state.steps == engine.MAX_STEPS + 1
+
+
+# -- fidelity to Twilio -----------------------------------------------------------------------------
+
+VOICEMAIL = compiled(
+    [start(), voicemail("vm"), hangup("saved", "Saved."), hangup("nothing", "Nothing heard.")],
+    [edge("start", "vm"), edge("vm", "saved", "recorded"), edge("vm", "nothing", "noAudio")],
+)
+
+
+def texts(sim: simulator.Simulation) -> list[str]:
+    return [f"{line.speaker}: {line.text}" for line in sim.transcript]
+
+
+def test_an_empty_recording_comes_back_through_the_redirect_after_record() -> None:
+    """Twilio does not post Record's action for an empty recording: it plays the next verb. Our TwiML
+    puts a Redirect to the step there, and that request (no RecordingUrl) takes noAudio."""
+    sim = simulator.simulate(VOICEMAIL, ["record:none"], now=NOW)
+    assert sim.path == ["start", "vm", "nothing"]
+    assert "system: nothing recorded: Twilio skips the Record action and follows the <Redirect>" in texts(sim)
+    assert "<Redirect" in sim.twiml[0]
+
+
+def test_an_empty_recording_with_nothing_after_record_ends_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = simulator.twiml.render
+
+    def without_redirect(*args: Any, **kwargs: Any) -> str:
+        document = real(*args, **kwargs)
+        return document.split("<Redirect")[0] + "</Response>" if "<Record" in document else document
+
+    monkeypatch.setattr(simulator.twiml, "render", without_redirect)
+    sim = simulator.simulate(VOICEMAIL, ["record:none"], now=NOW)
+    assert sim.path == ["start", "vm"]
+    assert sim.hung_up_by == "ivr"
+    assert texts(sim)[-1] == "system: nothing recorded and no verb after <Record>: Twilio hangs up"
+
+
+def test_hanging_up_during_a_recording_posts_it_and_the_answer_is_never_played() -> None:
+    sim = simulator.simulate(VOICEMAIL, ["record:hangup:8"], now=NOW)
+    assert sim.path == ["start", "vm", "saved"]  # the action ran the flow on ...
+    assert "ivr: Saved." not in texts(sim)  # ... but the caller was gone
+    assert sim.hung_up_by == "caller"
+    assert texts(sim)[-1] == "caller: hangs up during the recording (8s recorded)"
+    assert sim.state is not None and sim.state.widgets["vm"]["RecordingDuration"] == 8
+
+
+def test_hanging_up_before_saying_anything_ends_the_call_at_the_recording() -> None:
+    sim = simulator.simulate(VOICEMAIL, ["record:hangup"], now=NOW)
+    assert sim.path == ["start", "vm"]
+    assert sim.hung_up_by == "caller"
+    assert sim.state is not None and sim.state.waiting == "record"
+    assert texts(sim)[-1] == "caller: hangs up during the recording (nothing recorded)"
+
+
+CHOICES = {"allowedValues": ["1", "sales"]}
+MENU = [start(), collect("menu", maxAttempts=1, validation=CHOICES), say("ok", "OK."), say("none", "Nothing.")]
+MENU_EDGES = [edge("start", "menu"), edge("menu", "ok", "success"), edge("menu", "none", "noInput"),
+              edge("menu", "none", "noMatch")]  # fmt: skip
+
+
+def test_a_dtmf_gather_does_not_hear_speech() -> None:
+    sim = simulator.simulate(compiled(MENU, MENU_EDGES), ["speech:Sales."], now=NOW)
+    assert 'caller: says "Sales." (not heard: the Gather takes keys only)' in texts(sim)
+    assert sim.path == ["start", "menu", "none"]
+
+
+def test_a_speech_gather_hears_speech() -> None:
+    nodes = [start(), collect("menu", maxAttempts=1, inputType="dtmf speech", validation=CHOICES), *MENU[2:]]
+    sim = simulator.simulate(compiled(nodes, MENU_EDGES), ["speech:Sales."], now=NOW)
+    assert sim.path == ["start", "menu", "ok"]
+
+
+def test_a_transfer_names_the_queue_the_live_stack_uses() -> None:
+    flow = compiled([start(), transfer("t", department("sales"))], [edge("start", "t")])
+    sim = simulator.simulate(flow, ["queue:bridged"], now=NOW, tenant="acme")
+    assert any("queue acme.sales" in line for line in texts(sim))
+    assert ">acme.sales</Enqueue>" in sim.twiml[0]
+
+
+def test_inputs_the_call_never_used_are_reported() -> None:
+    sim = simulator.simulate(compiled(MENU, MENU_EDGES), ["1", "2", "speech:more"], now=NOW)
+    assert sim.unused_inputs == ["2", "speech:more"]
+    assert sim.to_dict()["unusedInputs"] == ["2", "speech:more"]
+    assert simulator.simulate(compiled(MENU, MENU_EDGES), ["1"], now=NOW).unused_inputs == []
