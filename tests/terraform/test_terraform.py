@@ -442,6 +442,16 @@ def test_least_privilege_roles() -> None:
     assert publish["role"] == "roles/pubsub.publisher"
     assert publish["topic"] == "${google_pubsub_topic.call_events.name}"
 
+    builder = resource(PLATFORM, "google_project_iam_member", "function_builder")
+    assert builder["member"] == "serviceAccount:${google_service_account.function_builder.email}"
+    builder_roles = re.findall(r'"(roles/[^"]+)"', builder["for_each"])
+    assert sorted(builder_roles) == [
+        "roles/artifactregistry.writer",
+        "roles/logging.logWriter",
+        "roles/storage.objectAdmin",
+    ], "the build identity gets the documented build roles, not roles/cloudbuild.builds.builder"
+    assert modules(PLATFORM)["functions"]["build_service_account"] == "${google_service_account.function_builder.id}"
+
     sa = resource(PLATFORM, "google_service_account", "function")
     assert sa["for_each"] == "${local.functions}", "one service account per function"
     assert modules(PLATFORM)["functions"]["service_account_email"] == (
@@ -600,6 +610,8 @@ def test_call_events_schema() -> None:
     assert block(table, "time_partitioning")["field"] == "occurred_at"
     dataset = resource(PLATFORM, "google_bigquery_dataset", "analytics")
     assert dataset["dataset_id"] == "ivr_analytics"
+    # The billing record: protected in every environment, not only where deletion_protection is on.
+    assert table["deletion_protection"] is True
 
 
 def test_call_events_stream_to_bigquery_with_dead_letter() -> None:

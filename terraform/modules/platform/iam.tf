@@ -94,10 +94,15 @@ resource "google_service_account" "function_builder" {
   depends_on = [google_project_service.apis]
 }
 
+# The roles Google documents for a user-specified build service account of functions: build logs,
+# the built image in Artifact Registry, the source and build objects in Cloud Storage. Not
+# roles/cloudbuild.builds.builder: it also lets code running in a build start other builds (and so
+# act as other build identities), which a function build never needs.
 resource "google_project_iam_member" "function_builder" {
   for_each = toset([
-    "roles/cloudbuild.builds.builder",
+    "roles/artifactregistry.writer",
     "roles/logging.logWriter",
+    "roles/storage.objectAdmin",
   ])
 
   project = var.project_id
