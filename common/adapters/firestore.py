@@ -21,6 +21,10 @@ Conditional writes instead of locking transactions: a call step, a draft saved w
 deploy all read, check, then commit with a precondition on the update time they read (one atomic
 commit for a deploy's numbers and history). A lost race fails the precondition and writes nothing.
 
+An outage is one typed error: every public method turns the client's "did not answer" errors
+(UNAVAILABLE, DEADLINE_EXCEEDED, retries spent) into ``StoreUnavailable``, chaining the original, so
+callers answer 503 or the fallback without knowing Google's exception tree.
+
 ``reads`` and ``writes`` count documents (a query counts the documents it returned), so tests and
 benchmarks can state what a step costs.
 
@@ -30,13 +34,14 @@ google.cloud.firestore when the store first needs its client (unless one was giv
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from common.adapters.ports import (
     ApiKey,
@@ -47,7 +52,9 @@ from common.adapters.ports import (
     FlowVersion,
     PhoneNumber,
     ScheduleRecord,
+    StoreUnavailable,
     Tenant,
+    check_document_ids,
 )  # fmt: skip
 
 READ_TIMEOUT = 1.0  # seconds per read attempt
@@ -123,6 +130,35 @@ def call_from_doc(doc: dict[str, Any]) -> CallRecord:
     return CallRecord.model_validate(doc)
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    from google.api_core import exceptions as gexc
+
+    return (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError)
+
+
+def _typed_outages(method: _Method) -> _Method:
+    @functools.wraps(method)
+    def translated(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except self._outages as exc:
+            raise StoreUnavailable(f"Firestore did not answer {method.__name__}: {exc}") from exc
+
+    return translated  # type: ignore[return-value]
+
+
+def _translating_outages(cls: type) -> type:
+    """Every public method of ``cls`` raises StoreUnavailable for an outage (see the docstring)."""
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_"):
+            setattr(cls, name, _typed_outages(member))
+    return cls
+
+
+@_translating_outages
 class FirestoreStore:
     def __init__(self, client: Any | None = None, project: str | None = None) -> None:
         from google.api_core import exceptions as gexc
@@ -133,6 +169,7 @@ class FirestoreStore:
         self._client_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._gexc = gexc
+        self._outages = _outage_errors()
         self.reads = 0
         self.writes = 0
         read_retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded,
@@ -169,9 +206,7 @@ class FirestoreStore:
 
     @staticmethod
     def _check_ids(path: tuple[str, ...]) -> None:
-        for segment in path[1::2]:  # the ids; a "/" in one would address another document
-            if not segment or "/" in segment or segment in (".", "..") or _RESERVED_KEY.fullmatch(segment):
-                raise ValueError(f"{segment!r} cannot be a Firestore document id ({'/'.join(path)})")
+        check_document_ids(*path[1::2])  # the ids; a "/" in one would address another document
 
     def _doc(self, *path: str) -> Any:
         self._check_ids(path)

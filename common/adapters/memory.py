@@ -1,7 +1,9 @@
 """The embedded store: everything in process memory, thread-safe, with the Store contract's semantics.
 
-It is the local default (``make run``, the simulator, most tests). Documents are kept as the JSON
-dicts the Firestore adapter would write, so a record that survives this store survives Firestore.
+It is the local default (``make run``, the simulator, most tests). It refuses the ids Firestore
+refuses (``check_document_ids``), so a test on this store catches an unchecked id like the emulator.
+Documents are kept as the JSON dicts the Firestore adapter would write, so a record that survives
+this store survives Firestore.
 Writes are counted (``writes``, ``reads``) so tests and benchmarks can assert the cost of a step.
 """
 
@@ -23,7 +25,14 @@ from common.adapters.ports import (
     PhoneNumber,
     ScheduleRecord,
     Tenant,
+    check_document_ids,
 )  # fmt: skip
+
+
+def _key(*ids: str) -> str:
+    """The document key of ``ids``, refused like Firestore refuses it (see ``check_document_ids``)."""
+    check_document_ids(*ids)
+    return "/".join(ids)
 
 
 class MemoryStore:
@@ -55,27 +64,27 @@ class MemoryStore:
     # -- tenants and keys ------------------------------------------------------------------------
 
     def put_tenant(self, tenant: Tenant) -> None:
-        self._put("tenants", tenant.id, tenant.model_dump(mode="json"))
+        self._put("tenants", _key(tenant.id), tenant.model_dump(mode="json"))
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        doc = self._get("tenants", tenant_id)
+        doc = self._get("tenants", _key(tenant_id))
         return None if doc is None else Tenant.model_validate(doc)
 
     def put_api_key(self, key: ApiKey) -> None:
-        self._put("api_keys", key.key_hash, key.model_dump(mode="json"))
+        self._put("api_keys", _key(key.key_hash), key.model_dump(mode="json"))
 
     def get_api_key(self, key_hash: str) -> ApiKey | None:
-        doc = self._get("api_keys", key_hash)
+        doc = self._get("api_keys", _key(key_hash))
         return None if doc is None else ApiKey.model_validate(doc)
 
     # -- flows -----------------------------------------------------------------------------------
 
     def get_draft(self, tenant_id: str, flow_id: str) -> FlowDraft | None:
-        doc = self._get("drafts", f"{tenant_id}/{flow_id}")
+        doc = self._get("drafts", _key(tenant_id, flow_id))
         return None if doc is None else FlowDraft.model_validate(doc)
 
     def save_draft(self, draft: FlowDraft, expected_etag: str | None) -> None:
-        key = f"{draft.tenant_id}/{draft.flow_id}"
+        key = _key(draft.tenant_id, draft.flow_id)
         with self._lock:
             current = self._docs.get("drafts", {}).get(key)
             if expected_etag is not None and (current or {}).get("etag") != expected_etag:
@@ -83,18 +92,18 @@ class MemoryStore:
             self._put("drafts", key, draft.model_dump(mode="json"))
 
     def get_version(self, tenant_id: str, flow_id: str, version: str) -> FlowVersion | None:
-        doc = self._get("versions", f"{tenant_id}/{flow_id}/{version}")
+        doc = self._get("versions", _key(tenant_id, flow_id, version))
         return None if doc is None else FlowVersion.model_validate(doc)
 
     def list_versions(self, tenant_id: str, flow_id: str) -> list[FlowVersion]:
-        prefix = f"{tenant_id}/{flow_id}/"
+        prefix = _key(tenant_id, flow_id) + "/"
         with self._lock:
             self.reads += 1
             docs = [d for k, d in self._docs.get("versions", {}).items() if k.startswith(prefix)]
         return sorted((FlowVersion.model_validate(d) for d in docs), key=lambda v: v.created_at)
 
     def create_version(self, version: FlowVersion) -> None:
-        key = f"{version.tenant_id}/{version.flow_id}/{version.version}"
+        key = _key(version.tenant_id, version.flow_id, version.version)
         with self._lock:
             if key in self._docs.get("versions", {}):
                 raise Conflict(f"version {version.version} of flow '{version.flow_id}' exists already")
@@ -103,35 +112,37 @@ class MemoryStore:
     # -- schedules -------------------------------------------------------------------------------
 
     def put_schedule(self, record: ScheduleRecord) -> None:
-        self._put("schedules", f"{record.tenant_id}/{record.name}", record.model_dump(mode="json"))
+        self._put("schedules", _key(record.tenant_id, record.name), record.model_dump(mode="json"))
 
     def get_schedule(self, tenant_id: str, name: str) -> ScheduleRecord | None:
-        doc = self._get("schedules", f"{tenant_id}/{name}")
+        doc = self._get("schedules", _key(tenant_id, name))
         return None if doc is None else ScheduleRecord.model_validate(doc)
 
     def list_schedules(self, tenant_id: str) -> list[ScheduleRecord]:
+        check_document_ids(tenant_id)
         docs = [d for d in self._all("schedules") if d["tenant_id"] == tenant_id]
         return sorted((ScheduleRecord.model_validate(d) for d in docs), key=lambda r: r.name)
 
     def delete_schedule(self, tenant_id: str, name: str) -> bool:
         with self._lock:
-            found = self._docs.get("schedules", {}).pop(f"{tenant_id}/{name}", None)
+            found = self._docs.get("schedules", {}).pop(_key(tenant_id, name), None)
             self.writes += found is not None
             return found is not None
 
     # -- numbers and deployments -----------------------------------------------------------------
 
     def get_number(self, number: str) -> PhoneNumber | None:
-        doc = self._get("numbers", number)
+        doc = self._get("numbers", _key(number))
         return None if doc is None else PhoneNumber.model_validate(doc)
 
     def create_number(self, number: PhoneNumber) -> None:
         with self._lock:
-            if number.number in self._docs.get("numbers", {}):
+            if _key(number.number) in self._docs.get("numbers", {}):
                 raise Conflict(f"{number.number} is already registered")
             self._put("numbers", number.number, number.model_dump(mode="json"))
 
     def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
+        check_document_ids(deployment.tenant_id, deployment.id, *deployment.phone_numbers)
         with self._lock:
             numbers = self._docs.get("numbers", {})
             for number in deployment.phone_numbers:
@@ -144,22 +155,23 @@ class MemoryStore:
             dumped = deployment.model_dump(mode="json")
             for number in deployment.phone_numbers:
                 self._put("numbers", number, {**numbers[number], "deployment": dumped})
-            self._put("deployments", f"{deployment.tenant_id}/{deployment.id}", dumped)
+            self._put("deployments", _key(deployment.tenant_id, deployment.id), dumped)
 
     def list_deployments(self, tenant_id: str, limit: int = 100) -> list[Deployment]:
+        check_document_ids(tenant_id)
         docs = [d for d in self._all("deployments") if d["tenant_id"] == tenant_id]
         docs.sort(key=lambda d: (d["created_at"], d["id"]), reverse=True)
         return [Deployment.model_validate(d) for d in docs[:limit]]
 
     def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None:
-        doc = self._get("deployments", f"{tenant_id}/{deployment_id}")
+        doc = self._get("deployments", _key(tenant_id, deployment_id))
         return None if doc is None else Deployment.model_validate(doc)
 
     # -- calls -----------------------------------------------------------------------------------
 
     def create_call(self, call: CallRecord) -> bool:
         with self._lock:
-            if call.call_sid in self._docs.get("calls", {}):
+            if _key(call.call_sid) in self._docs.get("calls", {}):
                 self.reads += 1
                 return False
             self._put("calls", call.call_sid, call.model_dump(mode="json"))
@@ -168,7 +180,7 @@ class MemoryStore:
 
     def read_call(self, call_sid: str) -> tuple[CallRecord, Any] | None:
         with self._lock:
-            doc = self._get("calls", call_sid)
+            doc = self._get("calls", _key(call_sid))
             if doc is None:
                 return None
             return CallRecord.model_validate(doc), self._versions[call_sid]

@@ -19,11 +19,24 @@ stored TwiML. That is one read and one write per step, without lock contention o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+_RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
+
+
+def check_document_ids(*ids: str) -> None:
+    """ValueError unless every id can be a Firestore document id: not empty, no "/", not "." or "..",
+    not of the form ``__name__``, at most 1500 bytes. Every store checks, so that an id the API failed
+    to validate fails the same way on all of them instead of addressing another document."""
+    for value in ids:
+        if (not value or "/" in value or value in (".", "..") or _RESERVED_ID.fullmatch(value)
+                or len(value.encode("utf-8", "surrogatepass")) > 1500):  # fmt: skip
+            raise ValueError(f"{value[:100]!r} cannot be a document id")
 
 
 class Record(BaseModel):
@@ -124,6 +137,12 @@ class CallRecord(Record):
 
 class Conflict(Exception):
     """A write lost a race or would overwrite someone else's data; nothing was changed."""
+
+
+class StoreUnavailable(Exception):
+    """The backend did not answer in time or refused service (deadline exceeded, unavailable, retries
+    spent). Reads changed nothing; a write may or may not have been applied. Callers answer 503 or
+    the fallback, never a 500: it is an outage, not a bug."""
 
 
 class Store(Protocol):

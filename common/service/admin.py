@@ -39,6 +39,7 @@ from common.adapters.ports import (
 from common.config import Settings
 from common.core import simulator, validation, versioning
 from common.core.flow import E164_PATTERN
+from common.service import ids
 from common.service.calls import FlowCache, NumberCache
 
 
@@ -59,9 +60,9 @@ class _Body(BaseModel):
 
 
 class NumberRequest(_Body):
-    phone_number: str = Field(pattern=E164_PATTERN)
-    environment: str = Field("production", pattern=r"^[a-z][a-z0-9-]{0,31}$")
-    fallback_dial: str | None = Field(None, pattern=E164_PATTERN)
+    phone_number: ids.E164Number
+    environment: ids.Environment = "production"
+    fallback_dial: ids.E164Number | None = None
 
 
 class HttpMockBody(_Body):
@@ -73,7 +74,7 @@ class HttpMockBody(_Body):
 
 class ExecuteRequest(_Body):
     inputs: list[str] = Field(default_factory=list, max_length=500)
-    version: str | None = None
+    version: ids.Version | None = None
     http: list[HttpMockBody] = Field(default_factory=list, max_length=100)
     now: datetime | None = None
     caller: str = Field("+15005550006", alias="from", pattern=E164_PATTERN)
@@ -82,16 +83,18 @@ class ExecuteRequest(_Body):
     include_twiml: bool = False
 
 
-def parse(model: type[_Body], body: Any) -> Any:
+def parse(model: type[BaseModel], body: Any, where: str = "") -> Any:
+    """``body`` as ``model``, or a 400 naming every invalid field (prefixed by ``where``: "query")."""
     try:
         return model.model_validate(body if body is not None else {})
     except ValidationError as exc:
-        raise invalid(exc, 400, "invalid_request") from exc
+        raise invalid(exc, 400, "invalid_request", where) from exc
 
 
-def invalid(exc: ValidationError, status: int, code: str) -> ApiError:
+def invalid(exc: ValidationError, status: int, code: str, where: str = "") -> ApiError:
     """An ApiError naming every invalid field (dotted path) and leading with the first."""
-    details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors(include_url=False)]
+    details = [{"field": ".".join(map(str, (where, *e["loc"]) if where else e["loc"])), "message": e["msg"]}
+               for e in exc.errors(include_url=False)]  # fmt: skip
     return ApiError(status, code, f"{details[0]['field'] or 'body'}: {details[0]['message']}", details)
 
 
@@ -129,8 +132,10 @@ class AdminService:
 
     # -- flows -----------------------------------------------------------------------------------
 
-    def put_flow(self, tenant: Tenant, flow_id: str, body: Any, if_match: str | None,
+    def put_flow(self, tenant: Tenant, flow_id: str, body: Any, if_match: str | list[str] | None,
                  author: str = "") -> dict[str, Any]:  # fmt: skip
+        """Save a draft. ``if_match``: None (unconditional), one etag, or the etags any of which the
+        stored draft must carry (``"*"``: any existing draft); otherwise 409 and nothing changes."""
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_request", "the body must be a FlowDesigner flow (a JSON object)")
         if body.get("id", flow_id) != flow_id:
@@ -144,10 +149,26 @@ class AdminService:
         draft = FlowDraft(tenant_id=tenant.id, flow_id=flow_id, etag=etag, updated_by=author,
                           document=json.dumps(document, sort_keys=True), updated_at=self.now().isoformat())  # fmt: skip
         try:
-            self.store.save_draft(draft, if_match)
+            self.store.save_draft(draft, self._expected_etag(tenant, flow_id, if_match))
         except Conflict as exc:
             raise ApiError(409, "conflict", f"{exc}; reload the flow and apply your change again") from exc
         return {"flowId": flow_id, "etag": etag, "warnings": [w.model_dump(mode="json") for w in report.warnings]}
+
+    def _expected_etag(self, tenant: Tenant, flow_id: str, if_match: str | list[str] | None) -> str | None:
+        """The one etag the store's conditional save must check. A single tag goes to the store as it
+        is (one read); ``*`` or several tags need the current draft read first, and the store then
+        checks that it is still the one read."""
+        tags = [if_match] if isinstance(if_match, str) else if_match
+        if tags is None:
+            return None
+        if len(tags) == 1 and tags[0] != "*":
+            return tags[0]
+        current = self.store.get_draft(tenant.id, flow_id)
+        if current is None or not ("*" in tags or current.etag in tags):
+            what = "no draft exists" if current is None else "its etag is none of " + ", ".join(tags or ["(none)"])
+            raise ApiError(409, "conflict", f"If-Match does not hold for flow '{flow_id}': {what} (weak etags "
+                           "never match); reload the flow and apply your change again")  # fmt: skip
+        return current.etag
 
     def get_flow(self, tenant: Tenant, flow_id: str) -> tuple[dict[str, Any], str]:
         draft = self.store.get_draft(tenant.id, flow_id)

@@ -45,38 +45,37 @@ from common.config import Settings
 from common.core import schedules as sched
 from common.core import validation, versioning
 from common.core.flow import E164_PATTERN
+from common.service import ids
 from common.service.admin import ApiError, _Body, invalid, parse
 from common.service.calls import FlowCache, NumberCache, ScheduleCache
 
-ENV_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
-
 
 class PublishRequest(_Body):
-    version: str | None = None
+    version: ids.Version | None = Field(None, description="MAJOR.MINOR.PATCH; default: the next patch")
     message: str = Field("", max_length=500)
 
 
 class DeployRequest(_Body):
     phone_numbers: list[str] = Field(min_length=1, max_length=100)
-    environment: str = Field("production", pattern=ENV_PATTERN)
-    version: str | None = None
-    schedules: list[str] = Field(default_factory=list, max_length=20)
-    fallback_flow: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    environment: ids.Environment = "production"
+    version: ids.Version | None = Field(None, description="default: publish the draft (or reuse its version)")
+    schedules: list[ids.ScheduleName] = Field(default_factory=list, max_length=20)
+    fallback_flow: ids.FlowId | None = None
     message: str = Field("", max_length=500)
 
 
 class RollbackRequest(_Body):
     phone_numbers: list[str] = Field(min_length=1, max_length=100)
-    environment: str = Field("production", pattern=ENV_PATTERN)
-    deployment: str | None = None
-    version: str | None = None
+    environment: ids.Environment = "production"
+    deployment: ids.DeploymentId | None = None
+    version: ids.Version | None = None
     message: str = Field("", max_length=500)
 
 
 class PromoteRequest(_Body):
     phone_numbers: list[str] = Field(min_length=1, max_length=100)
-    source: str = Field("staging", alias="from", pattern=ENV_PATTERN)
-    target: str = Field("production", alias="to", pattern=ENV_PATTERN)
+    source: ids.Environment = Field("staging", alias="from")
+    target: ids.Environment = Field("production", alias="to")
     message: str = Field("", max_length=500)
 
 

@@ -1,139 +1,329 @@
 """HTTP plumbing of the admin API (JSON in, JSON out, errors as {"error": {code, message, details}}).
 
-    PUT  /api/flows/{flowId}            save a validated draft (If-Match: etag -> 409 on mismatch)
-    GET  /api/flows/{flowId}            the draft, with its ETag
-    POST /api/flows/{flowId}/deploy     publish the draft (or a version) to numbers, all or none
-    POST /api/flows/{flowId}/execute    run the flow in the simulator; nothing stored
-    POST /api/numbers                   register a number to the caller's tenant
+The operations (method, path, role, models) are listed in ``common.service.operations``; docs/api.md
+is the reference. This module owns what is HTTP about them:
 
-    GET  /api/flows/{flowId}/versions               list published versions
-    POST /api/flows/{flowId}/versions               publish the draft {"version": "1.2.0", "message": ...}
-    GET  /api/flows/{flowId}/versions/{version}     one version, with its document
-    GET  /api/flows/{flowId}/diff?from=1.0.0&to=1.1.0   semantic diff ("draft" names the draft)
-    POST /api/flows/{flowId}/promote                {"from": "staging", "to": "production", "phoneNumbers"}
-    POST /api/flows/{flowId}/rollback               {"environment", "phoneNumbers", ["deployment" | "version"]}
-    GET  /api/deployments?number=&flowId=&environment=   deployment history, newest first
-    GET  /api/schedules, PUT|GET|DELETE /api/schedules/{name}, GET /api/schedules/{name}/status?at=
+- Routing: a path that matches no operation is 404, a known path with another method 405 (with
+  ``Allow``). A path parameter that is not a valid id of its kind is 404: no such resource can exist,
+  and it never reaches a store (``common.service.ids``).
+- Bodies: at most ``MAX_BODY_BYTES``, read from the stream by this module and never further than one
+  byte past the limit, with or without Content-Length (a chunked body cannot buffer 20 MB: 413).
+  A non-empty body must be declared JSON (``application/json`` or ``application/*+json``, charset
+  UTF-8 if any; otherwise 415), be UTF-8 JSON (400 with line and column), nest at most
+  ``MAX_JSON_DEPTH`` arrays and objects (400 ``too_deep``), and hold no NaN or Infinity, which are
+  not JSON (400). Answers never contain NaN or Infinity either.
+- ETags are quoted (RFC 9110). ``If-Match`` takes quoted or bare etags, a list of them, or ``*``; it
+  compares strongly, so a weak ``W/"..."`` tag never matches.
+- A store that does not answer (``StoreUnavailable``) is 503 with Retry-After, not 500.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from common.adapters.ports import StoreUnavailable, Tenant
 from common.bootstrap import Services
-from common.service.admin import ApiError
+from common.service import ids
+from common.service.admin import ApiError, parse
 from common.service.deployments import version_view
+from common.service.operations import Operation, operations
 
 log = logging.getLogger("ivr.api")
 
 MAX_BODY_BYTES = 1024 * 1024
-_FLOW_ID = r"[A-Za-z0-9_-]{1,64}"
-_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"
-_SEMVER = r"[0-9]+\.[0-9]+\.[0-9]+"
-_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    ("PUT", re.compile(rf"^/api/flows/({_FLOW_ID})$"), "put_flow"),
-    ("GET", re.compile(rf"^/api/flows/({_FLOW_ID})$"), "get_flow"),
-    ("POST", re.compile(rf"^/api/flows/({_FLOW_ID})/deploy$"), "deploy"),
-    ("POST", re.compile(rf"^/api/flows/({_FLOW_ID})/execute$"), "execute"),
-    ("POST", re.compile(r"^/api/numbers$"), "register_number"),
-    ("GET", re.compile(rf"^/api/flows/({_FLOW_ID})/versions$"), "list_versions"),
-    ("POST", re.compile(rf"^/api/flows/({_FLOW_ID})/versions$"), "publish"),
-    ("GET", re.compile(rf"^/api/flows/({_FLOW_ID})/versions/({_SEMVER})$"), "get_version"),
-    ("GET", re.compile(rf"^/api/flows/({_FLOW_ID})/diff$"), "diff"),
-    ("POST", re.compile(rf"^/api/flows/({_FLOW_ID})/promote$"), "promote"),
-    ("POST", re.compile(rf"^/api/flows/({_FLOW_ID})/rollback$"), "rollback"),
-    ("GET", re.compile(r"^/api/deployments$"), "history"),
-    ("GET", re.compile(r"^/api/schedules$"), "list_schedules"),
-    ("PUT", re.compile(rf"^/api/schedules/({_NAME})$"), "put_schedule"),
-    ("GET", re.compile(rf"^/api/schedules/({_NAME})$"), "get_schedule"),
-    ("DELETE", re.compile(rf"^/api/schedules/({_NAME})$"), "delete_schedule"),
-    ("GET", re.compile(rf"^/api/schedules/({_NAME})/status$"), "schedule_status"),
-]
+MAX_JSON_DEPTH = 64
+RETRY_AFTER_SECONDS = 5
+_READ_CHUNK = 64 * 1024
 
 Reply = tuple[str, int, dict[str, str]]
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    return json.dumps(body, indent=2), status, {"Content-Type": "application/json", **(headers or {})}
+# -- answers ------------------------------------------------------------------------------------------
 
 
-def _body(request: Any) -> Any:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=True)
-    if not raw:
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(body: Any) -> str:
+    """JSON text, never NaN or Infinity: a non-finite number stored before they were refused is null."""
     try:
-        return json.loads(raw)
+        return json.dumps(body, indent=2, allow_nan=False)
+    except ValueError:
+        log.warning("an answer held NaN or Infinity; sent as null")
+        return json.dumps(_finite(body), indent=2, allow_nan=False)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return dumps(body), status, {"Content-Type": "application/json", **(headers or {})}
+
+
+def _error(exc: ApiError, headers: dict[str, str] | None = None) -> Reply:
+    return _json(exc.body(), exc.status, headers)
+
+
+# -- bodies -------------------------------------------------------------------------------------------
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _NotJson(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); send a number or null")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJson(f"the number {text[:40]} is too large to be a finite number")
+    return value
+
+
+def is_json_type(content_type: str) -> bool:
+    mime, _, parameters = content_type.partition(";")
+    mime = mime.strip().lower()
+    if mime != "application/json" and not (mime.startswith("application/") and mime.endswith("+json")):
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _read_bounded(request: Any) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    chunks, total = [], 0
+    while total <= MAX_BODY_BYTES:
+        chunk = request.stream.read(min(_READ_CHUNK, MAX_BODY_BYTES + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    raw = b"".join(chunks)
+    # functions-framework reads the whole body again after every response (request.get_data()), which
+    # would pull the rest of an oversized chunked body into memory: hand it what was read instead.
+    request._cached_data = raw
+    if total > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return raw
+
+
+def _depth(value: Any) -> int:
+    """How many arrays and objects nest in ``value`` (iteratively: no recursion limit to hit)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        pending.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def read_json(request: Any) -> Any:
+    """The request's JSON body, or None when it has none (see the module docstring for the rules)."""
+    has_body = (request.content_length or 0) > 0 or (
+        request.content_length is None and "Transfer-Encoding" in request.headers)  # fmt: skip
+    if not has_body:
+        return None
+    content_type = request.headers.get("Content-Type", "")
+    if not is_json_type(content_type):
+        raise ApiError(415, "unsupported_media_type", f"the body is declared {content_type or 'as nothing'!r}; "
+                       "send JSON as application/json (or application/*+json), UTF-8")  # fmt: skip
+    raw = _read_bounded(request)
+    if not raw.strip():
+        return None
+    too_deep = ApiError(400, "too_deep", f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid_json", "the body is not UTF-8 text") from exc
+    except RecursionError as exc:
+        raise too_deep from exc
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"the body is not JSON: line {exc.lineno} column {exc.colno}: "
                        f"{exc.msg}") from exc  # fmt: skip
+    except ValueError as exc:  # NaN, Infinity, 1e999, an integer of more than 4300 digits
+        raise ApiError(400, "invalid_json", f"the body is not JSON the API accepts: {exc}") from exc
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise too_deep
+    return value
+
+
+# -- ETags --------------------------------------------------------------------------------------------
+
+_ENTITY_TAG = re.compile(r'\s*(W/)?("[^"]*"|[^",\s]+)\s*(?:,|$)')
+
+
+def quote_etag(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def parse_if_match(header: str | None) -> list[str] | None:
+    """The strong etags an If-Match header accepts (``["*"]`` for any), or None without the header.
+    Weak tags are dropped: If-Match compares strongly, so they can never match."""
+    if header is None:
+        return None
+    tags: list[str] = []
+    for match in _ENTITY_TAG.finditer(header):
+        if match.group(2) and not match.group(1):
+            tags.append(match.group(2).strip('"'))
+    return tags
+
+
+# -- routing ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One request, authenticated and routed."""
+
+    request: Any
+    svc: Services
+    tenant: Tenant
+    params: dict[str, str]
+    operation: Operation
+
+    @property
+    def author(self) -> str:
+        return str(self.request.headers.get("X-Ivr-Author", ""))[:200]
+
+    def body(self) -> Any:
+        return read_json(self.request)
+
+    def query(self) -> Any:
+        assert self.operation.query is not None
+        return parse(self.operation.query, self.request.args.to_dict(), where="query")
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+
+
+_routes: list[tuple[Operation, re.Pattern[str]]] = []
+
+
+def routes() -> list[tuple[Operation, re.Pattern[str]]]:
+    if not _routes:
+        _routes.extend((op, _compile(op.path)) for op in operations())
+    return _routes
+
+
+def _route(method: str, path: str) -> tuple[Operation, dict[str, str]]:
+    matched = [(op, m) for op, pattern in routes() if (m := pattern.match(path))]
+    if not matched:
+        raise ApiError(404, "not_found", f"no API route {path}")
+    found = next(((op, m) for op, m in matched if op.method == method), None)
+    if found is None:
+        allowed = ", ".join(sorted({op.method for op, _ in matched}))
+        raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}; use {allowed}",
+                       {"allow": allowed})  # fmt: skip
+    operation, match = found
+    params = match.groupdict()
+    for name, value in params.items():
+        problem = ids.path_problem(name, value)
+        if problem:
+            raise ApiError(404, "not_found", problem)
+    return operation, params
 
 
 def handle(request: Any, svc: Services) -> Reply:
     path = request.path.rstrip("/") or "/"
-    matched = [(m, p, a) for m, p, a in _ROUTES if p.match(path)]
-    if not matched:
-        return _json(ApiError(404, "not_found", f"no API route {path}").body(), 404)
-    route = next(((p.match(path), a) for m, p, a in matched if m == request.method), None)
-    if route is None:
-        allowed = ", ".join(sorted({m for m, _, _ in matched}))
-        return _json(ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {path}; "
-                              f"use {allowed}").body(), 405, {"Allow": allowed})  # fmt: skip
-    match, action = route
-    assert match is not None
+    try:
+        operation, params = _route(request.method, path)
+    except ApiError as exc:
+        allow = exc.details.pop("allow") if isinstance(exc.details, dict) else None
+        return _error(ApiError(exc.status, exc.code, exc.message), {"Allow": allow} if allow else None)
     try:
         tenant = svc.admin.authenticate(request.headers.get("Authorization"))
-        author = request.headers.get("X-Ivr-Author", "")[:200]
-        args = match.groups()
-        if action == "put_flow":
-            return _json(svc.admin.put_flow(tenant, args[0], _body(request),
-                                            request.headers.get("If-Match"), author))  # fmt: skip
-        if action == "get_flow":
-            document, etag = svc.admin.get_flow(tenant, args[0])
-            return _json(document, 200, {"ETag": etag})
-        deployments, query = svc.deployments, request.args
-        if action == "deploy":
-            return _json(deployments.deploy(tenant, args[0], _body(request), author))
-        if action == "execute":
-            return _json(svc.admin.execute(tenant, args[0], _body(request)))
-        if action == "register_number":
-            status, body = svc.admin.register_number(tenant, _body(request))
-            return _json(body, status)
-        if action == "list_versions":
-            return _json({"versions": deployments.list_versions(tenant, args[0])})
-        if action == "publish":
-            return _json(version_view(deployments.publish(tenant, args[0], _body(request), author)), 201)
-        if action == "get_version":
-            return _json(version_view(deployments.get_version(tenant, args[0], args[1]), with_document=True))
-        if action == "diff":
-            if not query.get("from") or not query.get("to"):
-                raise ApiError(400, "invalid_request", "give ?from=VERSION&to=VERSION (or 'draft')")
-            return _json(deployments.diff(tenant, args[0], query["from"], query["to"]))
-        if action == "promote":
-            return _json(deployments.promote(tenant, args[0], _body(request), author))
-        if action == "rollback":
-            return _json(deployments.rollback(tenant, args[0], _body(request), author))
-        if action == "history":
-            return _json({"deployments": deployments.history(
-                tenant, query.get("number"), query.get("flowId"), query.get("environment"))})
-        if action == "list_schedules":
-            return _json({"schedules": deployments.list_schedules(tenant)})
-        if action == "put_schedule":
-            return _json(deployments.put_schedule(tenant, args[0], _body(request), author))
-        if action == "get_schedule":
-            return _json(deployments.get_schedule(tenant, args[0]).model_dump(mode="json", by_alias=True))
-        if action == "delete_schedule":
-            deployments.delete_schedule(tenant, args[0])
-            return _json({"deleted": args[0]})
-        return _json(deployments.schedule_status(tenant, args[0], query.get("at")))
+        return HANDLERS[operation.name](Call(request, svc, tenant, params, operation))
     except ApiError as exc:
-        return _json(exc.body(), exc.status)
+        return _error(exc)
+    except StoreUnavailable as exc:
+        log.error("API %s %s: the store is unavailable: %s", request.method, path, exc)
+        return _error(ApiError(503, "store_unavailable", "storage did not answer in time; retry in a few seconds "
+                               "(a write may or may not have been applied: read before retrying it)"),
+                      {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
     except Exception:
         log.exception("API %s %s failed", request.method, path)
-        return _json(ApiError(500, "internal", "unexpected error; check the current state before retrying").body(), 500)
+        return _error(ApiError(500, "internal", "unexpected error; check the current state before retrying"))
+
+
+# -- handlers -----------------------------------------------------------------------------------------
+
+
+def _put_flow(c: Call) -> Reply:
+    saved = c.svc.admin.put_flow(c.tenant, c.params["flowId"], c.body(),
+                                 parse_if_match(c.request.headers.get("If-Match")), c.author)  # fmt: skip
+    return _json(saved, 200, {"ETag": quote_etag(saved["etag"])})
+
+
+def _get_flow(c: Call) -> Reply:
+    document, etag = c.svc.admin.get_flow(c.tenant, c.params["flowId"])
+    return _json(document, 200, {"ETag": quote_etag(etag)})
+
+
+def _diff(c: Call) -> Reply:
+    query = c.query()
+    return _json(c.svc.deployments.diff(c.tenant, c.params["flowId"], query.source, query.target))
+
+
+def _history(c: Call) -> Reply:
+    q = c.query()
+    return _json({"deployments": c.svc.deployments.history(c.tenant, q.number, q.flow_id, q.environment, q.limit)})
+
+
+def _register_number(c: Call) -> Reply:
+    status, body = c.svc.admin.register_number(c.tenant, c.body())
+    return _json(body, status)
+
+
+def _delete_schedule(c: Call) -> Reply:
+    c.svc.deployments.delete_schedule(c.tenant, c.params["name"])
+    return _json({"deleted": c.params["name"]})
+
+
+def _get_schedule(c: Call) -> Reply:
+    return _json(c.svc.deployments.get_schedule(c.tenant, c.params["name"]).model_dump(mode="json", by_alias=True))
+
+
+HANDLERS: dict[str, Callable[[Call], Reply]] = {
+    "put_flow": _put_flow,
+    "get_flow": _get_flow,
+    "deploy": lambda c: _json(c.svc.deployments.deploy(c.tenant, c.params["flowId"], c.body(), c.author)),
+    "execute": lambda c: _json(c.svc.admin.execute(c.tenant, c.params["flowId"], c.body())),
+    "register_number": _register_number,
+    "list_versions": lambda c: _json({"versions": c.svc.deployments.list_versions(c.tenant, c.params["flowId"])}),
+    "publish": lambda c: _json(version_view(c.svc.deployments.publish(c.tenant, c.params["flowId"], c.body(),
+                                                                      c.author)), 201),
+    "get_version": lambda c: _json(version_view(c.svc.deployments.get_version(
+        c.tenant, c.params["flowId"], c.params["version"]), with_document=True)),
+    "diff": _diff,
+    "promote": lambda c: _json(c.svc.deployments.promote(c.tenant, c.params["flowId"], c.body(), c.author)),
+    "rollback": lambda c: _json(c.svc.deployments.rollback(c.tenant, c.params["flowId"], c.body(), c.author)),
+    "history": _history,
+    "list_schedules": lambda c: _json({"schedules": c.svc.deployments.list_schedules(c.tenant)}),
+    "put_schedule": lambda c: _json(c.svc.deployments.put_schedule(c.tenant, c.params["name"], c.body(), c.author)),
+    "get_schedule": _get_schedule,
+    "delete_schedule": _delete_schedule,
+    "schedule_status": lambda c: _json(c.svc.deployments.schedule_status(c.tenant, c.params["name"], c.query().at)),
+}  # fmt: skip

@@ -362,3 +362,20 @@ def test_any_json_state_round_trips(store: Store, state: dict[str, Any], update:
     assert store.write_call(nxt, found[1]) is True
     again = store.read_call(sid)
     assert again is not None and again[0] == nxt
+
+
+# -- ids -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["a/b", "", "__meta__", ".", "..", "x" * 1501])
+def test_ids_that_are_not_document_ids_are_refused_by_every_store(store: Store, bad: str) -> None:
+    """The API validates ids first; a store is the last line, and fails the same way everywhere."""
+    attempts = [lambda: store.get_tenant(bad), lambda: store.get_draft("acme", bad),
+                lambda: store.get_version("acme", "main", bad), lambda: store.list_versions(bad, "main"),
+                lambda: store.get_schedule("acme", bad), lambda: store.get_deployment("acme", bad),
+                lambda: store.put_tenant(tenant().model_copy(update={"id": bad})),
+                lambda: store.list_schedules(bad)]  # fmt: skip
+    for attempt in attempts:
+        with pytest.raises(ValueError, match="document id"):
+            attempt()
+    assert store.get_tenant("acme") is None  # nothing was written under another name

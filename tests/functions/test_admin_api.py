@@ -67,7 +67,7 @@ def test_put_valid_flow_then_get_it_with_its_etag(stack: Stack) -> None:
     assert saved["flowId"] == "menu_flow" and saved["etag"]
     got = stack.api("GET", "/api/flows/menu_flow")
     assert got.status_code == 200
-    assert got.headers["ETag"] == saved["etag"]
+    assert got.headers["ETag"] == f'"{saved["etag"]}"'  # quoted, as RFC 9110 writes entity tags
     assert body(got)["nodes"] == flow()["nodes"]
 
 
@@ -97,7 +97,7 @@ def test_if_match_mismatch_is_409_and_keeps_the_stored_draft(stack: Stack) -> No
     assert body(stale)["error"]["code"] == "conflict"
     assert stack.store.writes == writes
     got = stack.api("GET", "/api/flows/menu_flow")
-    assert got.headers["ETag"] == current
+    assert got.headers["ETag"] == f'"{current}"'
     assert body(got)["nodes"][1]["data"]["text"] == "Press 2."
 
 
