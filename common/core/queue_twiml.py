@@ -140,10 +140,10 @@ def whisper(department_name: str, priority: int, caller: str, context: Mapping[s
     """The agent's leg before the bridge: who is calling; 1 accepts, anything else or silence declines."""
     response = VoiceResponse()
     what = "Callback request" if callback else "Call"
-    parts = [f"{what} for {department_name}, {spoken_priority(priority)} priority",
-             f"from {spoken_digits(caller)}." if spoken_digits(caller) else "."]  # fmt: skip
+    heard = f"{what} for {department_name}, {spoken_priority(priority)} priority"
+    heard += f", from {spoken_digits(caller)}." if spoken_digits(caller) else "."
     about = context_text(context)
-    lines = [" ".join(parts).replace(" .", "."), f"{about}." if about else "", "Press 1 to accept."]
+    lines = [heard, f"{about}." if about else "", "Press 1 to accept."]
     gather = response.gather(input="dtmf", num_digits=1, timeout=WHISPER_SECONDS, method="POST",
                              action=urls.url(ACCEPT, ref, o=offer, a=agent_id))  # fmt: skip
     gather.say(xml_safe(" ".join(line for line in lines if line)), language="en-US")
@@ -175,8 +175,10 @@ def callback_confirm(number: str, hold_settings: HoldSettings, urls: QueueUrls, 
     return str(response.to_xml())
 
 
-def callback_number_entry(hold_settings: HoldSettings, urls: QueueUrls, ref: EntryRef) -> str:
+def callback_number_entry(hold_settings: HoldSettings, urls: QueueUrls, ref: EntryRef, retry: bool = False) -> str:
     response = VoiceResponse()
+    if retry:
+        response.say("Sorry, that is not a number we can call.", **_speech(hold_settings))
     gather = response.gather(input="dtmf", num_digits=15, timeout=10, finish_on_key="#", method="POST",
                              action=urls.url(CALLBACK_NUMBER, ref))  # fmt: skip
     gather.say("Enter the number to call you back on, with the country code, then press pound.",

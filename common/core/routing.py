@@ -7,11 +7,11 @@ on any store.
 
 Agent status (``agent_event`` for the system, ``api_status`` for people):
 
-    from \\ event   offer     answer   miss               withdraw   hangup              repair
-    -----------    -------   ------   ----------------   --------   -----------------   ---------
-    available      offered   .        .                  .          .                   .
-    offered        .         busy     available | away   available  .                   available
-    busy           .         .        .                  .          wrap-up | available available
+    from \\ event   offer     answer   miss               withdraw   hangup              release    repair
+    -----------    -------   ------   ----------------   --------   -----------------   ---------  ---------
+    available      offered   .        .                  .          .                   .          .
+    offered        .         busy     available | away   available  .                   .          available
+    busy           .         .        .                  .          wrap-up | available available  available
     wrap-up        (offered once wrap-up has ended: an agent whose wrap-up ended *is* available)
 
     from \\ API      may become
@@ -28,6 +28,8 @@ Agent status (``agent_event`` for the system, ``api_status`` for people):
 - ``hangup`` ends a call: wrap-up until ``now + wrap_up_seconds`` (available at once when 0); the
   agent's handle-time EWMA, calls handled and talk seconds are updated. Wrap-up ends by time, computed
   on read (``effective_status``): no timer.
+- ``release`` frees an agent whose callback customer did not answer (no wrap-up, not a handled call);
+  ``repair`` is the sweep freeing an agent stuck in offered or busy.
 - Anything not in a table raises ``IllegalTransition`` naming what is allowed; nothing is changed.
 
 Queue order: priority descending, then arrival ascending (the original arrival survives overflow),
@@ -55,7 +57,7 @@ from common.core.routing_model import (
     parse_iso,
 )  # fmt: skip
 
-AgentEvent = Literal["offer", "answer", "miss", "withdraw", "hangup", "repair"]
+AgentEvent = Literal["offer", "answer", "miss", "withdraw", "hangup", "release", "repair"]
 RING_ALL_LIMIT = 10  # Twilio rings at most 10 numbers from one Dial
 DEFAULT_HANDLE_SECONDS = 180.0
 EWMA_ALPHA = 0.3  # weight of the newest call in an agent's handle-time average
@@ -68,6 +70,7 @@ SYSTEM_TRANSITIONS: dict[tuple[str, AgentEvent], AgentStatus] = {
     ("offered", "withdraw"): "available",
     ("offered", "repair"): "available",
     ("busy", "hangup"): "wrap-up",  # or available: no wrap-up configured
+    ("busy", "release"): "available",  # a callback whose customer did not answer: no call to wrap up
     ("busy", "repair"): "available",
 }
 API_TRANSITIONS: dict[str, tuple[AgentStatus, ...]] = {
@@ -177,9 +180,9 @@ def agent_event(agent: AgentLike, event: AgentEvent, now: datetime, *, autopause
             changes["wrap_up_until"] = iso(now + timedelta(seconds=wrap_up_seconds))
         else:
             changes |= {"status": "available", "idle_since": at}
-    if event in ("miss", "withdraw", "repair"):
-        # a missed or withdrawn offer keeps the agent's place in longestIdle; a repair starts afresh
-        changes["idle_since"] = at if event == "repair" else (agent.idle_since or at)
+    if event in ("miss", "withdraw", "release", "repair"):
+        # a missed or withdrawn offer keeps the agent's place in longestIdle; release/repair start afresh
+        changes["idle_since"] = (agent.idle_since or at) if event in ("miss", "withdraw") else at
     if event != "hangup":
         changes["wrap_up_until"] = None
     return changes
