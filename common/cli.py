@@ -1,6 +1,6 @@
 """The ``ivr`` command line.
 
-    ivr validate FLOW.json [--json]           check a flow; exit 1 when it has errors
+    ivr validate FLOW.json [MORE.json ...] [--json]   check flows; exit 1 when any has errors
     ivr schema [-o FILE]                      the flow format as JSON Schema
     ivr simulate FLOW.json --input 1 ...      run a call in process (frozen clock, mocked HTTP)
     ivr simulate FLOW.json --interactive      be the caller yourself, in the terminal
@@ -10,42 +10,48 @@
     ivr demo                                  start the stack, make a scripted call through HTTP
     ivr push | publish | versions | deploy | promote | rollback | diff | history | schedules
                                               the admin API of a running stack (see cli_admin)
+    ivr flows | numbers | keys | tenants | health     list and manage what a stack holds (cli_inventory)
 
-Exit status: 0 success, 1 the flow is invalid or the simulated call had problems, 2 bad usage or an
-unreadable file.
+Exit status: 0 success, 1 a flow is invalid, the call had problems or the API refused, 2 bad usage or
+an unreadable file, 141 when whoever reads the output stops early (``ivr schema | head``): the
+command then stops quietly, as a program killed by SIGPIPE does, instead of printing a traceback.
+Docs: docs/cli.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import cli_admin
+from common import cli_admin, cli_inventory, cli_stack
+from common.cli_common import URL_HELP, ApiFailure, HelpFormatter, Unreachable, UsageError, default_url, load_json
 from common.core import simulator, validation
 from common.core.errors import FlowInvalid
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_FLOW = EXAMPLES / "support_line.json"
-DEMO_SCRIPT = ("silence", "speech:Support, please.", "queue:bridged")
 DEFAULT_NOW = "2026-01-05T15:00:00+00:00"
+SIGPIPE_EXIT = 128 + 13
+INPUT_GRAMMAR = """caller script items (--input, repeatable, used in order):
+  1, 42, 1234#           keys pressed (a trailing # is the finish key and is dropped)
+  speech:TEXT            what the caller says, e.g. speech:Sales, please.
+  silence                the caller says nothing until the timeout
+  hangup                 the caller hangs up
+  dial:STATUS[:SECS]     how a transfer to a number ends: completed, busy, no-answer, failed, canceled
+  queue:RESULT[:SECS]    how a department queue ends: bridged, leave, queue-full, hangup, error
+  record:URL[:SECS]      a voicemail recording; record:none for an empty one
+When the call waits on the network without a fitting item, it is answered (dial completed, queue
+bridged, a 12 s recording); items left when the call ends are reported as unused."""
+__all__ = ["ApiFailure", "Unreachable", "UsageError", "build_parser", "main"]
 
-
-class UsageError(Exception):
-    pass
-
-
-def _load(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+_load = load_json
 
 
 def _now(text: str) -> datetime:
@@ -83,14 +89,26 @@ def _schedules(specs: Sequence[str]) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    report = validation.validate(_load(args.flow))
-    if args.json:
-        print(report.model_dump_json(indent=2))
-    else:
-        for issue in [*report.errors, *report.warnings]:
-            print(f"{args.flow}: {issue.render()}")
-        print(f"{args.flow}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
-    return 0 if report.ok else 1
+    """One report per file; a file that cannot be read is reported and the others still checked."""
+    worst, reports = 0, {}
+    for path in args.flow:
+        try:
+            report = validation.validate(_load(path))
+        except UsageError as exc:
+            print(f"ivr: {exc}", file=sys.stderr)
+            worst = 2
+            continue
+        reports[path] = report
+        worst = max(worst, 0 if report.ok else 1)
+        if not args.json:
+            for issue in [*report.errors, *report.warnings]:
+                print(f"{path}: {issue.render()}")
+            print(f"{path}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    if args.json and len(args.flow) == 1 and reports:
+        print(next(iter(reports.values())).model_dump_json(indent=2))
+    elif args.json:
+        print(json.dumps({path: r.model_dump(mode="json") for path, r in reports.items()}, indent=2))
+    return worst
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -125,7 +143,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except simulator.ScriptError as exc:
         raise UsageError(str(exc)) from exc
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.render_text())
+    _warn_unused(result)
     return 1 if result.problems else 0
+
+
+def _warn_unused(result: Any) -> None:
+    """Scripted items the call never reached usually mean the script and the flow disagree."""
+    unused = list(getattr(result, "unused_inputs", None) or [])
+    if unused:
+        print(f"ivr: warning: {len(unused)} scripted input(s) not used, the call ended first: "
+              f"{' '.join(unused)}", file=sys.stderr)  # fmt: skip
 
 
 def _interactive(flow: Any) -> int:
@@ -163,96 +190,7 @@ def _ask(waiting: str, node_id: str, turn: int) -> str | None:
     return answer or None
 
 
-def _start_stack(port: int, store: str, quiet: bool = False) -> tuple[Any, Any, Any]:
-    """Build services, seed the demo tenant, start the server on a thread. Returns (svc, server, emulator)."""
-    import os
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from common import bootstrap, config, devserver
-
-    emulator = None
-    env = dict(os.environ)
-    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    env.setdefault("IVR_NUMBER_CACHE_SECONDS", "0")
-    if store == "firestore-emulator":
-        from common.adapters.emulator import FirestoreEmulator
-
-        emulator = FirestoreEmulator()
-        emulator.start()
-        os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
-        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "ivr-local")
-        env["IVR_STORE"] = "firestore"
-    elif store != "memory":
-        raise UsageError(f"--store {store!r}: use memory or firestore-emulator")
-    settings = config.from_env(env)
-    svc = bootstrap.build(settings)
-    seeded = bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
-                                 number=env.get("IVR_DEMO_NUMBER", bootstrap.DEMO_NUMBER))  # fmt: skip
-    bootstrap.install(svc)
-    if quiet:
-        import logging
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server("127.0.0.1", port, devserver.make_app(), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    threading.Thread(target=_sweep_forever, args=(svc,), daemon=True).start()
-    if not quiet:
-        print(f"""ivr local stack on http://127.0.0.1:{server.server_port} (store: {store})
-  webhooks   POST /webhook/voice/incoming | step | status | fallback
-  admin API  /api/flows/{{id}}, /api/flows/{{id}}/deploy, /api/flows/{{id}}/execute, /api/numbers
-  demo       tenant '{seeded["tenant"]}': flow '{seeded["flowId"]}' v{seeded["version"]} on {seeded["number"]}
-  API key    {seeded["apiKey"]}          (env IVR_API_KEY overrides)
-  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}
-             (env TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN override; requests are signature-checked)
-
-Try a call:  .venv/bin/ivr call {seeded["number"]} --input 2 --url http://127.0.0.1:{server.server_port}
-Real phone:  expose the port with a tunnel (e.g. `ngrok http {server.server_port}`), restart with
-  PUBLIC_BASE_URL=https://<tunnel-host> TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=<your token>
-  IVR_DEMO_NUMBER=<your Twilio number>, and in the Twilio console set that number's
-  "A call comes in" webhook to https://<tunnel-host>/webhook/voice/incoming (POST), its status
-  callback to .../webhook/voice/status and its fallback URL to .../webhook/voice/fallback.
-Ctrl-C stops.""", flush=True)  # fmt: skip
-    return svc, server, emulator
-
-
-def _sweep_forever(svc: Any, every_seconds: float = 60.0) -> None:
-    """The local stand-in for Firestore's TTL: finalise calls whose status callback never came."""
-    import logging
-    import time
-
-    while True:
-        time.sleep(every_seconds)
-        try:
-            expired = svc.calls.expire_stale()
-            if expired:
-                logging.getLogger("ivr.sweep").info("expired %d call(s) without a status callback", expired)
-        except Exception:  # a sweep failure must not stop the stack
-            logging.getLogger("ivr.sweep").exception("sweep failed")
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    import os
-    import time
-
-    port = args.port or int(os.environ.get("PORT", "8080"))
-    _, server, emulator = _start_stack(port, args.store)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("\nstopping")
-    finally:
-        server.shutdown()
-        if emulator is not None:
-            emulator.stop()
-    return 0
-
-
 def cmd_call(args: argparse.Namespace) -> int:
-    import os
-
     from common import callsim, config
 
     sim = callsim.TwilioCallSimulator(
@@ -265,10 +203,15 @@ def cmd_call(args: argparse.Namespace) -> int:
             simulator.parse_item(item)
         except simulator.ScriptError as exc:
             raise UsageError(str(exc)) from exc
+    import requests
+
     try:
         result = sim.call(args.number, args.caller, args.input)
-    except OSError as exc:
-        raise UsageError(f"cannot reach {args.url}: {exc}") from exc
+    except requests.ConnectionError as exc:
+        raise Unreachable(f"the stack is not reachable at {args.url}; start one with `ivr run` (or `make run`), "
+                          "or point --url or $IVR_API_URL at a running stack") from exc  # fmt: skip
+    except requests.Timeout as exc:
+        raise Unreachable(f"the stack at {args.url} did not answer a webhook in time") from exc
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -276,91 +219,123 @@ def cmd_call(args: argparse.Namespace) -> int:
         print(f"{len(result.exchanges)} webhooks, call {result.call_sid}")
         for problem in result.problems:
             print(f"PROBLEM: {problem}")
+    _warn_unused(result)
     return 1 if result.problems else 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    import socket
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    from common import callsim
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    svc, server, _ = _start_stack(port, "memory", quiet=True)
     try:
-        sim = callsim.TwilioCallSimulator(f"http://127.0.0.1:{port}", svc.settings.twilio_auth_token,
-                                          svc.settings.twilio_account_sid, replays=1)  # fmt: skip
-        print(f"Demo: a signed call over HTTP to the example support line on the local stack "
-              f"(port {port}); caller script: {' '.join(DEMO_SCRIPT)}; every webhook sent twice.\n")  # fmt: skip
-        result = sim.call("+13072249663", inputs=list(DEMO_SCRIPT))
-        print("\n".join(result.transcript))
-        stored = svc.store.read_call(result.call_sid)
-        if stored is not None:
-            record = stored[0]
-            print(f"\nstored call: status={record.status} outcome={record.outcome} "
-                  f"path={' -> '.join(record.state.get('path', []))}")  # fmt: skip
-        print(f"{len(result.exchanges)} webhooks answered; problems: {result.problems or 'none'}")
-        return 1 if result.problems else 0
-    finally:
-        server.shutdown()
+        return version("ivr-flows")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ivr", description="Run FlowDesigner call flows.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="check a flow document")
-    p.add_argument("flow")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("schema", help="print the flow format as JSON Schema")
-    p.add_argument("-o", "--output")
-    p.set_defaults(func=cmd_schema)
-    p = sub.add_parser("simulate", help="run a call through a flow in process")
-    p.add_argument("flow")
-    p.add_argument("--input", "-i", action="append", default=[], help="caller action (repeatable)")
-    p.add_argument("--http", action="append", default=[], help="HTTP mock URL_PART=STATUS[:BODY]")
-    p.add_argument("--http-file", action="append", default=[], help="JSON list of {match,status,body}")
-    p.add_argument("--schedule", action="append", default=[], help="NAME=open|closed for hoursNode")
-    p.add_argument("--now", default=DEFAULT_NOW, help="frozen clock, ISO 8601")
+    parser = argparse.ArgumentParser(
+        prog="ivr", description="Run FlowDesigner call flows: check, simulate, serve and deploy them.",
+        formatter_class=HelpFormatter, epilog="examples:\n  ivr validate examples/*.json\n"
+        "  ivr simulate examples/support_line.json -i 1 -i speech:sales\n  ivr run\n"
+        "  ivr call +13072249663 -i 2\n\n'ivr COMMAND --help' shows each command's options; docs/cli.md has them all.",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, epilog: str, func: Any) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                                    formatter_class=HelpFormatter)  # fmt: skip
+        p.set_defaults(func=func)
+        return p
+
+    p = command("validate", "check flow documents: every problem at once, with node id, field and fix",
+                "examples:\n  ivr validate my_flow.json\n  ivr validate examples/*.json --json\n\n"
+                "exit 0 when every file is valid (warnings allowed), 1 when any has errors, 2 when a file "
+                "cannot be read", cmd_validate)  # fmt: skip
+    p.add_argument("flow", nargs="+", help="flow document(s), JSON")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (several files: keyed by path)")
+    p = command("schema", "print the flow format as JSON Schema (draft 2020-12)",
+                "example:\n  ivr schema -o flow.schema.json", cmd_schema)
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p = command("simulate", "run a call through a flow in process: scripted caller, mocked HTTP, frozen clock",
+                "examples:\n  ivr simulate examples/support_line.json -i silence -i speech:Sales -i queue:leave\n"
+                "  ivr simulate examples/account_lookup.json -i 123456# --http 'accounts=200:{\"name\": \"Ada\"}'\n"
+                "  ivr simulate examples/after_hours_voicemail.json --schedule business_hours=closed -i 1\n"
+                "  ivr simulate examples/support_line.json --interactive\n\n" + INPUT_GRAMMAR, cmd_simulate)
+    p.add_argument("flow", help="the flow document (JSON)")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="ITEM",
+                   help="caller script item (repeatable; grammar below)")
+    p.add_argument("--http", action="append", default=[], metavar="URL_PART=STATUS[:BODY]",
+                   help="answer requests whose URL contains URL_PART (or matches it, when it starts with ^); "
+                   "requests no mock matches fail")  # fmt: skip
+    p.add_argument("--http-file", action="append", default=[], metavar="FILE",
+                   help="JSON list of {match, status, body, method} mocks")
+    p.add_argument("--schedule", action="append", default=[], metavar="NAME=open|closed",
+                   help="state of a schedule for hoursNode (unknown schedules are closed)")
+    p.add_argument("--now", default=DEFAULT_NOW, help="frozen clock, ISO 8601 (a Monday, 15:00 UTC)")
     p.add_argument("--caller", default="+15005550006", help="the caller's number (From)")
     p.add_argument("--to", default="+13072249663", help="the dialled number (To)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
-    p.set_defaults(func=cmd_simulate)
     p.add_argument("--interactive", "-I", action="store_true", help="be the caller in the terminal")
-    p = sub.add_parser("demo", help="start the local stack and make a scripted call over HTTP")
-    p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("run", help="the local stack: all functions on one port, with demo data")
-    p.add_argument("--port", type=int, default=0, help="default $PORT or 8080")
-    p.add_argument("--store", default="memory", help="memory (default) or firestore-emulator")
-    p.set_defaults(func=cmd_run)
-    p = sub.add_parser("call", help="place a signed call over HTTP, following TwiML like Twilio")
+    p = command("demo", "start the local stack and make a scripted call over HTTP", "example:\n  ivr demo",
+                cli_stack.cmd_demo)
+    p = command("run", "the local stack: all functions on one port, with demo data",
+                "examples:\n  ivr run\n  ivr run --port 9000 --store firestore-emulator\n\n"
+                "SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop the stack and the emulator it started.", cli_stack.cmd_run)
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: $PORT, else 8080)")
+    p.add_argument("--store", default="memory", choices=["memory", "firestore-emulator"],
+                   help="memory, or Google's Firestore emulator started for this run")
+    p = command("call", "place a signed call over HTTP, following TwiML like Twilio (any running stack)",
+                "examples:\n  ivr call +13072249663 -i 2\n  ivr call +13072249663 -i 1 --replay 2 --concurrent 2\n"
+                "  ivr call +13072249663 -i 1 --url https://ivr.example.com --token $TWILIO_AUTH_TOKEN\n\n"
+                + INPUT_GRAMMAR, cmd_call)  # fmt: skip
     p.add_argument("number", help="the dialled number (To)")
-    p.add_argument("--input", "-i", action="append", default=[], help="caller action (repeatable)")
-    p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL of the stack")
-    p.add_argument("--caller", default="+15005550006")
-    p.add_argument("--token", help="auth token to sign with (default $TWILIO_AUTH_TOKEN or the dev token)")
-    p.add_argument("--account", help="AccountSid (default $TWILIO_ACCOUNT_SID or the dev account)")
-    p.add_argument("--replay", type=int, default=0, help="send every webhook again N times")
-    p.add_argument("--concurrent", type=int, default=0, help="and N more copies concurrently")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_call)
+    p.add_argument("--input", "-i", action="append", default=[], metavar="ITEM",
+                   help="caller script item (repeatable; grammar below)")
+    p.add_argument("--url", default=default_url(), help=URL_HELP)
+    p.add_argument("--caller", default="+15005550006", help="the caller's number (From)")
+    p.add_argument("--token", help="auth token to sign with (default: $TWILIO_AUTH_TOKEN, else the dev token)")
+    p.add_argument("--account", help="AccountSid (default: $TWILIO_ACCOUNT_SID, else the dev account)")
+    p.add_argument("--replay", type=int, default=0, metavar="N", help="send every webhook again N times")
+    p.add_argument("--concurrent", type=int, default=0, metavar="N", help="and N more copies concurrently")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     cli_admin.add_commands(sub)
+    cli_inventory.add_commands(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except UsageError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 2
-    except cli_admin.ApiFailure as exc:
+    except Unreachable as exc:
         print(f"ivr: {exc}", file=sys.stderr)
-        for detail in exc.details or []:
-            print(f"  - {detail if isinstance(detail, str) else json.dumps(detail)}", file=sys.stderr)
         return 1
+    except ApiFailure as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        for line in exc.detail_lines():
+            print(f"  - {line}", file=sys.stderr)
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _run(argv)
+        except SystemExit:  # --help, --version and usage errors leave through argparse
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a reader that went away shows here, inside the handler, not at exit
+        return code
+    except BrokenPipeError:
+        # Whoever read our output stopped (`ivr schema | head`). Point stdout at /dev/null so the
+        # interpreter's final flush does not fail again, and leave as SIGPIPE's default would.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: a replaced stdout without a file number
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
 
 
 if __name__ == "__main__":  # pragma: no cover

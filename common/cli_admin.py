@@ -11,58 +11,33 @@
     ivr history [--number +1...] [--flow FLOW_ID] [--environment production]
     ivr schedules list | get NAME | put NAME FILE.json | delete NAME | status NAME [--at ISO]
 
-Every command takes --url (default $IVR_API_URL or http://127.0.0.1:8080) and --api-key (default
-$IVR_API_KEY or the local stack's dev key). API errors are printed with their details; exit status 1.
+Every command takes --url (default $IVR_API_URL, else http://127.0.0.1:$PORT, else :8080) and --api-key
+(default $IVR_API_KEY, else the local stack's dev key); see ``cli_common``. API errors are printed with
+each detail (a flow's problems with node id and field); exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from common.cli_common import URL_HELP, HelpFormatter, UsageError, default_url, load_json, print_json
+from common.cli_common import request as http_request
 from common.config import DEV_API_KEY
 
 
-class ApiFailure(Exception):
-    def __init__(self, status: int, body: Any) -> None:
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        self.status = status
-        self.message = error.get("message") or str(body)[:500]
-        self.details = error.get("details")
-        super().__init__(f"HTTP {status}: {self.message}")
+def api_key(args: argparse.Namespace) -> str:
+    return str(args.api_key or os.environ.get("IVR_API_KEY") or DEV_API_KEY)
 
 
 def request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    import requests
-
-    url = args.url.rstrip("/") + path
-    headers = {"Authorization": f"Bearer {args.api_key}", "X-Ivr-Author": os.environ.get("USER", "cli")}
-    try:
-        reply = requests.request(method, url, json=body, headers=headers, timeout=15)
-    except requests.RequestException as exc:
-        raise ApiFailure(0, {"error": {"message": f"cannot reach {url}: {type(exc).__name__}"}}) from exc
-    try:
-        data = reply.json()
-    except ValueError:
-        data = {"error": {"message": reply.text[:500]}}
-    if reply.status_code >= 400:
-        raise ApiFailure(reply.status_code, data)
-    return data
+    return http_request(args.url, method, path, body, api_key(args))[1]
 
 
-def _print(data: Any) -> None:
-    print(json.dumps(data, indent=2))
-
-
-def _load(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ApiFailure(0, {"error": {"message": f"cannot read {path}: {exc}"}}) from exc
+_print = print_json
+_load = load_json
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -149,7 +124,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_schedules(args: argparse.Namespace) -> int:
     action, name = args.action, args.name
     if action != "list" and not name:
-        raise ApiFailure(0, {"error": {"message": f"'ivr schedules {action}' needs a schedule NAME"}})
+        raise UsageError(f"'ivr schedules {action}' needs a schedule NAME")
     if action == "list":
         for schedule in request(args, "GET", "/api/schedules")["schedules"]:
             rules = len(schedule.get("holidays", []))
@@ -158,7 +133,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         _print(request(args, "GET", f"/api/schedules/{name}"))
     elif action == "put":
         if not args.file:
-            raise ApiFailure(0, {"error": {"message": "'ivr schedules put NAME FILE.json' needs the FILE"}})
+            raise UsageError("'ivr schedules put NAME FILE.json' needs the FILE")
         _print(request(args, "PUT", f"/api/schedules/{name}", _load(args.file)))
     elif action == "delete":
         _print(request(args, "DELETE", f"/api/schedules/{name}"))
@@ -168,54 +143,72 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_api_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=default_url(), help=URL_HELP)
+    p.add_argument("--api-key", help="API key (default: $IVR_API_KEY, else the local stack's dev key)")
+
+
 def add_commands(sub: Any) -> None:
-    def command(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
-        p.add_argument("--url", default=os.environ.get("IVR_API_URL", "http://127.0.0.1:8080"))
-        p.add_argument("--api-key", default=os.environ.get("IVR_API_KEY", DEV_API_KEY))
+    def command(name: str, func: Any, help_text: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                                    formatter_class=HelpFormatter)  # fmt: skip
+        add_api_options(p)
         p.set_defaults(func=func, api=True)
         return p
 
-    p = command("push", cmd_push, "save a flow draft from a FlowDesigner JSON file")
-    p.add_argument("flow")
-    p = command("publish", cmd_publish, "publish the draft as an immutable version")
+    p = command("push", cmd_push, "save a flow draft from a FlowDesigner JSON file",
+                "example:\n  ivr push examples/support_line.json\n\nAn invalid flow is not saved: each problem "
+                "is printed with its node id, field and fix.")  # fmt: skip
+    p.add_argument("flow", help="the flow document (JSON)")
+    p = command("publish", cmd_publish, "publish the draft as an immutable version",
+                "example:\n  ivr publish support_line --version 1.2.0 -m 'new sales menu'")
     p.add_argument("flow_id")
     p.add_argument("--version", required=True, help="MAJOR.MINOR.PATCH")
-    p.add_argument("-m", "--message")
-    p = command("versions", cmd_versions, "list a flow's published versions")
+    p.add_argument("-m", "--message", help="what changed")
+    p = command("versions", cmd_versions, "list a flow's published versions", "example:\n  ivr versions support_line")
     p.add_argument("flow_id")
-    p = command("deploy", cmd_deploy, "deploy a flow version to numbers, all or none")
+    p = command("deploy", cmd_deploy, "deploy a flow version to numbers, all or none",
+                "examples:\n  ivr deploy support_line --number +13072249663\n"
+                "  ivr deploy support_line --number +13072249663 --environment staging --version 1.2.0\n"
+                "  ivr deploy support_line --number +13072249663 --schedule business_hours --fallback after_hours")
     p.add_argument("flow_id")
     p.add_argument("--number", action="append", required=True, help="E.164 number (repeatable)")
-    p.add_argument("--environment", default="production")
-    p.add_argument("--version", help="default: publish the draft (or reuse an identical version)")
+    p.add_argument("--environment", default="production", help="environment the numbers serve")
+    p.add_argument("--version", help="version to deploy (default: publish the draft, or reuse an identical version)")
     p.add_argument("--schedule", action="append", default=[], help="schedule gating the flow (repeatable)")
     p.add_argument("--fallback", help="flow serving while every schedule is closed")
-    p.add_argument("-m", "--message")
-    p = command("promote", cmd_promote, "deploy what one environment runs to another")
+    p.add_argument("-m", "--message", help="why")
+    p = command("promote", cmd_promote, "deploy what one environment runs to another",
+                "example:\n  ivr promote support_line --number +13072249663 --from staging --to production")
     p.add_argument("flow_id")
-    p.add_argument("--number", action="append", required=True)
-    p.add_argument("--from", dest="source", default="staging")
-    p.add_argument("--to", dest="target", default="production")
-    p.add_argument("-m", "--message")
-    p = command("rollback", cmd_rollback, "return numbers to their previous deployment")
+    p.add_argument("--number", action="append", required=True, help="E.164 number (repeatable)")
+    p.add_argument("--from", dest="source", default="staging", help="environment to copy from")
+    p.add_argument("--to", dest="target", default="production", help="environment to deploy to")
+    p.add_argument("-m", "--message", help="why")
+    p = command("rollback", cmd_rollback, "return numbers to their previous deployment",
+                "examples:\n  ivr rollback support_line --number +13072249663\n"
+                "  ivr rollback support_line --number +13072249663 --to-version 1.1.0")
     p.add_argument("flow_id")
-    p.add_argument("--number", action="append", required=True)
-    p.add_argument("--environment", default="production")
-    p.add_argument("--to-version")
-    p.add_argument("--to-deployment")
-    p.add_argument("-m", "--message")
-    p = command("diff", cmd_diff, "semantic diff between two versions")
+    p.add_argument("--number", action="append", required=True, help="E.164 number (repeatable)")
+    p.add_argument("--environment", default="production", help="environment to roll back")
+    p.add_argument("--to-version", help="deploy this version instead of the previous deployment")
+    p.add_argument("--to-deployment", help="return to this deployment id")
+    p.add_argument("-m", "--message", help="why")
+    p = command("diff", cmd_diff, "semantic diff between two versions",
+                "examples:\n  ivr diff support_line 1.0.0 1.1.0\n  ivr diff support_line 1.1.0 draft")
     p.add_argument("flow_id")
-    p.add_argument("old")
-    p.add_argument("new")
-    p.add_argument("--json", action="store_true")
-    p = command("history", cmd_history, "deployment history, newest first")
-    p.add_argument("--number")
-    p.add_argument("--flow")
-    p.add_argument("--environment")
-    p = command("schedules", cmd_schedules, "business-hours schedules")
+    p.add_argument("old", help="a version, or 'draft'")
+    p.add_argument("new", help="a version, or 'draft'")
+    p.add_argument("--json", action="store_true", help="print the diff as JSON")
+    p = command("history", cmd_history, "deployment history, newest first",
+                "example:\n  ivr history --number +13072249663 --environment production")
+    p.add_argument("--number", help="only deployments touching this number")
+    p.add_argument("--flow", help="only this flow")
+    p.add_argument("--environment", help="only this environment")
+    p = command("schedules", cmd_schedules, "business-hours schedules",
+                "examples:\n  ivr schedules list\n  ivr schedules put business_hours hours.json\n"
+                "  ivr schedules status business_hours --at 2026-01-05T09:30:00-05:00")
     p.add_argument("action", choices=["list", "get", "put", "delete", "status"])
-    p.add_argument("name", nargs="?")
-    p.add_argument("file", nargs="?")
-    p.add_argument("--at", help="ISO 8601 instant with offset (status)")
+    p.add_argument("name", nargs="?", help="the schedule (all actions but list)")
+    p.add_argument("file", nargs="?", help="the schedule document (put)")
+    p.add_argument("--at", help="ISO 8601 instant with offset (status; default now)")

@@ -237,3 +237,184 @@ def test_demo_prints_a_transcript(capsys: pytest.CaptureFixture[str]) -> None:
                  "Connecting you to support.", "Thanks for calling Acme. Goodbye."):  # fmt: skip
         assert line in out
     assert out.index("Sorry, I didn't hear anything.") < out.index("Connecting you to support.")
+
+
+# --- a reader that stops early: no traceback ---------------------------------------------------------
+
+ROOT = EXAMPLES.parent
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        pytest.param(["schema"], cli.SIGPIPE_EXIT, id="schema"),
+        pytest.param(["simulate", SUPPORT, "-i", "1"], cli.SIGPIPE_EXIT, id="simulate"),
+        pytest.param(["simulate", SUPPORT, "-i", "1", "--json"], cli.SIGPIPE_EXIT, id="simulate-json"),
+        pytest.param(["validate", SUPPORT, ACCOUNT], cli.SIGPIPE_EXIT, id="validate"),
+        # argparse itself drops a failed write of help and version text and exits 0
+        pytest.param(["--help"], 0, id="help"),
+        pytest.param(["--version"], 0, id="version"),
+        pytest.param(["call", "--help"], 0, id="call-help"),
+    ],
+)  # fmt: skip
+def test_a_closed_pipe_ends_quietly(argv: list[str], status: int) -> None:
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes a byte, like `| head` that has had enough
+    try:
+        proc = subprocess.run([sys.executable, "-m", "common.cli", *argv], stdout=write_end, stderr=subprocess.PIPE,
+                              cwd=ROOT, timeout=60, text=True, check=False)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored" at exit
+    assert proc.returncode == status
+
+
+# --- version, several files, help ---------------------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"ivr {version('ivr-flows')}\n"
+
+
+def test_validate_several_files_prints_a_line_per_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.json", invalid_flow())
+    code, out, err = run(capsys, "validate", SUPPORT, bad, ACCOUNT)
+    assert (code, err) == (1, "")
+    totals = [line for line in out.splitlines() if line.endswith("warning(s)")]
+    assert totals == [f"{SUPPORT}: 0 error(s), 0 warning(s)", f"{bad}: 2 error(s), 1 warning(s)",
+                      f"{ACCOUNT}: 0 error(s), 0 warning(s)"]  # fmt: skip
+    assert code == 1
+
+
+def test_validate_several_valid_files_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", SUPPORT, ACCOUNT, AFTER_HOURS)
+    assert code == 0
+    assert len(out.splitlines()) == 3
+
+
+def test_validate_several_files_with_an_unreadable_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.json")
+    code, out, err = run(capsys, "validate", missing, SUPPORT)
+    assert code == 2
+    assert out == f"{SUPPORT}: 0 error(s), 0 warning(s)\n"  # the readable file is still checked
+    assert f"ivr: cannot read {missing}" in err
+
+
+def test_validate_several_files_json_is_keyed_by_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.json", invalid_flow())
+    code, out, _ = run(capsys, "validate", SUPPORT, bad, "--json")
+    assert code == 1
+    reports = json.loads(out)
+    assert list(reports) == [SUPPORT, bad]
+    assert reports[SUPPORT]["errors"] == [] and len(reports[bad]["errors"]) == 2
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def _commands() -> list[str]:
+    import argparse
+
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def test_every_command_is_listed() -> None:
+    assert set(_commands()) >= {"validate", "schema", "simulate", "run", "call", "demo", "push", "publish",
+                                "versions", "deploy", "promote", "rollback", "diff", "history", "schedules",
+                                "flows", "numbers", "keys", "tenants", "health"}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_examples_in_its_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    text = _help(capsys, command)
+    assert "example" in text
+    assert f"ivr {command}" in text.split("example", 1)[1]
+
+
+@pytest.mark.parametrize("command", ["simulate", "call"])
+def test_the_input_grammar_is_in_the_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    text = _help(capsys, command)
+    for item in ("speech:TEXT", "silence", "hangup", "dial:STATUS", "queue:RESULT", "record:URL", "1234#"):
+        assert item in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["simulate"], ["(default: 2026-01-05T15:00:00+00:00)", "(default: +15005550006)", "(default: +13072249663)"]),
+        (["call"], ["$IVR_API_URL, else http://127.0.0.1:$PORT, else :8080", "(default: +15005550006)",
+                    "$TWILIO_AUTH_TOKEN"]),
+        (["run"], ["(default: memory)", "$PORT, else 8080", "SIGTERM"]),
+        (["deploy"], ["(default: production)", "$IVR_API_KEY"]),
+        (["promote"], ["(default: staging)", "(default: production)"]),
+    ],
+)  # fmt: skip
+def test_help_shows_defaults(capsys: pytest.CaptureFixture[str], argv: list[str], shown: list[str]) -> None:
+    text = " ".join(_help(capsys, *argv).split())  # argparse wraps lines
+    for phrase in shown:
+        assert " ".join(phrase.split()) in text
+
+
+def test_help_never_shows_a_key(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_API_KEY", "ivr_secret_key_value")
+    monkeypatch.setenv("IVR_PLATFORM_ADMIN_KEY", "platform_secret_value")
+    for command in ("push", "flows", "tenants", "keys"):
+        text = _help(capsys, command)
+        assert "secret" not in text
+
+
+# --- unused scripted inputs -------------------------------------------------------------------------------
+
+
+def test_simulate_warns_about_unused_inputs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "simulate", SUPPORT, "-i", "speech:Sales, please.", "-i", "queue:bridged",
+                         "-i", "7", "-i", "speech:extra")  # fmt: skip
+    assert code == 0
+    assert "ended: " in out
+    assert err == "ivr: warning: 2 scripted input(s) not used, the call ended first: 7 speech:extra\n"
+
+
+def test_simulate_without_unused_inputs_is_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "simulate", SUPPORT, "-i", "speech:Sales, please.", "-i", "queue:bridged")
+    assert (code, err) == (0, "")
+
+
+def test_simulate_json_lists_unused_inputs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "simulate", SUPPORT, "-i", "speech:Sales, please.", "-i", "queue:bridged", "-i", "9",
+                       "--json")  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["unusedInputs"] == ["9"]
+
+
+@pytest.fixture
+def local_stack() -> Any:
+    from common import bootstrap
+    from common.cli_stack import free_port, start_stack
+
+    port = free_port()
+    _, server = start_stack(port, "memory", quiet=True)
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    bootstrap.install(None)
+
+
+def test_call_warns_about_unused_inputs(capsys: pytest.CaptureFixture[str], local_stack: str) -> None:
+    code, out, err = run(capsys, "call", "+13072249663", "-i", "speech:Sales, please.", "-i", "queue:bridged",
+                         "-i", "5", "--url", local_stack)  # fmt: skip
+    assert code == 0
+    assert "webhooks, call CA" in out
+    assert err == "ivr: warning: 1 scripted input(s) not used, the call ended first: 5\n"

@@ -1,0 +1,175 @@
+"""``ivr run`` and ``ivr demo``: the local stack in this process, and everything it starts stops with it.
+
+    ivr run [--port 8080] [--store memory|firestore-emulator]
+    ivr demo
+
+SIGTERM, SIGINT (Ctrl-C) and SIGHUP all stop ``ivr run`` the same way: the server shuts down and the
+Firestore emulator it started is stopped with its whole process group (the JVM included) before the
+command returns. Python's default for SIGTERM is to die at once without running ``finally`` or
+``atexit``, which left the emulator running; a handler turns those signals into ``StopRequested``.
+Should this process die without running any code (SIGKILL), the emulator's own watchdog stops it
+(see ``common.adapters.emulator``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+from common.cli_common import UsageError
+
+DEMO_SCRIPT = ("silence", "speech:Support, please.", "queue:bridged")
+STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop signal arrived; raised in the main thread so every ``finally`` runs."""
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise StopRequested(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_stop_signals() -> None:
+    """While cleaning up, a second Ctrl-C must not cut the emulator's shutdown short."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _start_emulator() -> Any:
+    from common.adapters.emulator import EmulatorUnavailable, FirestoreEmulator
+
+    emulator = FirestoreEmulator()
+    try:
+        emulator.start()
+    except EmulatorUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+    os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
+    os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "ivr-local")
+    return emulator
+
+
+def start_stack(port: int, store: str, quiet: bool = False) -> tuple[Any, Any]:
+    """Build services, seed the demo tenant, serve on a thread. ``store``: memory, or firestore when
+    FIRESTORE_EMULATOR_HOST already points at a running emulator. Returns (services, server)."""
+    from werkzeug.serving import make_server
+
+    from common import bootstrap, config, devserver
+
+    env = dict(os.environ)
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("IVR_NUMBER_CACHE_SECONDS", "0")
+    env["IVR_STORE"] = store
+    settings = config.from_env(env)
+    svc = bootstrap.build(settings)
+    seeded = bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
+                                 number=env.get("IVR_DEMO_NUMBER", bootstrap.DEMO_NUMBER))  # fmt: skip
+    bootstrap.install(svc)
+    if quiet:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    try:
+        server = make_server("127.0.0.1", port, devserver.make_app(), threaded=True)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from exc
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=_sweep_forever, args=(svc,), daemon=True).start()
+    if not quiet:
+        where = f"Firestore emulator on {os.environ['FIRESTORE_EMULATOR_HOST']}" if store == "firestore" else "memory"
+        print(f"""ivr local stack on http://127.0.0.1:{server.server_port} (store: {where})
+  webhooks   POST /webhook/voice/incoming | step | status | fallback
+  admin API  /api/flows/{{id}}, /api/flows/{{id}}/deploy, /api/flows/{{id}}/execute, /api/numbers
+  demo       tenant '{seeded["tenant"]}': flow '{seeded["flowId"]}' v{seeded["version"]} on {seeded["number"]}
+  API key    {seeded["apiKey"]}          (env IVR_API_KEY overrides)
+  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}
+             (env TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN override; requests are signature-checked)
+
+Try a call:  .venv/bin/ivr call {seeded["number"]} --input 2 --url http://127.0.0.1:{server.server_port}
+Real phone:  expose the port with a tunnel (e.g. `ngrok http {server.server_port}`), restart with
+  PUBLIC_BASE_URL=https://<tunnel-host> TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=<your token>
+  IVR_DEMO_NUMBER=<your Twilio number>, and in the Twilio console set that number's
+  "A call comes in" webhook to https://<tunnel-host>/webhook/voice/incoming (POST), its status
+  callback to .../webhook/voice/status and its fallback URL to .../webhook/voice/fallback.
+Ctrl-C (or SIGTERM) stops it, and the emulator with it.""", flush=True)  # fmt: skip
+    return svc, server
+
+
+def _sweep_forever(svc: Any, every_seconds: float = 60.0) -> None:
+    """The local stand-in for Firestore's TTL: finalise calls whose status callback never came."""
+    while True:
+        time.sleep(every_seconds)
+        try:
+            expired = svc.calls.expire_stale()
+            if expired:
+                logging.getLogger("ivr.sweep").info("expired %d call(s) without a status callback", expired)
+        except Exception:  # a sweep failure must not stop the stack
+            logging.getLogger("ivr.sweep").exception("sweep failed")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.store not in ("memory", "firestore-emulator"):
+        raise UsageError(f"--store {args.store!r}: use memory or firestore-emulator")
+    port = args.port or int(os.environ.get("PORT", "8080"))
+    server = emulator = None
+    with stop_on_signals():
+        try:
+            if args.store == "firestore-emulator":
+                emulator = _start_emulator()
+            _, server = start_stack(port, "firestore" if emulator is not None else "memory")
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or StopRequested for SIGTERM / SIGHUP
+            print(f"\nstopping ({stop.args[0] if stop.args else 'SIGINT'})", flush=True)
+        finally:
+            _ignore_stop_signals()
+            if server is not None:
+                server.shutdown()
+            if emulator is not None:
+                emulator.stop()
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from common import callsim
+
+    port = free_port()
+    svc, server = start_stack(port, "memory", quiet=True)
+    try:
+        sim = callsim.TwilioCallSimulator(f"http://127.0.0.1:{port}", svc.settings.twilio_auth_token,
+                                          svc.settings.twilio_account_sid, replays=1)  # fmt: skip
+        print(f"Demo: a signed call over HTTP to the example support line on the local stack "
+              f"(port {port}); caller script: {' '.join(DEMO_SCRIPT)}; every webhook sent twice.\n")  # fmt: skip
+        result = sim.call("+13072249663", inputs=list(DEMO_SCRIPT))
+        print("\n".join(result.transcript))
+        stored = svc.store.read_call(result.call_sid)
+        if stored is not None:
+            record = stored[0]
+            print(f"\nstored call: status={record.status} outcome={record.outcome} "
+                  f"path={' -> '.join(record.state.get('path', []))}")  # fmt: skip
+        print(f"{len(result.exchanges)} webhooks answered; problems: {result.problems or 'none'}")
+        return 1 if result.problems else 0
+    finally:
+        server.shutdown()
