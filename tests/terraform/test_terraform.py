@@ -341,6 +341,11 @@ def test_functions_get_common_environment_and_twilio_secret() -> None:
         assert locals_(env_dir)["environment"] == env_name
 
 
+# Secret environment variables agreed with the application code that common/config.py may not read
+# yet (it is being extended at the same time): IVR_PLATFORM_ADMIN_KEY guards /api/platform/...
+SECRETS_THE_APP_IS_GAINING = {"IVR_PLATFORM_ADMIN_KEY"}
+
+
 def test_environment_matches_what_the_app_reads() -> None:
     """The names Terraform exports are the ones common/config.py reads, and every secret the app reads
     comes from Secret Manager."""
@@ -351,7 +356,8 @@ def test_environment_matches_what_the_app_reads() -> None:
     secret_keys |= set(re.findall(r'key = "([A-Z0-9_]+)"', local["common_secret_environment"]))
     for entry in function_catalogue().values():
         secret_keys |= {s["key"] for s in entry["extra_secrets"]}
-    assert secret_keys <= reads, f"secrets the app does not read: {sorted(secret_keys - reads)}"
+    unread = secret_keys - reads - SECRETS_THE_APP_IS_GAINING
+    assert not unread, f"secrets the app does not read: {sorted(unread)}"
     app_secrets = {name for name in reads if re.search(r"TOKEN|PEPPER|SECRET|PASSWORD", name)}
     assert app_secrets <= secret_keys, f"secrets the app reads but Terraform does not provide: {app_secrets}"
     for name in ("PUBLIC_BASE_URL", "IVR_STORE", "IVR_ENV", "TWILIO_ACCOUNT_SID"):
@@ -426,8 +432,17 @@ def test_route_department_is_invoked_only_by_the_tasks_identity() -> None:
 def test_least_privilege_roles() -> None:
     project_grants = resources(PLATFORM).get("google_project_iam_member", {})
     for name, grant in project_grants.items():
-        if "google_service_account.function[" in grant["member"]:
-            assert grant["role"] == "roles/datastore.user", f"{name}: functions only get Firestore at project level"
+        if "google_service_account.function[" not in grant["member"]:
+            continue
+        if grant["role"] == "roles/datastore.user":
+            assert "condition" not in grant, name
+        elif grant["role"] in ("roles/secretmanager.secretAccessor", "roles/secretmanager.secretVersionAdder"):
+            # Project-wide Secret Manager roles only under the twilio-token-* condition.
+            assert block(grant, "condition")["expression"] == "${local.tenant_token_condition}", name
+        else:
+            assert grant["role"] == "${google_project_iam_custom_role.tenant_token_secret_creator.id}", (
+                f"{name}: functions get only Firestore, the tenant token grants and the creator role at project level"
+            )
     for _, value in walk([load_dir(d) for d in all_module_dirs()]):
         assert not (isinstance(value, str) and PRIMITIVE_ROLE.search(value)), f"primitive role in {value!r}"
 
@@ -476,7 +491,11 @@ def test_no_secret_versions_anywhere() -> None:
 
 
 def test_secrets_are_declared_as_containers() -> None:
-    assert set(locals_(PLATFORM)["secrets"]) == {"twilio-auth-token", "ivr-admin-api-key-pepper"}
+    assert set(locals_(PLATFORM)["secrets"]) == {
+        "twilio-auth-token",
+        "ivr-admin-api-key-pepper",
+        "ivr-platform-admin-key",
+    }
     secret = resource(PLATFORM, "google_secret_manager_secret", "this")
     assert secret["for_each"] == "${local.managed_secrets}"
     assert "local.secrets" in locals_(PLATFORM)["managed_secrets"]
@@ -510,6 +529,88 @@ def test_secret_check_recognises_secrets() -> None:
     assert _looks_like_secret("0123456789abcdef0123456789abcdef")
     assert not _looks_like_secret("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     assert not _looks_like_secret("us-central1")
+
+
+TOKEN_READERS = {"incoming_call", "flow_step", "deploy_flow", "route_department"}
+TOKEN_WRITERS = {"deploy_flow"}
+
+
+def test_secret_manager_api_is_enabled_and_functions_are_told_to_use_it() -> None:
+    local = locals_(PLATFORM)
+    assert "secretmanager.googleapis.com" in local["required_apis"]
+    assert local["managed_environment"]["IVR_SECRETS"] == "secretmanager"
+    assert local["managed_environment"]["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
+    reserved = " ".join(v["condition"] for v in variables(PLATFORM)["extra_environment"]["validation"])
+    assert '"IVR_SECRETS"' in reserved, "extra_environment must not override IVR_SECRETS"
+
+
+def test_tenant_token_grants_follow_the_catalogue() -> None:
+    catalogue = function_catalogue()
+    assert {f for f, e in catalogue.items() if e["reads_tenant_tokens"]} == TOKEN_READERS
+    assert {f for f, e in catalogue.items() if e["writes_tenant_tokens"]} == TOKEN_WRITERS
+
+    member = "serviceAccount:${google_service_account.function[each.key].email}"
+    accessor = resource(PLATFORM, "google_project_iam_member", "tenant_token_accessor")
+    assert accessor["role"] == "roles/secretmanager.secretAccessor"
+    assert "f.reads_tenant_tokens" in accessor["for_each"] and accessor["member"] == member
+    adder = resource(PLATFORM, "google_project_iam_member", "tenant_token_version_adder")
+    assert adder["role"] == "roles/secretmanager.secretVersionAdder"
+    assert "f.writes_tenant_tokens" in adder["for_each"] and adder["member"] == member
+    for grant in (accessor, adder):
+        condition = block(grant, "condition")
+        assert condition["expression"] == "${local.tenant_token_condition}"
+        assert condition["title"]
+
+    role = resource(PLATFORM, "google_project_iam_custom_role", "tenant_token_secret_creator")
+    assert role["permissions"] == ["secretmanager.secrets.create"], "the creator role holds create and nothing else"
+    creator = resource(PLATFORM, "google_project_iam_member", "tenant_token_secret_creator")
+    assert creator["role"] == "${google_project_iam_custom_role.tenant_token_secret_creator.id}"
+    assert "f.writes_tenant_tokens" in creator["for_each"] and creator["member"] == member
+    # secrets.create is authorised on the project: a name condition here would refuse every create.
+    assert "condition" not in creator
+
+
+def _tenant_token_condition(project_number: str) -> Callable[[str], bool]:
+    """The IAM condition as a Python predicate over a resource name (its one CEL call, startsWith)."""
+    local = locals_(PLATFORM)
+    match = re.fullmatch(r'resource\.name\.startsWith\(\\"([^"\\]+)\\"\)', local["tenant_token_condition"])
+    assert match, f"unexpected condition {local['tenant_token_condition']!r}"
+    prefix = match.group(1)
+    assert "${data.google_project.this.number}" in prefix, "Secret Manager names projects by number in conditions"
+    prefix = prefix.replace("${data.google_project.this.number}", project_number)
+    prefix = prefix.replace("${local.tenant_token_secret_prefix}", local["tenant_token_secret_prefix"])
+    return lambda name: name.startswith(prefix)
+
+
+def test_tenant_token_condition_admits_only_token_secrets_and_their_versions() -> None:
+    allowed = _tenant_token_condition("123456789012")
+    sid = "AC" + "0123456789abcdef" * 2
+    assert locals_(PLATFORM)["tenant_token_secret_prefix"] == "twilio-token-"
+    assert allowed(f"projects/123456789012/secrets/twilio-token-{sid}")
+    assert allowed(f"projects/123456789012/secrets/twilio-token-{sid}/versions/3")
+    for other in (
+        "projects/123456789012/secrets/twilio-auth-token",
+        "projects/123456789012/secrets/ivr-platform-admin-key",
+        "projects/123456789012/secrets/ivr-admin-api-key-pepper",
+        "projects/123456789012/secrets/twilio-tokens",
+        f"projects/my-ivr-prod/secrets/twilio-token-{sid}",  # project id form: never what IAM sees
+        f"projects/999999999999/secrets/twilio-token-{sid}",  # another project
+    ):
+        assert not allowed(other), other
+
+
+def test_platform_admin_key_is_a_secret_of_deploy_flow_only() -> None:
+    catalogue = function_catalogue()
+    holders = {
+        f for f, e in catalogue.items() for s in e["extra_secrets"] if s["secret"] == "ivr-platform-admin-key"
+    }
+    assert holders == {"deploy_flow"}
+    assert {"key": "IVR_PLATFORM_ADMIN_KEY", "secret": "ivr-platform-admin-key"} in catalogue["deploy_flow"][
+        "extra_secrets"
+    ]
+    accessor = resource(PLATFORM, "google_secret_manager_secret_iam_member", "function_accessor")
+    assert accessor["for_each"] == "${local.secret_accessors}"
+    assert "f.extra_secrets" in locals_(PLATFORM)["secret_accessors"], "each function reads only the secrets it mounts"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -15,50 +15,64 @@ locals {
   # The functions of the platform: one per directory of functions/ in the repository. Entry points
   # are the Python functions the functions-framework serves. `routes` are the load balancer paths
   # that reach the function; a function without routes is not behind the load balancer.
+  # `reads_tenant_tokens` / `writes_tenant_tokens`: access to the per-account Twilio auth token
+  # secrets twilio-token-<AccountSid> (secrets.tf). Every function that checks a signature of, or
+  # calls Twilio's REST API for, a tenant's account reads them; only the admin API writes them.
   functions = {
     incoming_call = {
-      entry_point      = "incoming_call"
-      description      = "Twilio voice webhooks: incoming call, call status callback and fallback."
-      public           = true
-      ingress          = local.public_ingress
-      webhook          = true
-      routes           = ["/webhook/voice/incoming", "/webhook/voice/status", "/webhook/voice/fallback"]
-      publishes_events = true
-      enqueues_tasks   = false
-      extra_secrets    = []
+      entry_point          = "incoming_call"
+      description          = "Twilio voice webhooks: incoming call, call status callback and fallback."
+      public               = true
+      ingress              = local.public_ingress
+      webhook              = true
+      routes               = ["/webhook/voice/incoming", "/webhook/voice/status", "/webhook/voice/fallback"]
+      publishes_events     = true
+      enqueues_tasks       = false
+      reads_tenant_tokens  = true
+      writes_tenant_tokens = false
+      extra_secrets        = []
     }
     flow_step = {
-      entry_point      = "flow_step"
-      description      = "Twilio voice webhook that runs the next step of a call flow."
-      public           = true
-      ingress          = local.public_ingress
-      webhook          = true
-      routes           = ["/webhook/voice/step"]
-      publishes_events = true
-      enqueues_tasks   = false
-      extra_secrets    = []
+      entry_point          = "flow_step"
+      description          = "Twilio voice webhook that runs the next step of a call flow."
+      public               = true
+      ingress              = local.public_ingress
+      webhook              = true
+      routes               = ["/webhook/voice/step"]
+      publishes_events     = true
+      enqueues_tasks       = false
+      reads_tenant_tokens  = true
+      writes_tenant_tokens = false
+      extra_secrets        = []
     }
     deploy_flow = {
-      entry_point      = "deploy_flow"
-      description      = "Admin API (/api/...) to deploy and roll back call flows; authenticated by API key in the app."
-      public           = true
-      ingress          = local.public_ingress
-      webhook          = false
-      routes           = ["/api/*"]
-      publishes_events = true
-      enqueues_tasks   = false
-      extra_secrets    = [{ key = "IVR_API_KEY_PEPPER", secret = "ivr-admin-api-key-pepper" }]
+      entry_point          = "deploy_flow"
+      description          = "Admin API (/api/...) to deploy and roll back call flows; authenticated by API key in the app."
+      public               = true
+      ingress              = local.public_ingress
+      webhook              = false
+      routes               = ["/api/*"]
+      publishes_events     = true
+      enqueues_tasks       = false
+      reads_tenant_tokens  = true
+      writes_tenant_tokens = true
+      extra_secrets = [
+        { key = "IVR_API_KEY_PEPPER", secret = "ivr-admin-api-key-pepper" },
+        { key = "IVR_PLATFORM_ADMIN_KEY", secret = "ivr-platform-admin-key" },
+      ]
     }
     route_department = {
-      entry_point      = "route_department"
-      description      = "Department routing (/api/departments/route), invoked only by Cloud Tasks with an OIDC token."
-      public           = false
-      ingress          = "ALLOW_INTERNAL_ONLY"
-      webhook          = false
-      routes           = []
-      publishes_events = true
-      enqueues_tasks   = true
-      extra_secrets    = []
+      entry_point          = "route_department"
+      description          = "Department routing (/api/departments/route), invoked only by Cloud Tasks with an OIDC token."
+      public               = false
+      ingress              = "ALLOW_INTERNAL_ONLY"
+      webhook              = false
+      routes               = []
+      publishes_events     = true
+      enqueues_tasks       = true
+      reads_tenant_tokens  = true
+      writes_tenant_tokens = false
+      extra_secrets        = []
     }
   }
 
@@ -73,6 +87,7 @@ locals {
     GOOGLE_CLOUD_PROJECT     = var.project_id
     IVR_ENV                  = var.environment
     IVR_STORE                = "firestore"
+    IVR_SECRETS              = "secretmanager"
     PUBLIC_BASE_URL          = local.public_base_url
     IVR_REGION               = var.region
     IVR_EVENTS_TOPIC         = google_pubsub_topic.call_events.id

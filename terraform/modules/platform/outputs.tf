@@ -51,3 +51,8 @@ output "route_department_url" {
   description = "Internal URL Cloud Tasks calls for department routing."
   value       = local.route_department_url
 }
+
+output "tenant_token_secret_prefix" {
+  description = "Name prefix of the per-account Twilio auth token secrets the admin API creates (twilio-token-<AccountSid>)."
+  value       = local.tenant_token_secret_prefix
+}

@@ -6,6 +6,7 @@ locals {
   secrets = {
     "twilio-auth-token"        = "Twilio auth token; the webhooks validate X-Twilio-Signature with it."
     "ivr-admin-api-key-pepper" = "Pepper mixed into the hashes of admin API keys checked by deploy_flow."
+    "ivr-platform-admin-key"   = "Platform administration key of /api/platform/... (tenants and their Twilio accounts), checked by deploy_flow."
   }
   optional_secrets = var.enable_subaccount_tokens ? {
     "twilio-subaccount-tokens" = "JSON map of Twilio sub-account SID to auth token, for tenants on their own sub-accounts."
@@ -52,4 +53,65 @@ resource "google_secret_manager_secret_iam_member" "function_accessor" {
   secret_id = google_secret_manager_secret.this[each.value.secret].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+# Tenants' Twilio auth tokens: one secret per linked account, twilio-token-<AccountSid>, created and
+# versioned at run time by the admin API (deploy_flow) when a tenant is linked or relinked, read by
+# the functions that check that account's signatures or call Twilio for it. The secrets are not
+# managed here (they come and go with tenants), so the grants are project-level bindings limited
+# by an IAM condition to that name prefix. Secret Manager names resources by project number in
+# IAM conditions, and a version's name (.../secrets/<id>/versions/<n>) starts with its secret's.
+locals {
+  tenant_token_secret_prefix = "twilio-token-"
+  tenant_token_condition     = "resource.name.startsWith(\"projects/${data.google_project.this.number}/secrets/${local.tenant_token_secret_prefix}\")"
+}
+
+resource "google_project_iam_member" "tenant_token_accessor" {
+  for_each = { for key, f in local.functions : key => f if f.reads_tenant_tokens }
+
+  project = var.project_id
+  role    = "roles/secretmanager.secretAccessor"
+  member  = "serviceAccount:${google_service_account.function[each.key].email}"
+
+  condition {
+    title       = "twilio-token secrets only"
+    description = "Only the per-account Twilio auth tokens (${local.tenant_token_secret_prefix}<AccountSid>)."
+    expression  = local.tenant_token_condition
+  }
+}
+
+resource "google_project_iam_member" "tenant_token_version_adder" {
+  for_each = { for key, f in local.functions : key => f if f.writes_tenant_tokens }
+
+  project = var.project_id
+  role    = "roles/secretmanager.secretVersionAdder"
+  member  = "serviceAccount:${google_service_account.function[each.key].email}"
+
+  condition {
+    title       = "twilio-token secrets only"
+    description = "Add versions (token rotation) only to ${local.tenant_token_secret_prefix}<AccountSid> secrets."
+    expression  = local.tenant_token_condition
+  }
+}
+
+# Creating a secret is authorised on the project (the secret does not exist yet), so no condition
+# on the secret's name can apply to it: a binding conditioned on the prefix would refuse every
+# create. The role holds that one permission and nothing else, so the admin API can create empty
+# secrets of any name, but read or version only the twilio-token-* ones (the bindings above).
+resource "google_project_iam_custom_role" "tenant_token_secret_creator" {
+  project     = var.project_id
+  role_id     = "${var.name_prefix}TenantTokenSecretCreator"
+  title       = "IVR tenant token secret creator (${var.environment})"
+  description = "Create the ${local.tenant_token_secret_prefix}<AccountSid> secrets of linked Twilio accounts; versions are added under a separate, conditioned grant."
+  permissions = ["secretmanager.secrets.create"]
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "tenant_token_secret_creator" {
+  for_each = { for key, f in local.functions : key => f if f.writes_tenant_tokens }
+
+  project = var.project_id
+  role    = google_project_iam_custom_role.tenant_token_secret_creator.id
+  member  = "serviceAccount:${google_service_account.function[each.key].email}"
 }
