@@ -8,7 +8,9 @@ Rules owned here:
   compare-and-set on the document read at the start (see ports.py), so concurrent duplicates advance
   the call once. An httpRequestNode's request is performed here, before the write, bounded by its
   timeout and by the webhook's deadline (less a reserve for the write): on a live call a request gets
-  at most about 2 s, whatever the node says, and a timeout is the node's ``failed`` outcome.
+  at most about 2 s, whatever the node says, and a timeout is the node's ``failed`` outcome. It needs
+  one of the instance's ``HTTP_SLOTS`` (16, at most 4 per tenant: see http_slots.py), held until the
+  request ends or its deadline passes; without one the node fails at once.
 - status: finalises the call once (duration, Twilio's final status, outcome, billing event).
 - Every path answers valid TwiML. A missing call, an unexpected event or a store failure yields the
   stored TwiML, a polite goodbye, or the fallback destination: never an exception to the web layer.
@@ -43,6 +45,7 @@ from common.core.call import (
 )  # fmt: skip
 from common.core.errors import EngineError
 from common.core.flow import CompiledFlow
+from common.service.http_slots import HttpSlots, SlotsFull
 
 log = logging.getLogger("ivr.calls")
 
@@ -52,7 +55,8 @@ TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Directio
 MAX_EVENTS = 2_000
 WRITE_RESERVE_SECONDS = 0.5  # of a webhook's budget, kept for the state write after an HTTP request
 MIN_FETCH_SECONDS = 0.2
-_HTTP_SLOTS = threading.BoundedSemaphore(16)  # HTTP-node requests in flight per instance
+# HTTP-node requests in flight per instance (each holds a voice worker thread), and per tenant.
+HTTP_SLOTS = HttpSlots(total=16, per_tenant=4)
 FINISHED_RETENTION = timedelta(days=30)
 
 NOT_IN_SERVICE = "The number you have dialled is not in service. Please check the number and call again."
@@ -283,13 +287,15 @@ class CallService:
                 return HttpCompleted(0, "", "no time left in this webhook's budget for the request")
             # Concurrent duplicates of this webhook may both get here; the key lets the API dedupe.
             headers = {"Idempotency-Key": f"{record.call_sid}-{record.seq + 1}", **request.headers}
-            if not _HTTP_SLOTS.acquire(timeout=0.05):  # slow APIs must not take every worker thread
-                return HttpCompleted(0, "", "too many HTTP requests in flight on this instance")
+            try:  # slow APIs must not take every worker thread, nor one tenant every tenant's slots
+                slot = HTTP_SLOTS.acquire(record.tenant_id, time.monotonic() + timeout)
+            except SlotsFull as exc:
+                return HttpCompleted(0, "", str(exc))
             try:
                 status, body, error = self.fetcher.fetch(request.method, request.url, headers,
                                                          request.body, timeout)  # fmt: skip
             finally:
-                _HTTP_SLOTS.release()
+                HTTP_SLOTS.release(slot)
             return HttpCompleted(status, body, error)
         return HttpCompleted(0, "", "no pending request")
 

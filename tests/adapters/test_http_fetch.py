@@ -161,3 +161,152 @@ def test_post_sends_the_body(server: Callable[[Handler], int]) -> None:
         LOCAL.fetch("POST", f"http://127.0.0.1:{port}/", {"Content-Type": "application/json"}, '{"a":1}', 2.0)[0] == 201
     )
     assert got == [b'{"a":1}']
+
+
+# -- slow APIs: the deadline bounds the whole exchange -------------------------------------------------
+
+DRIP_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"p" * 20
+                 + b"\r\nContent-Length: 2\r\n\r\n{}")  # fmt: skip
+
+
+class HeaderDripper:
+    """A real socket server on 127.0.0.1 that sends its status line and headers one byte at a time,
+    each byte well inside a per-read socket timeout: only a deadline on the whole exchange stops it."""
+
+    def __init__(self, interval: float = 0.4) -> None:
+        self.interval = interval
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.stopping = threading.Event()
+        self.hung_up = threading.Event()  # the client closed the connection while we were dripping
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def drip_seconds(self) -> float:
+        return len(DRIP_RESPONSE) * self.interval
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            for byte in DRIP_RESPONSE:
+                if self.stopping.wait(self.interval):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    self.hung_up.set()
+                    return
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def dripper() -> Iterator[HeaderDripper]:
+    server = HeaderDripper()
+    yield server
+    server.close()
+
+
+def test_an_api_dripping_its_status_line_and_headers_is_cut_off_at_the_deadline(dripper: HeaderDripper) -> None:
+    timeout = 1.5
+    began = time.monotonic()
+    status, body, error = LOCAL.fetch("GET", f"http://127.0.0.1:{dripper.port}/v1/accounts/1", {}, None, timeout)
+    elapsed = time.monotonic() - began
+    print(f"\nheaders dripped 1 byte every {dripper.interval}s (the whole answer: {dripper.drip_seconds:.0f}s); "
+          f"timeout {timeout}s; fetch returned after {elapsed:.2f}s")  # fmt: skip
+    assert (status, body, error) == (0, "", f"timed out after {timeout:.1f}s")
+    assert elapsed < timeout + 1.0  # well under the drip duration: cut off, not waited out
+    assert dripper.hung_up.wait(3 * dripper.interval + 1.0), "the connection was left open"
+
+
+def test_a_resolver_that_hangs_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def hanging(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.test":
+            release.wait(10)
+        return real("127.0.0.1" if host == "slow-dns.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    began = time.monotonic()
+    status, body, error = LOCAL.fetch("GET", "http://slow-dns.test:9/", {}, None, 1.0)
+    elapsed = time.monotonic() - began
+    release.set()
+    print(f"\nresolver hung for 10s; timeout 1.0s; fetch returned after {elapsed:.2f}s")
+    assert (status, body) == (0, "") and error is not None and "resolv" in error, error
+    assert elapsed < 2.0
+
+
+# -- TLS: the certificate is checked against the URL's name, on the pinned address ---------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (cert path, key path)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ivr-flows test API")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_port(tls_files: tuple[str, str]) -> Iterator[int]:
+    import ssl
+
+    class _Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            reply(200, b'{"tls": true}')(self)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_files)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield int(httpd.server_address[1])
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_to_a_trusted_certificate_answers(tls_port: int, tls_files: tuple[str, str]) -> None:
+    fetcher = RequestsFetcher(allow_hosts=("127.0.0.1",), ca_certs=tls_files[0])
+    assert fetcher.fetch("GET", f"https://127.0.0.1:{tls_port}/", {}, None, 2.0) == (200, '{"tls": true}', None)
+
+
+def test_https_to_an_untrusted_certificate_fails(tls_port: int) -> None:
+    status, body, error = LOCAL.fetch("GET", f"https://127.0.0.1:{tls_port}/", {}, None, 2.0)
+    assert (status, body, error) == (0, "", "request failed: SSLCertVerificationError")
