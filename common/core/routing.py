@@ -254,12 +254,13 @@ def average_handle(agents: Iterable[AgentLike], default: float = DEFAULT_HANDLE_
 def expected_wait(ahead: int, agents: Sequence[AgentLike], now: datetime) -> int:
     """Seconds a caller with ``ahead`` callers before them should expect: 0 while an agent is free for
     them, else ceil(place / staffed) rounds of the staffed agents' average handle time."""
+    ahead = max(0, ahead)
     statuses = [effective_status(a, now) for a in agents]
     free = statuses.count("available")
     if free > ahead:
         return 0
     staffed = [a for a, s in zip(agents, statuses, strict=True) if s in LOGGED_IN]
-    place = max(0, ahead) + 1 - free
+    place = ahead + 1 - free
     return max(0, math.ceil(place / max(1, len(staffed))) * round(average_handle(staffed)))
 
 

@@ -52,6 +52,7 @@ from common.service.routing_base import (
     commit,
     log,
     noted,
+    quietly,
     ref_of,
 )  # fmt: skip
 from common.service.routing_dispatch import Dispatcher
@@ -146,9 +147,10 @@ class RoutingService:
             if raced is None:
                 raise ApiError(503, "unavailable", "the queue could not be written; nothing was changed, try again")
             return self._queued(raced, now, created=False, answering=answering)
-        self.upkeep.schedule(entry, department)
-        self.dispatcher.schedule_sweep(tenant_id, department_id, now)
-        self.dispatcher.dispatch(tenant_id, department_id, now, answering=entry.id if answering else None)
+        quietly("escalation timers", lambda: self.upkeep.schedule(entry, department))
+        quietly("sweep timer", lambda: self.dispatcher.schedule_sweep(tenant_id, department_id, now))
+        mine = entry.id if answering else None
+        quietly("dispatch", lambda: self.dispatcher.dispatch(tenant_id, department_id, now, answering=mine))
         return self._queued(entry, now, created=True, answering=answering)
 
     def _context(self, context: Any) -> dict[str, Any]:

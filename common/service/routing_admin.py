@@ -25,6 +25,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -40,7 +41,7 @@ from common.core.routing_model import (
     iso,
 )  # fmt: skip
 from common.service.admin import ApiError
-from common.service.routing_base import WRITE_ATTEMPTS, RoutingDeps, bump, commit
+from common.service.routing_base import WRITE_ATTEMPTS, RoutingDeps, bump, commit, quietly
 
 API_STATUSES = ("available", "away", "offline")
 
@@ -59,13 +60,17 @@ def validation_error(exc: ValidationError, what: str) -> ApiError:
     return ApiError(422, f"{what}_invalid", f"{details[0]['field']}: {details[0]['message']}", details)
 
 
-def etag_matches(if_match: str | None, stored: str | None) -> bool:
+def etag_matches(if_match: str | list[str] | None, stored: str | None) -> bool:
+    """``if_match``: None (unconditional), the etags the web layer parsed from If-Match, or the raw
+    header (quoted or bare tags, a list, ``*``). Comparison is strong: a weak ``W/`` tag never matches."""
     if if_match is None:
         return True
-    wanted = [t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")]
-    if "*" in wanted:
+    if isinstance(if_match, str):
+        tags = [t.strip() for t in if_match.split(",")]
+        if_match = [t.strip('"') for t in tags if t and not t.startswith("W/")]
+    if "*" in if_match:
         return stored is not None
-    return stored is not None and stored in wanted
+    return stored is not None and stored in if_match
 
 
 def new_etag(settings: BaseModel) -> str:
@@ -103,7 +108,7 @@ class RoutingAdmin:
 
     # -- departments -----------------------------------------------------------------------------
 
-    def put_department(self, tenant_id: str, department_id: str, body: Any, if_match: str | None = None,
+    def put_department(self, tenant_id: str, department_id: str, body: Any, if_match: str | list[str] | None = None,
                        author: str = "") -> tuple[int, dict[str, Any]]:  # fmt: skip
         _check_id(department_id, DEPARTMENT_ID_PATTERN, "department")
         try:
@@ -134,7 +139,7 @@ class RoutingAdmin:
     def list_departments(self, tenant_id: str) -> list[dict[str, Any]]:
         return [department_view(d) for d in self.store.list_departments(tenant_id)]
 
-    def delete_department(self, tenant_id: str, department_id: str, if_match: str | None = None) -> None:
+    def delete_department(self, tenant_id: str, department_id: str, if_match: str | list[str] | None = None) -> None:
         found = self._department(tenant_id, department_id)
         self._check_etag(if_match, found, f"department '{department_id}'")
         feeding = [f"{d.id}.escalation[{i}].department" for d in self.store.list_departments(tenant_id)
@@ -161,14 +166,14 @@ class RoutingAdmin:
         return found
 
     @staticmethod
-    def _check_etag(if_match: str | None, current: Department | Agent | None, what: str) -> None:
+    def _check_etag(if_match: str | list[str] | None, current: Department | Agent | None, what: str) -> None:
         if not etag_matches(if_match, current.etag if current else None):
             now_is = f"is now {current.etag}" if current else "does not exist"
             raise ApiError(409, "conflict", f"{what} {now_is}, not {if_match}; reload it and apply your change again")
 
     # -- agents ----------------------------------------------------------------------------------
 
-    def put_agent(self, tenant_id: str, agent_id: str, body: Any, if_match: str | None = None,
+    def put_agent(self, tenant_id: str, agent_id: str, body: Any, if_match: str | list[str] | None = None,
                   author: str = "") -> tuple[int, dict[str, Any]]:  # fmt: skip
         _check_id(agent_id, AGENT_ID_PATTERN, "agent")
         try:
@@ -201,7 +206,7 @@ class RoutingAdmin:
         now = self.deps.clock()
         return [agent_view(a, now) for a in self.store.list_agents(tenant_id, department_id)]
 
-    def delete_agent(self, tenant_id: str, agent_id: str, if_match: str | None = None) -> None:
+    def delete_agent(self, tenant_id: str, agent_id: str, if_match: str | list[str] | None = None) -> None:
         found = self._agent(tenant_id, agent_id)
         self._check_etag(if_match, found, f"agent '{agent_id}'")
         status = routing.effective_status(found, self.deps.clock())
@@ -228,7 +233,8 @@ class RoutingAdmin:
             if commit(self.store, [updated]):
                 if requested == "available" and self.on_available is not None:
                     for department_id in updated.department_ids:
-                        self.on_available(tenant_id, department_id, now)
+                        work = partial(self.on_available, tenant_id, department_id, now)
+                        quietly(f"dispatch in {department_id}", work)
                 return agent_view(updated, now)
         raise ApiError(409, "conflict", f"agent '{agent_id}' keeps changing; retry")
 

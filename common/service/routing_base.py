@@ -140,10 +140,16 @@ def seconds_between(start: str | None, end: datetime) -> int:
 
 
 def commit(store: RoutingStore, records: Sequence[RoutingRecord]) -> bool:
+    """``store.commit``. A store outage (``StoreUnavailable``) propagates: the API answers 503, and
+    every caller-facing entry point catches it and answers the ``failed`` outcome instead."""
+    return store.commit(records)
+
+
+def quietly(what: str, work: Callable[[], Any]) -> Any:
+    """Run a follow-up whose failure must not undo or fail what was already written (a dispatch
+    after a status change, a timer after a join): log it; the sweep repairs what it missed."""
     try:
-        return store.commit(records)
-    except ValueError:
-        raise
-    except Exception:  # a store outage must not reach a caller as a 5xx: the sweep repairs what is missed
-        log.exception("routing commit of %d records failed", len(records))
-        return False
+        return work()
+    except Exception:
+        log.exception("%s failed; the sweep will catch up", what)
+        return None
