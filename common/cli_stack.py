@@ -55,15 +55,27 @@ def _ignore_stop_signals() -> None:
 
 
 def _start_emulator() -> Any:
-    from common.adapters.emulator import EmulatorUnavailable, FirestoreEmulator
+    from common.adapters.emulator import EmulatorUnavailable, FirestoreEmulator, warm_up
 
     emulator = FirestoreEmulator()
     try:
         emulator.start()
+        os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
+        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "ivr-local")
+        # A cold JVM answers its first requests in over a second, past the store's deadline: seeding
+        # the demo tenant would fail. Pay that once here, with the client's own generous timeouts.
+        from google.cloud import firestore
+
+        client = firestore.Client(project=os.environ["GOOGLE_CLOUD_PROJECT"])
+        try:
+            warm_up(client)
+        finally:
+            client.close()
     except EmulatorUnavailable as exc:
         raise UsageError(str(exc)) from exc
-    os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
-    os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "ivr-local")
+    except BaseException:
+        emulator.stop()
+        raise
     return emulator
 
 

@@ -11,6 +11,11 @@ The launcher is a shell script that runs java as its child (no exec); it is star
 process group so that ``stop()``, ``kill()`` and ``pause()`` reach the JVM too (killing only the
 wrapper leaves java listening on the port). ``warm_up(client)`` pays the JVM's slow first requests
 before anything time-bounded runs.
+
+A process that dies without running any code (SIGKILL, a crash) cannot stop its emulator, so each
+emulator has a watchdog: a small process that holds the read end of a pipe whose write end only this
+process has. When this process is gone, however it went, the pipe reads end-of-file and the watchdog
+stops the emulator's process group (SIGTERM, then SIGKILL after 5 s). ``stop()`` ends the watchdog first.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -43,6 +49,10 @@ INSTALL_HINT = (
     f"runtime (`apt-get install openjdk-17-jre-headless`), or point {ENV_LAUNCHER} at a "
     "cloud_firestore_emulator launcher"
 )
+
+
+#: stops an emulator whose starter died (standard library only: it runs as a plain script)
+WATCHDOG = Path(__file__).with_name("emulator_watchdog.py")
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -198,6 +208,7 @@ class FirestoreEmulator:
         self.startup_timeout = startup_timeout
         self.started_in: float | None = None  # seconds from spawn to "Ok"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._log_path: str | None = None
         self._last_output = ""
@@ -266,6 +277,10 @@ class FirestoreEmulator:
         )
         atexit.register(self.stop)
         try:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, str(WATCHDOG), str(self._proc.pid)], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
             self._wait_ready(began)
         except BaseException:
             self._last_output = self.output_tail()
@@ -323,8 +338,22 @@ class FirestoreEmulator:
                 return False
             time.sleep(0.02)
 
+    @property
+    def watchdog_pid(self) -> int | None:
+        return None if self._watchdog is None else self._watchdog.pid
+
+    def _end_watchdog(self) -> None:
+        if self._watchdog is None:
+            return
+        self._watchdog.kill()  # not through its pipe: it would signal the group while we do
+        self._watchdog.wait()
+        if self._watchdog.stdin is not None:
+            self._watchdog.stdin.close()
+        self._watchdog = None
+
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the whole process group, SIGKILL what lingers, return once it is gone; idempotent."""
+        self._end_watchdog()
         if self._proc is None:
             return
         self._signal_group(signal.SIGCONT)  # a paused JVM cannot act on SIGTERM
@@ -336,6 +365,7 @@ class FirestoreEmulator:
 
     def kill(self) -> None:
         """SIGKILL the process group at once: an outage, for tests of failure handling."""
+        self._end_watchdog()
         if self._proc is None:
             return
         self._signal_group(signal.SIGKILL)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +20,12 @@ from common.adapters import emulator as emu
 from common.adapters.emulator import EmulatorUnavailable, FirestoreEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _java_in_group(pgid: int) -> bool:
@@ -100,3 +111,159 @@ def test_without_the_emulator_ci_fails() -> None:
     result = _run_firestore_test_without_emulator(ci=True)
     assert result.returncode != 0, result.stdout + result.stderr
     assert "CI=true" in result.stdout and "apt-get install" in result.stdout
+
+
+# --- the emulator goes with whoever started it -----------------------------------------------------------
+
+
+def _cmdlines() -> dict[int, tuple[str, str, int]]:
+    """pid -> (state, command line, process group) for every live process (zombies excluded)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            state, _ppid, group = stat[stat.rindex(")") + 2:].split()[:3]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            found[int(entry.name)] = (state, cmdline, int(group))
+    return found
+
+
+def _emulator_groups(port: int) -> set[int]:
+    return {group for _, cmd, group in _cmdlines().values() if f"--port={port}" in cmd and "firestore" in cmd.lower()}
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an HTTP answer, even 404, means it is up
+    except OSError:
+        return False
+
+
+def _ignores(pid: int, *signals: signal.Signals) -> bool:
+    """Whether process ``pid`` ignores every one of ``signals`` (its SigIgn mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            mask = int(line.split()[1], 16)
+            return all(mask >> (int(sig) - 1) & 1 for sig in signals)
+    return False
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def test_the_watchdog_stops_a_group_once_its_starter_is_gone() -> None:
+    # No emulator needed: a stand-in group (a shell and its sleeping child, like the launcher and java).
+    group = subprocess.Popen(["sh", "-c", "sleep 120; true"], start_new_session=True)
+    watchdog = subprocess.Popen([sys.executable, str(emu.WATCHDOG), str(group.pid)], stdin=subprocess.PIPE,
+                                start_new_session=True)  # fmt: skip
+    try:
+        _wait(lambda: len([p for p in _cmdlines().values() if p[2] == group.pid]) == 2, 10, "the stand-in group")
+        _wait(lambda: _ignores(watchdog.pid, signal.SIGTERM, signal.SIGINT, signal.SIGHUP), 10, "the watchdog")
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            watchdog.send_signal(sig)  # ignored: only the end of its pipe ends it
+        time.sleep(0.3)
+        assert watchdog.poll() is None and emu.group_alive(group.pid)
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()  # what the kernel does when the starter dies
+        assert watchdog.wait(timeout=10) == 0
+        group.wait(timeout=10)
+        _wait(lambda: not emu.group_alive(group.pid), 10, "the group to go")  # the sleeping child too
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group.pid, signal.SIGKILL)
+        watchdog.kill()
+        watchdog.wait()
+        group.wait()
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_ivr_run_takes_its_emulator_along_when_stopped(firestore_emulator: FirestoreEmulator, tmp_path: Path,
+                                                       sig: signal.Signals) -> None:  # fmt: skip
+    # firestore_emulator: only to skip (or fail on CI) when the emulator is not installed
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("FIRESTORE_EMULATOR_HOST", "PORT")}
+    with (tmp_path / "stderr.log").open("wb") as log:
+        run = subprocess.Popen([sys.executable, "-m", "common.cli", "run", "--store", "firestore-emulator",
+                                "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log,
+                               start_new_session=True, text=True)  # fmt: skip
+    groups: set[int] = set()
+    try:
+        assert run.stdout is not None
+        banner = run.stdout.readline()
+        assert banner.startswith(f"ivr local stack on http://127.0.0.1:{port} (store: Firestore emulator on "), \
+            banner + (tmp_path / "stderr.log").read_text()  # fmt: skip
+        emulator_host = banner.split("Firestore emulator on ", 1)[1].split(")")[0]
+        emulator_port = int(emulator_host.rsplit(":", 1)[1])
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}/"), 30, "the stack to answer")
+        assert _answers(f"http://{emulator_host}/")
+        groups = _emulator_groups(emulator_port)
+        assert len(groups) == 1 and _java_in_group(next(iter(groups)))
+        watchdogs = [pid for pid, (_, cmd, _) in _cmdlines().items() if "emulator_watchdog.py" in cmd
+                     and cmd.split()[-1] == str(next(iter(groups)))]  # fmt: skip
+        assert len(watchdogs) == 1
+
+        run.send_signal(sig)
+        assert run.wait(timeout=60) == 0
+        rest = run.stdout.read()
+        assert f"stopping ({sig.name})" in rest
+
+        group = next(iter(groups))
+        assert not emu.group_alive(group) and not _java_in_group(group)  # gone when ivr run returned
+        assert _emulator_groups(emulator_port) == set()
+        assert watchdogs[0] not in _cmdlines()
+        assert not _answers(f"http://{emulator_host}/")
+        assert not _answers(f"http://127.0.0.1:{port}/")
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+
+STARTER = """
+import sys, time
+from common.adapters.emulator import FirestoreEmulator
+emulator = FirestoreEmulator().start()
+print(emulator.host, emulator.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.emulator
+def test_an_emulator_whose_starter_is_killed_is_stopped_by_its_watchdog(firestore_emulator: FirestoreEmulator) -> None:
+    starter = subprocess.Popen([sys.executable, "-c", STARTER], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)  # fmt: skip
+    group = 0
+    try:
+        assert starter.stdout is not None
+        host, pid = starter.stdout.readline().split()
+        group = int(pid)
+        assert _answers(f"http://{host}/") and _java_in_group(group)
+        starter.kill()  # SIGKILL: no handler, no finally, no atexit runs
+        starter.wait()
+        _wait(lambda: not emu.group_alive(group), 20, "the watchdog to stop the emulator")
+        assert not _java_in_group(group)
+        assert not _answers(f"http://{host}/")
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        if group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
