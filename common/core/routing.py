@@ -61,7 +61,10 @@ AgentEvent = Literal["offer", "answer", "miss", "withdraw", "hangup", "release",
 RING_ALL_LIMIT = 10  # Twilio rings at most 10 numbers from one Dial
 DEFAULT_HANDLE_SECONDS = 180.0
 EWMA_ALPHA = 0.3  # weight of the newest call in an agent's handle-time average
-LOGGED_IN: frozenset[str] = frozenset({"available", "offered", "busy", "wrap-up"})
+#: logged in (Connect's "staffed"): anything but offline; away is logged in but paused
+LOGGED_IN: frozenset[str] = frozenset({"available", "offered", "busy", "wrap-up", "away"})
+#: taking calls now or soon: what expected wait divides the queue by
+WORKING: frozenset[str] = frozenset({"available", "offered", "busy", "wrap-up"})
 
 SYSTEM_TRANSITIONS: dict[tuple[str, AgentEvent], AgentStatus] = {
     ("available", "offer"): "offered",
@@ -253,19 +256,21 @@ def average_handle(agents: Iterable[AgentLike], default: float = DEFAULT_HANDLE_
 
 def expected_wait(ahead: int, agents: Sequence[AgentLike], now: datetime) -> int:
     """Seconds a caller with ``ahead`` callers before them should expect: 0 while an agent is free for
-    them, else ceil(place / staffed) rounds of the staffed agents' average handle time."""
+    them, else ceil(place / working) rounds of the working agents' average handle time (away and
+    offline agents take no calls, so they do not shorten the wait)."""
     ahead = max(0, ahead)
     statuses = [effective_status(a, now) for a in agents]
     free = statuses.count("available")
     if free > ahead:
         return 0
-    staffed = [a for a, s in zip(agents, statuses, strict=True) if s in LOGGED_IN]
+    staffed = [a for a, s in zip(agents, statuses, strict=True) if s in WORKING]
     place = ahead + 1 - free
     return max(0, math.ceil(place / max(1, len(staffed))) * round(average_handle(staffed)))
 
 
 def can_join(rule: str, agents: Sequence[AgentLike], now: datetime) -> bool:
-    """The join-when-empty rule: always; staffed (someone logged in); available (someone free now)."""
+    """The join-when-empty rule: always; staffed (someone logged in, away included); available
+    (someone free now)."""
     if rule == "always":
         return True
     statuses = {effective_status(a, now) for a in agents}

@@ -259,7 +259,7 @@ def test_expected_wait(ahead: int, agents: list[A], expected: int) -> None:
 
 @pytest.mark.parametrize(("rule", "statuses", "joins"), [
     ("always", [], True), ("always", ["offline"], True),
-    ("staffed", [], False), ("staffed", ["offline", "away"], False), ("staffed", ["busy"], True),
+    ("staffed", [], False), ("staffed", ["offline"], False), ("staffed", ["away"], True), ("staffed", ["busy"], True),
     ("staffed", ["wrap-up"], True), ("available", ["busy", "offered"], False), ("available", ["available"], True),
 ])  # fmt: skip
 def test_join_when_empty(rule: str, statuses: list[str], joins: bool) -> None:
