@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from unittest import mock
@@ -113,6 +114,20 @@ def test_validate_never_raises(doc: Any, schedules: set[str] | None) -> None:
         assert exc.report == report
     else:
         assert report.ok
+
+
+# pydantic's own wording and bookkeeping, which no message or path may show
+PYDANTIC_WORDING = re.compile(r"Input should|String should|List should|Value error|Field required|"
+                              r"Extra inputs|constrained-|literal\[|\[key\]|function-after")  # fmt: skip
+
+
+@settings(SETTINGS, max_examples=300)
+@given(doc=garbage_document())
+def test_messages_never_use_pydantic_wording(doc: Any) -> None:
+    report = validation.validate(doc)
+    for issue in [*report.errors, *report.warnings]:
+        assert issue.message and not PYDANTIC_WORDING.search(issue.message), issue
+        assert not PYDANTIC_WORDING.search(issue.field or ""), issue
 
 
 # --- (b) valid flows end, and every TwiML document is valid ---------------------------------------
