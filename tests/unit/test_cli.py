@@ -418,3 +418,21 @@ def test_call_warns_about_unused_inputs(capsys: pytest.CaptureFixture[str], loca
     assert code == 0
     assert "webhooks, call CA" in out
     assert err == "ivr: warning: 1 scripted input(s) not used, the call ended first: 5\n"
+
+
+def test_push_of_an_invalid_flow_to_a_real_stack_prints_each_problem(
+        capsys: pytest.CaptureFixture[str], local_stack: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.delenv("IVR_API_KEY", raising=False)  # the stack was seeded with the dev key
+    doc = json.loads(Path(SUPPORT).read_text(encoding="utf-8"))
+    menu = next(n for n in doc["nodes"] if n["id"] == "menu")
+    menu["data"]["timeout"] = 90
+    doc["settings"] = {**doc.get("settings", {}), "timezone": "Mars/Olympus"}
+    code, out, err = run(capsys, "push", write(tmp_path, "bad.json", doc), "--url", local_stack)
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert lines[0] == "ivr: HTTP 422 flow_invalid: 2 error(s); the flow was not saved"
+    assert "  - error: node 'menu', field 'data.timeout': timeout is 90; use 1 to 60 seconds" in lines
+    assert any(line.startswith("  - error: field 'settings.timezone': unknown time zone 'Mars/Olympus'")
+               for line in lines)  # fmt: skip
+    assert not any(line in ("  - errors", "  - warnings") for line in lines)  # the keys of the report
