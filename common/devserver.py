@@ -2,8 +2,17 @@
 
 Each function is loaded from its own ``functions/<name>/main.py`` with functions-framework's
 ``create_app`` (exactly what Cloud Functions runs) and mounted under one WSGI dispatcher by path.
-The dispatcher passes the environ through untouched, so the raw request target used for signature
-checks is the one the client sent.
+
+The dispatcher passes the environ through as the server built it, with one correction. werkzeug's
+development server (what ``ivr run`` serves with) gets the request line from http.server already
+decoded as latin-1, then applies the WSGI "encoding dance" (``text.encode("utf-8").decode("latin-1")``,
+meant for text decoded as UTF-8) to RAW_URI, REQUEST_URI, QUERY_STRING and PATH_INFO: every raw
+non-ASCII byte of the request target is encoded twice (``?d=José`` sent as raw UTF-8 arrives as
+``?d=JosÃ\x83Â©``). The signature check rebuilds the URL from RAW_URI, so such a request was refused
+with 403, and a signature over the mangled text was accepted. ``pep3333_environ`` undoes the extra
+layer for requests from that server only (it marks its environ with ``werkzeug.socket``), leaving
+every field as PEP 3333 says: the request's bytes as latin-1. gunicorn, which serves Cloud
+Functions, builds these fields correctly (and refuses a raw non-ASCII request target with 400).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
@@ -36,11 +46,28 @@ def load_functions(functions_dir: Path = FUNCTIONS) -> dict[str, WsgiApp]:
     return apps
 
 
+def pep3333_environ(environ: dict[str, Any]) -> dict[str, Any]:
+    """Undo werkzeug's development server's second UTF-8 encoding of the request target (see above)."""
+    raw = environ.get("RAW_URI")
+    if "werkzeug.socket" not in environ or not isinstance(raw, str) or raw.isascii():
+        return environ  # another server, or nothing a second encoding could have changed
+    try:
+        target = raw.encode("latin-1").decode("utf-8")  # = the request target's bytes as latin-1
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return environ  # not what the dance produces: leave it alone
+    parts = urlsplit(target)
+    path = f"/{parts.netloc}{parts.path}" if not parts.scheme and parts.netloc else parts.path
+    environ.update({"RAW_URI": target, "REQUEST_URI": target, "QUERY_STRING": parts.query,
+                    "PATH_INFO": unquote_to_bytes(path).decode("latin-1")})  # fmt: skip
+    return environ
+
+
 class Dispatcher:
     def __init__(self, apps: dict[str, WsgiApp]) -> None:
         self.apps = apps
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ = pep3333_environ(environ)
         path = environ.get("PATH_INFO", "")
         for prefix, name in ROUTES:
             if path.startswith(prefix):

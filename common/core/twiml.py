@@ -5,7 +5,8 @@ Rules owned here:
   next request must present (``?seq=N``), and ends with the connection-override fragment
   (``CONNECTION_OVERRIDES``): connect within 2 s, read within 5 s, 2 retries on connect/read failure
   or 5xx, all inside 12 s so Twilio's 15 s budget is never exceeded. Twilio strips the fragment before
-  it requests (and signs) the URL.
+  it requests the URL; whether its signature covers the fragment is not documented, so the webhooks
+  accept a signature over the URL either way (common/web/voice.py).
 - Each document ends in exactly one waiting verb (Gather, Dial, Enqueue, Record, Redirect) or Hangup.
   Gather always sets ``actionOnEmptyResult`` so silence comes back to us instead of falling through.
   Record is followed by a Redirect to the same step URL: when nothing was recorded Twilio does not

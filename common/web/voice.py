@@ -38,7 +38,8 @@ _pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voice")
 
 def _native(text: str) -> str:
     """WSGI environ strings are the request's bytes decoded as latin-1 (PEP 3333); Twilio signs the
-    URL as text, so raw UTF-8 in the request target (``?name=José``) must be decoded back."""
+    URL as text, so raw UTF-8 in the request target (``?name=José``) must be decoded back. (werkzeug's
+    development server encodes those bytes once more; common/devserver.py undoes that before us.)"""
     try:
         return text.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
