@@ -20,10 +20,15 @@ from common.core.routing_model import AgentSettings, DepartmentSettings, entry_i
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulator)])
 def routing_store(request: pytest.FixtureRequest) -> RoutingStore:
     if request.param == "memory":
         return MemoryRoutingStore()
+    if request.param == "firestore":  # on the session's emulator (tests/conftest.py), emptied first
+        from routing_fixtures import firestore_routing_store
+
+        return firestore_routing_store(request.getfixturevalue("firestore_emulator"),
+                                       request.getfixturevalue("firestore_client"))  # fmt: skip
     found: RoutingStore = request.getfixturevalue(f"{request.param}_routing_store")
     return found
 
