@@ -30,16 +30,21 @@ resource "google_pubsub_topic_iam_member" "function_event_publisher" {
   member  = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
-# Identity Cloud Tasks uses to call route_department (OIDC token); it may invoke nothing else.
+# Identity of the routing timers' OIDC tokens (Cloud Tasks signs them as this account); it may
+# invoke nothing but route_department, and route_department accepts task requests only with its
+# token (checked in the app: email, audience PUBLIC_BASE_URL).
 resource "google_service_account" "tasks_invoker" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-tasks-invoker"
   display_name = "IVR Cloud Tasks invoker (${var.environment})"
-  description  = "Signs the OIDC tokens of the Cloud Tasks that call route_department."
+  description  = "Signs the OIDC tokens of the routing timer tasks that call route_department."
 
   depends_on = [google_project_service.apis]
 }
 
+# route_department is also publicly invokable (POST /api/departments/route comes through the load
+# balancer with an API key, which Cloud Run IAM cannot check), so today this binding adds nothing;
+# it is what keeps the timers working if that route ever moves and the function becomes private.
 resource "google_cloud_run_service_iam_member" "tasks_invoke_route_department" {
   project  = var.project_id
   location = var.region
@@ -50,8 +55,7 @@ resource "google_cloud_run_service_iam_member" "tasks_invoke_route_department" {
 
 locals {
   task_queues = {
-    department_dispatch = google_cloud_tasks_queue.department_dispatch.name
-    escalation          = google_cloud_tasks_queue.escalation.name
+    routing_timers = google_cloud_tasks_queue.routing_timers.name
   }
 
   task_enqueue_grants = merge([

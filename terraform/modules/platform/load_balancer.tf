@@ -1,7 +1,8 @@
 # Global external Application Load Balancer: https://<domain> is the single public base URL that
 # Twilio and admins call. Every function with routes gets a serverless NEG and a backend service;
-# the URL map sends each path to its function. route_department has no route: it is internal and
-# reached only by Cloud Tasks.
+# the URL map sends each path to its function. Path rules match the longest path first, so
+# /api/departments/route and /api/departments/tasks/* reach route_department and the rest of /api/*
+# deploy_flow.
 
 locals {
   lb_functions = { for key, f in local.functions : key => f if length(f.routes) > 0 }

@@ -27,7 +27,7 @@ locals {
       webhook              = true
       routes               = ["/webhook/voice/incoming", "/webhook/voice/status", "/webhook/voice/fallback"]
       publishes_events     = true
-      enqueues_tasks       = false
+      enqueues_tasks       = true
       reads_tenant_tokens  = true
       writes_tenant_tokens = false
       extra_secrets        = []
@@ -40,7 +40,7 @@ locals {
       webhook              = true
       routes               = ["/webhook/voice/step"]
       publishes_events     = true
-      enqueues_tasks       = false
+      enqueues_tasks       = true
       reads_tenant_tokens  = true
       writes_tenant_tokens = false
       extra_secrets        = []
@@ -53,7 +53,7 @@ locals {
       webhook              = false
       routes               = ["/api/*"]
       publishes_events     = true
-      enqueues_tasks       = false
+      enqueues_tasks       = true
       reads_tenant_tokens  = true
       writes_tenant_tokens = true
       extra_secrets = [
@@ -62,12 +62,14 @@ locals {
       ]
     }
     route_department = {
-      entry_point          = "route_department"
-      description          = "Department routing (/api/departments/route), invoked only by Cloud Tasks with an OIDC token."
-      public               = false
-      ingress              = "ALLOW_INTERNAL_ONLY"
+      entry_point = "route_department"
+      description = "Department routing: POST /api/departments/route (API key) and the routing timers' task handlers /api/departments/tasks/* (Cloud Tasks OIDC token), both checked in the app."
+      # Public at the IAM level because API-key callers come through the load balancer without a
+      # Google identity; ingress always admits only the load balancer and internal sources.
+      public               = true
+      ingress              = "ALLOW_INTERNAL_AND_GCLB"
       webhook              = false
-      routes               = []
+      routes               = ["/api/departments/route", "/api/departments/tasks/*"]
       publishes_events     = true
       enqueues_tasks       = true
       reads_tenant_tokens  = true
@@ -78,25 +80,20 @@ locals {
 
   function_names = { for key, _ in local.functions : key => "${var.name_prefix}-${replace(key, "_", "-")}" }
 
-  # Cloud Run gives every service a deterministic URL; using it (instead of the function's uri
-  # output) lets every function know the route_department URL without a dependency cycle.
-  route_department_url = "https://${local.function_names["route_department"]}-${data.google_project.this.number}.${var.region}.run.app"
-
   # Settings read by common/config.py (plus what the functions need to find the queues and topic).
   managed_environment = {
-    GOOGLE_CLOUD_PROJECT     = var.project_id
-    IVR_ENV                  = var.environment
-    IVR_STORE                = "firestore"
-    IVR_SECRETS              = "secretmanager"
-    PUBLIC_BASE_URL          = local.public_base_url
-    IVR_REGION               = var.region
-    IVR_EVENTS_TOPIC         = google_pubsub_topic.call_events.id
-    IVR_TASKS_LOCATION       = var.region
-    IVR_DISPATCH_QUEUE       = google_cloud_tasks_queue.department_dispatch.id
-    IVR_ESCALATION_QUEUE     = google_cloud_tasks_queue.escalation.id
-    IVR_TASKS_INVOKER_SA     = google_service_account.tasks_invoker.email
-    IVR_ROUTE_DEPARTMENT_URL = local.route_department_url
-    TWILIO_ACCOUNT_SID       = var.twilio_account_sid
+    GOOGLE_CLOUD_PROJECT      = var.project_id
+    IVR_ENV                   = var.environment
+    IVR_STORE                 = "firestore"
+    IVR_SECRETS               = "secretmanager"
+    PUBLIC_BASE_URL           = local.public_base_url
+    IVR_REGION                = var.region
+    IVR_EVENTS_TOPIC          = google_pubsub_topic.call_events.id
+    IVR_TASKS                 = "cloudtasks"
+    IVR_TASKS_QUEUE           = google_cloud_tasks_queue.routing_timers.id
+    IVR_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
+    IVR_TASKS_AUDIENCE        = local.public_base_url
+    TWILIO_ACCOUNT_SID        = var.twilio_account_sid
   }
   # The managed settings win over extra_environment (which validation also keeps apart).
   common_environment = merge(var.extra_environment, local.managed_environment)

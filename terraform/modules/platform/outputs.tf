@@ -39,17 +39,14 @@ output "call_events_topic" {
   value       = google_pubsub_topic.call_events.id
 }
 
-output "task_queues" {
-  description = "Cloud Tasks queue ids."
-  value = {
-    department_dispatch = google_cloud_tasks_queue.department_dispatch.id
-    escalation          = google_cloud_tasks_queue.escalation.id
-  }
+output "routing_timers_queue" {
+  description = "Cloud Tasks queue of the routing timers (IVR_TASKS_QUEUE)."
+  value       = google_cloud_tasks_queue.routing_timers.id
 }
 
-output "route_department_url" {
-  description = "Internal URL Cloud Tasks calls for department routing."
-  value       = local.route_department_url
+output "tasks_service_account" {
+  description = "Service account whose OIDC token the routing timer tasks carry (IVR_TASKS_SERVICE_ACCOUNT)."
+  value       = google_service_account.tasks_invoker.email
 }
 
 output "tenant_token_secret_prefix" {

@@ -77,8 +77,8 @@ variable "extra_environment" {
 
   validation {
     condition = length(setintersection(keys(var.extra_environment), [
-      "IVR_ENV", "IVR_STORE", "IVR_SECRETS", "IVR_REGION", "IVR_FUNCTION", "IVR_EVENTS_TOPIC", "IVR_TASKS_LOCATION",
-      "IVR_DISPATCH_QUEUE", "IVR_ESCALATION_QUEUE", "IVR_TASKS_INVOKER_SA", "IVR_ROUTE_DEPARTMENT_URL",
+      "IVR_ENV", "IVR_STORE", "IVR_SECRETS", "IVR_REGION", "IVR_FUNCTION", "IVR_EVENTS_TOPIC",
+      "IVR_TASKS", "IVR_TASKS_QUEUE", "IVR_TASKS_SERVICE_ACCOUNT", "IVR_TASKS_AUDIENCE",
     ])) == 0
     error_message = "extra_environment cannot override variables the platform sets itself."
   }
