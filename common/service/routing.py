@@ -411,4 +411,5 @@ class RoutingService:
 
 
 def _is_e164(number: str) -> bool:
-    return re.fullmatch(E164_PATTERN, number) is not None
+    """A number we can call back: E.164 with at least 8 digits (shorter ones are no subscriber's)."""
+    return re.fullmatch(E164_PATTERN, number) is not None and len(number) >= 9

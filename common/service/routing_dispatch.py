@@ -187,6 +187,9 @@ class Dispatcher:
         department = self.deps.department(tenant_id, department_id)
         for _ in range(WRITE_ATTEMPTS):
             entry, agent, holds = self._offer_of(tenant_id, department_id, entry_id, offer, agent_id)
+            if entry is not None and department is not None and entry.status == "connected" \
+                    and entry.offer_id == offer and entry.connected_agent == agent_id and digits.strip()[:1] == "1":
+                return self._accepted(department, entry, offer)  # a retried delivery of the accept that won
             if not holds or entry is None or agent is None or department is None:
                 if agent is not None and agent.offer_id == offer and agent.status == "offered":
                     commit(self.store, [bump(agent, **routing.agent_event(agent, "withdraw", now), **_FREE)])
@@ -210,12 +213,16 @@ class Dispatcher:
             busy = bump(agent, **routing.agent_event(agent, "answer", now))
             withdrawn = [bump(a, **routing.agent_event(a, "withdraw", now), **_FREE) for a in others]
             if commit(self.store, [connected, busy, *withdrawn]):
-                if entry.kind == "callback":
-                    caller_id = department.settings.callback.caller_id or entry.called
-                    return queue_twiml.callback_dial(entry.callback_number or entry.caller, caller_id, self.deps.urls,
-                                                     ref_of(entry), offer)  # fmt: skip
-                return queue_twiml.accepted()
+                return self._accepted(department, connected, offer)
         return queue_twiml.refused("Sorry, this call could not be connected. Goodbye.")
+
+    def _accepted(self, department: Department, entry: QueueEntry, offer: str) -> str:
+        """A call bridges when the whisper ends; a callback's agent leg dials the customer."""
+        if entry.kind == "callback":
+            caller_id = department.settings.callback.caller_id or entry.called
+            return queue_twiml.callback_dial(entry.callback_number or entry.caller, caller_id, self.deps.urls,
+                                             ref_of(entry), offer)  # fmt: skip
+        return queue_twiml.accepted()
 
     def offer_ended(self, tenant_id: str, department_id: str, entry_id: str, offer: str, dial_status: str,
                     duration: int | None, now: datetime | None = None) -> QueueEntry | None:  # fmt: skip

@@ -87,12 +87,14 @@ class Harness:
     def tick(self, seconds: float) -> datetime:
         return self.clock.tick(seconds)
 
-    def due(self) -> list[dict[str, Any]]:
-        """Deliver every timer whose time has come (in time order), as the Timers adapter would."""
+    def due(self, only: str = "") -> list[dict[str, Any]]:
+        """Deliver every timer whose time has come (in time order), as the Timers adapter would;
+        ``only``: just the timers of that kind (escalate, sweep, callback)."""
         results: list[dict[str, Any]] = []
         while True:
-            ready = sorted(((at, name) for name, (at, _, _) in self.timers.scheduled.items()
-                            if name not in self.timers.delivered and at <= self.clock()), key=lambda x: x)  # fmt: skip
+            now = self.clock()
+            ready = sorted((at, name) for name, (at, path, _) in self.timers.scheduled.items()
+                           if name not in self.timers.delivered and at <= now and path.endswith(only))  # fmt: skip
             if not ready:
                 return results
             _, name = ready[0]
