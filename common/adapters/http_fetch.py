@@ -7,7 +7,7 @@ Rules owned here:
   timeout), so a watchdog shuts the connection's socket down when the deadline passes, whatever the
   request is blocked on, and every read also carries what is left of the deadline as its timeout.
   Name resolution has no timeout of its own: it runs on its own thread and is waited for only until
-  the deadline (a resolver left hanging finishes on its own, holding nothing of ours).
+  the deadline (a resolver left hanging finishes on its own thread, holding no socket and no slot).
 - Flows are written by tenants, so the URL is untrusted. The host is resolved once; every address it
   resolves to must be public (loopback, private, link-local - where the metadata server lives - and
   other non-global addresses are refused unless the host is explicitly allowed, as a laptop stack
