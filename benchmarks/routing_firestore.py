@@ -9,7 +9,7 @@ store's own counters (documents, as Firestore bills them):
   - reads/writes per hold-loop iteration: a waiting caller's ``hold`` when nothing is due, and when
     a position/wait announcement is due (which counts its place and records what it said);
   - with ``--waiting`` callers in one department: the time to pick the head of the queue
-    (``list_entries`` of the dispatcher's pick window, and of 1), to count the waiting, and to
+    (``list_entries`` of 1, 5 and 50: the dispatcher's pick windows), to count the waiting, and to
     count how many are ahead of the last caller (one aggregation over the same index).
 Latencies are wall clock on a loopback emulator (p50/p99 over ``--repeat`` runs): they show the
 shape (what grows with the queue, what does not), not production latency. ``--memory`` prints the
@@ -39,7 +39,6 @@ from common.core.queue_twiml import QueueUrls  # noqa: E402
 from common.core.routing_model import entry_id, iso  # noqa: E402
 from common.service.routing import RoutingService  # noqa: E402
 from common.service.routing_base import CallInfo, RoutingDeps  # noqa: E402
-from common.service.routing_dispatch import PICK_WINDOW  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TENANT, ACCOUNT = "acme", "AC" + "a" * 32
@@ -141,13 +140,15 @@ def long_queue(store: RoutingStore, waiting: int, repeat: int) -> None:
     line = sorted(seeded, key=queue_key)
     last = line[-1]  # the back of the queue
     costs = Costs(store)
-    for name, fn in (
-        (f"head of queue, list_entries(limit={PICK_WINDOW})", lambda: store.list_entries(TENANT, "big", "waiting",
-                                                                                     PICK_WINDOW)),
-        ("head of queue, list_entries(limit=1)", lambda: store.list_entries(TENANT, "big", "waiting", 1)),
+    def head(limit: int) -> Callable[[], Any]:
+        return lambda: store.list_entries(TENANT, "big", "waiting", limit)
+
+    measured: list[tuple[str, Callable[[], Any]]] = [
+        *((f"head of queue, list_entries(limit={n})", head(n)) for n in (1, 5, 50)),
         ("count_entries(waiting)", lambda: store.count_entries(TENANT, "big", "waiting")),
         ("count_ahead(last caller)", lambda: store.count_ahead(last)),
-    ):
+    ]
+    for name, fn in measured:
         reads, _, result = costs(fn)
         p50, p99 = timed(fn, repeat)
         shown = len(result) if isinstance(result, list) else result
