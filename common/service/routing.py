@@ -9,7 +9,7 @@
       callback_confirm / callback_number      document, or an outcome for the flow to continue from)
       call_ended                              the caller's status callback: abandonment
       handle_task                             Timers deliveries: escalate, sweep, callback
-      stats / live                            numbers for the API and for flow decision rules
+      admin.stats / admin.live                numbers for the API and for flow decision rules
 
 Rules owned here:
 - ``route`` is idempotent per (call, department): the entry id is derived from both and created with
@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from common.adapters.routing_store import QueueEntry
+from common.adapters.routing_store import Agent, QueueEntry
 from common.core import queue_twiml, routing
 from common.core.routing_hold import announcement_due, hold_plan, menu_choice, menu_keys
 from common.core.routing_model import E164_PATTERN, RoutingError, entry_id, iso
 from common.core.routing_model import priority as parse_priority
-from common.core.routing_stats import WINDOW_SECONDS, department_stats
 from common.service.admin import ApiError
 from common.service.routing_admin import RoutingAdmin, field_path
 from common.service.routing_base import (
@@ -55,13 +55,12 @@ from common.service.routing_base import (
     quietly,
     ref_of,
 )  # fmt: skip
-from common.service.routing_dispatch import Dispatcher
+from common.service.routing_dispatch import Assignment, Dispatcher
 from common.service.routing_upkeep import Upkeep
 
 MAX_CONTEXT_BYTES = 8 * 1024
-STATS_SAMPLE = 200
-STATS_CLOSED_LIMIT = 5000
 FAILED = CallerTwiml(outcome="failed")
+Place = tuple[int | None, int | None]  # 1-based position and expected wait seconds (None: not waiting)
 CALLBACK_THANKS = "Thank you. We will call you back, and you keep your place in line. Goodbye."
 
 
@@ -150,8 +149,9 @@ class RoutingService:
         quietly("escalation timers", lambda: self.upkeep.schedule(entry, department))
         quietly("sweep timer", lambda: self.dispatcher.schedule_sweep(tenant_id, department_id, now))
         mine = entry.id if answering else None
-        quietly("dispatch", lambda: self.dispatcher.dispatch(tenant_id, department_id, now, answering=mine))
-        return self._queued(entry, now, created=True, answering=answering)
+        made = quietly("dispatch", lambda: self.dispatcher.dispatch(tenant_id, department_id, now, answering=mine,
+                                                                    agents=agents)) or []  # fmt: skip
+        return self._queued(entry, now, created=True, answering=answering, agents=agents, made=made)
 
     def _context(self, context: Any) -> dict[str, Any]:
         if context is None:
@@ -164,23 +164,36 @@ class RoutingService:
                            [{"field": "context", "message": f"at most {MAX_CONTEXT_BYTES} bytes of JSON"}])  # fmt: skip
         return json.loads(json.dumps(context, default=str))
 
-    def _queued(self, entry: QueueEntry, now: datetime, created: bool, answering: bool) -> RouteResult:
-        current = self.store.get_entry(entry.tenant_id, entry.department_id, entry.id) if created else entry
-        current = current or entry
-        position, wait = self._place(current, now)
-        caller = self.hold(current.tenant_id, current.department_id, current.id, now) if answering else None
+    def _queued(self, entry: QueueEntry, now: datetime, created: bool, answering: bool,
+                agents: list[Agent] | None = None, made: Sequence[Assignment] = ()) -> RouteResult:  # fmt: skip
+        """The result of a join; ``agents`` and ``made`` (what the join's dispatch did) spare re-reads."""
+        current = next((m.entry for m in made if m.entry.id == entry.id), entry)
+        if agents is not None:
+            offered = {a.id: a for m in made for a in m.agents}
+            agents = [offered.get(a.id, a) for a in agents]
+        position, wait = self._place(current, now, agents)
+        caller = self._answer(current, now, (position, wait)) if answering else None
         if not answering and created and current.status == "waiting":
             url = self.deps.urls.url(queue_twiml.HOLD, ref_of(current))
             if not self.deps.calls.redirect(current.account_sid, current.call_sid, url):
                 log.warning("could not redirect %s to its hold loop", current.call_sid)
         return RouteResult("queued", current, position, wait, created, caller)
 
-    def _place(self, entry: QueueEntry, now: datetime) -> tuple[int | None, int | None]:
+    def _place(self, entry: QueueEntry, now: datetime, agents: list[Agent] | None = None) -> Place:
+        """1-based place and expected wait: one count, plus the agents unless they are given."""
         if entry.status != "waiting":
             return (0, 0) if entry.status in ("assigned", "connected") else (None, None)
         ahead = self.store.count_ahead(entry)
-        agents = self.store.list_agents(entry.tenant_id, entry.department_id)
+        if agents is None:
+            agents = self.store.list_agents(entry.tenant_id, entry.department_id)
         return ahead + 1, routing.expected_wait(ahead, agents, now)
+
+    def _answer(self, entry: QueueEntry, now: datetime, place: Place) -> CallerTwiml:
+        try:
+            return self._hold(entry.tenant_id, entry.department_id, entry.id, now, 0, entry, place)
+        except Exception:
+            log.exception("first hold document of entry %s/%s failed", entry.department_id, entry.id)
+            return FAILED
 
     def route_request(self, tenant_id: str, body: Any, now: datetime | None = None) -> tuple[int, dict[str, Any]]:
         """``POST /api/departments/route``: 201 with position and expected wait (200 when it existed)."""
@@ -214,8 +227,9 @@ class RoutingService:
 
     connect = hold  # the REST redirect's target: an assigned entry connects, anything else holds
 
-    def _hold(self, tenant_id: str, department_id: str, entry_id_: str, now: datetime, depth: int) -> CallerTwiml:
-        entry = self.store.get_entry(tenant_id, department_id, entry_id_)
+    def _hold(self, tenant_id: str, department_id: str, entry_id_: str, now: datetime, depth: int,
+              known: QueueEntry | None = None, place: Place | None = None) -> CallerTwiml:  # fmt: skip
+        entry = known or self.store.get_entry(tenant_id, department_id, entry_id_)
         department = self.deps.department(tenant_id, department_id)
         if entry is None or department is None or depth > 3:
             return FAILED
@@ -224,7 +238,7 @@ class RoutingService:
         hold_settings = department.settings.hold
         position = wait = None
         if announcement_due(entry, hold_settings, now):
-            position, wait = self._place(entry, now)
+            position, wait = place if place is not None and entry is known else self._place(entry, now)
         plan = hold_plan(entry, hold_settings, now, position, wait)
         if plan.changes and not commit(self.store, [bump(entry, **plan.changes)]):
             return self._hold(tenant_id, department_id, entry_id_, now, depth + 1)  # it changed: decide again
@@ -378,36 +392,6 @@ class RoutingService:
         if kind == "sweep":
             return self.upkeep.sweep(tenant_id, department_id, now)
         return {"assigned": len(self.dispatcher.dispatch(tenant_id, department_id, now))}
-
-    # -- numbers ---------------------------------------------------------------------------------
-
-    def stats(self, tenant_id: str, department_id: str, now: datetime | None = None) -> dict[str, Any]:
-        """``GET /api/departments/{d}/stats``. Cost: 2 + (waiting sample, <= 200) + agents + (entries
-        closed in the last hour, <= 5,000) document reads; no counters are maintained for it."""
-        now = now or self.deps.clock()
-        department = self.store.get_department(tenant_id, department_id)
-        if department is None:
-            raise ApiError(404, "not_found", f"department '{department_id}' does not exist")
-        waiting = self.store.count_entries(tenant_id, department_id, "waiting")
-        sample = self.store.list_entries(tenant_id, department_id, "waiting", STATS_SAMPLE)
-        agents = self.store.list_agents(tenant_id, department_id)
-        since = iso(now - timedelta(seconds=WINDOW_SECONDS))
-        closed = self.store.closed_since(tenant_id, department_id, since, STATS_CLOSED_LIMIT)
-        numbers = department_stats(waiting, sample, agents, closed, now, department.settings.service_level_seconds,
-                                   closed_truncated=len(closed) >= STATS_CLOSED_LIMIT)  # fmt: skip
-        return {"department": department_id, "at": iso(now), **numbers}
-
-    def live(self, tenant_id: str, department_id: str, now: datetime | None = None) -> dict[str, Any] | None:
-        """``departments.<id>`` for flow decision rules: available agents, waiting callers, expected wait
-        for a caller joining now. Cost: the agents + one count. None for an unknown department."""
-        now = now or self.deps.clock()
-        if self.deps.department(tenant_id, department_id) is None:
-            return None
-        agents = self.store.list_agents(tenant_id, department_id)
-        waiting = self.store.count_entries(tenant_id, department_id, "waiting")
-        statuses = [routing.effective_status(a, now) for a in agents]
-        return {"available": statuses.count("available"), "staffed": sum(s in routing.LOGGED_IN for s in statuses),
-                "waiting": waiting, "expectedWait": routing.expected_wait(waiting, agents, now)}  # fmt: skip
 
 
 def _is_e164(number: str) -> bool:

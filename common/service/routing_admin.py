@@ -15,6 +15,8 @@ Rules owned here:
   overflows into it (409 naming them). An agent on an offer or a call cannot be deleted.
 - Status changes follow ``routing.API_TRANSITIONS``; an illegal one is a 409 naming the allowed ones.
   An agent becoming available triggers a dispatch in each of their departments.
+- Numbers (``stats``, ``live``) are computed from the entries and agents themselves, by bounded
+  queries; no counter document is kept (it would be written for every caller event).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -40,10 +42,13 @@ from common.core.routing_model import (
     IllegalTransition,
     iso,
 )  # fmt: skip
+from common.core.routing_stats import WINDOW_SECONDS, department_stats
 from common.service.admin import ApiError
 from common.service.routing_base import WRITE_ATTEMPTS, RoutingDeps, bump, commit, quietly
 
 API_STATUSES = ("available", "away", "offline")
+STATS_SAMPLE = 200
+STATS_CLOSED_LIMIT = 5000
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -243,3 +248,31 @@ class RoutingAdmin:
         if found is None:
             raise ApiError(404, "not_found", f"agent '{agent_id}' does not exist")
         return found
+
+    # -- numbers -------------------------------------------------------------------------------
+
+    def stats(self, tenant_id: str, department_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """``GET /api/departments/{d}/stats``. Cost: 2 + (waiting sample, <= 200) + agents + (entries
+        closed in the last hour, <= 5,000) document reads; no counters are maintained for it."""
+        now = now or self.deps.clock()
+        department = self._department(tenant_id, department_id)
+        waiting = self.store.count_entries(tenant_id, department_id, "waiting")
+        sample = self.store.list_entries(tenant_id, department_id, "waiting", STATS_SAMPLE)
+        agents = self.store.list_agents(tenant_id, department_id)
+        since = iso(now - timedelta(seconds=WINDOW_SECONDS))
+        closed = self.store.closed_since(tenant_id, department_id, since, STATS_CLOSED_LIMIT)
+        numbers = department_stats(waiting, sample, agents, closed, now, department.settings.service_level_seconds,
+                                   closed_truncated=len(closed) >= STATS_CLOSED_LIMIT)  # fmt: skip
+        return {"department": department_id, "at": iso(now), **numbers}
+
+    def live(self, tenant_id: str, department_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """``departments.<id>`` for flow decision rules: available agents, waiting callers, expected wait
+        for a caller joining now. Cost: the agents + one count. None for an unknown department."""
+        now = now or self.deps.clock()
+        if self.deps.department(tenant_id, department_id) is None:
+            return None
+        agents = self.store.list_agents(tenant_id, department_id)
+        waiting = self.store.count_entries(tenant_id, department_id, "waiting")
+        statuses = [routing.effective_status(a, now) for a in agents]
+        return {"available": statuses.count("available"), "staffed": sum(s in routing.LOGGED_IN for s in statuses),
+                "waiting": waiting, "expectedWait": routing.expected_wait(waiting, agents, now)}  # fmt: skip

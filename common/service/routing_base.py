@@ -19,8 +19,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
+from common.adapters.call_control import CallControl
 from common.adapters.routing_store import Agent, Department, QueueEntry, RoutingRecord, RoutingStore
 from common.adapters.timers import Timers
 from common.core.queue_twiml import EntryRef, QueueUrls
@@ -35,14 +36,6 @@ SWEEP_EVERY = timedelta(seconds=60)
 OFFER_GRACE = timedelta(seconds=30)  # past the ring timeout before the sweep repairs an offer
 MAX_TALK = timedelta(hours=4)  # a connected entry older than this with no word is repaired
 WRITE_ATTEMPTS = 4  # compare-and-set retries before giving up on a write that keeps losing races
-
-
-class CallControl(Protocol):
-    def redirect(self, account_sid: str, call_sid: str, url: str) -> bool:
-        """Point a live call at new TwiML; False if the call is gone or Twilio refused."""
-
-    def dial_out(self, account_sid: str, to: str, from_: str, url: str, status_callback: str) -> str | None:
-        """Start an outbound call; its CallSid, or None."""
 
 
 @dataclass(frozen=True, slots=True)

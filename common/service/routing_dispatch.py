@@ -43,7 +43,7 @@ from common.service.routing_base import (
     seconds_between,
 )  # fmt: skip
 
-PICK_WINDOW = 50  # waiting entries read per pick: the front of the queue, past callbacks not yet due
+PICK_WINDOWS = (5, 50, 500)  # waiting entries read per pick: the front, further only past callbacks not yet due
 ANSWERED = ("completed", "answered")
 _FREE = {"entry_department": None, "entry_id": None, "offer_id": None}
 
@@ -62,38 +62,54 @@ class Dispatcher:
     # -- dispatch --------------------------------------------------------------------------------
 
     def dispatch(self, tenant_id: str, department_id: str, now: datetime | None = None, *,
-                 answering: str | None = None, limit: int = 10) -> list[Assignment]:  # fmt: skip
+                 answering: str | None = None, limit: int = 10,
+                 agents: Sequence[Agent] | None = None) -> list[Assignment]:  # fmt: skip
         """Assign waiting callers to free agents until one of them runs out (at most ``limit``).
-        ``answering`` is the entry whose caller's webhook is being answered now: it is not redirected."""
+        ``answering`` is the entry whose caller's webhook is being answered now: it is not redirected.
+        ``agents``: the department's agents as just read by the caller (saves reading them again; a
+        stale one only loses its compare-and-set)."""
         now = now or self.deps.clock()
         department = self.deps.department(tenant_id, department_id)
         if department is None:
             return []
         made: list[Assignment] = []
-        conflicts = 0
-        while len(made) < limit and conflicts < WRITE_ATTEMPTS:
-            agents = self.store.list_agents(tenant_id, department_id)
-            free = routing.available_agents(agents, now)
-            waiting = self.store.list_entries(tenant_id, department_id, "waiting", PICK_WINDOW) if free else []
-            lost = False
+        conflicts = rounds = 0
+        while len(made) < limit and conflicts < WRITE_ATTEMPTS and rounds < limit + WRITE_ATTEMPTS:
+            rounds += 1
+            listed = list(agents) if agents is not None else self.store.list_agents(tenant_id, department_id)
+            agents = None
+            free = routing.available_agents(listed, now)
+            waiting, full = self._front(tenant_id, department_id, now) if free else ([], False)
+            again = False
             while free and len(made) < limit:
                 entry = routing.next_entry(waiting, now)
                 if entry is None:
-                    break
+                    break  # nobody eligible in the widest window: callbacks not yet due
                 chosen = self._choose(department, entry, free)
                 if not chosen:
                     break
                 offered_entry, offered_agents = self._offer(department, entry, chosen, now)
                 if not commit(self.store, [offered_entry, *offered_agents]):
-                    lost = True  # another dispatcher, a hang-up or a status change won: re-read
+                    again = True  # another dispatcher, a hang-up or a status change won: re-read
+                    conflicts += 1
                     break
                 made.append(self._deliver(department, offered_entry, offered_agents, now, answering))
                 waiting = [e for e in waiting if e.id != entry.id]
                 free = [a for a in free if a.id not in offered_entry.agent_ids]
-            if not lost:
+                again = bool(free) and not waiting and full
+            if not again:
                 break
-            conflicts += 1
         return made
+
+    def _front(self, tenant_id: str, department_id: str, now: datetime) -> tuple[list[QueueEntry], bool]:
+        """The front of the queue: a few entries, more only when those are callbacks not yet due.
+        Returns the entries and whether the window was full (more may wait behind it)."""
+        waiting: list[QueueEntry] = []
+        for size in PICK_WINDOWS:
+            waiting = self.store.list_entries(tenant_id, department_id, "waiting", size)
+            if len(waiting) < size or routing.next_entry(waiting, now) is not None:
+                return waiting, len(waiting) == size
+        return waiting, True
 
     def _choose(self, department: Department, entry: QueueEntry, free: Sequence[Agent]) -> list[Agent]:
         tiers = {a.id: a.settings.tier(department.id) or 9 for a in free}
@@ -135,7 +151,14 @@ class Dispatcher:
             log.exception("callback dial-out to agent %s failed", agent.id)
             sid = None
         if sid is None:
-            self.release(entry.tenant_id, entry.department_id, entry.id, offer, now, "agent-unreachable")
+            # Not the agent's miss (Twilio refused, or a laptop stack without call control): withdraw the
+            # offer and try again after the retry delay rather than at once.
+            retry_at = now + timedelta(seconds=department.settings.callback.retry_delay_seconds)
+            self.release(entry.tenant_id, entry.department_id, entry.id, offer, now, "agent-unreachable",
+                         miss=False, not_before=retry_at)  # fmt: skip
+            name = routing.task_name("callback", entry.tenant_id, entry.department_id, entry.id, iso(retry_at))
+            payload = {"tenant": entry.tenant_id, "department": entry.department_id, "entry": entry.id}
+            self.deps.timers.schedule(name, retry_at, f"{TASK_PATH}/callback", payload)
         return Assignment(entry, tuple(agents), sid is not None)
 
     def schedule_sweep(self, tenant_id: str, department_id: str, at: datetime, exact: bool = False) -> None:
@@ -197,6 +220,7 @@ class Dispatcher:
             if digits.strip()[:1] != "1":
                 if entry.kind == "callback":  # no caller's Dial will end this offer: release it now
                     self.release(tenant_id, department_id, entry_id, offer, now, "declined", decliner=agent_id)
+                    self.dispatch(tenant_id, department_id, now)
                     return queue_twiml.refused("Declined. Goodbye.")
                 missed = bump(agent, **routing.agent_event(agent, "miss", now,
                               autopause_after=department.settings.autopause_after), **_FREE)  # fmt: skip
@@ -267,8 +291,8 @@ class Dispatcher:
         return closed
 
     def release(self, tenant_id: str, department_id: str, entry_id: str, offer: str, now: datetime, reason: str,
-                *, decliner: str | None = None, status: str = "waiting",
-                miss: bool = True) -> QueueEntry | None:  # fmt: skip
+                *, decliner: str | None = None, status: str = "waiting", miss: bool = True,
+                not_before: datetime | None = None) -> QueueEntry | None:  # fmt: skip
         """End an offer nobody took: the entry goes back to ``status`` (waiting: its original place) and
         each agent still holding the offer is freed, counted as a miss unless someone of this offer
         declined or ``miss`` is False (then the others were only withdrawn)."""
@@ -294,6 +318,8 @@ class Dispatcher:
                                        "missed_by": _added(entry.missed_by, *missers), "history": history}  # fmt: skip
             if status != "waiting":
                 changes |= {"closed_at": iso(now), "wait_seconds": seconds_between(entry.arrived_at, now)}
+            if not_before is not None:
+                changes["not_before"] = iso(not_before)
             back = bump(entry, **changes)
             if commit(self.store, [back, *freed]):
                 return back

@@ -91,18 +91,18 @@ def test_stats(harness: Harness) -> None:
     harness.route("CA4", priority="low")
     harness.tick(30)
     harness.service.call_ended("acme", "CA3", harness.clock())  # abandoned after 30 s
-    stats = harness.service.stats("acme", "sales", harness.clock())
+    stats = harness.service.admin.stats("acme", "sales", harness.clock())
     assert (stats["waiting"], stats["waitingByPriority"], stats["longestWaitSeconds"]) == (2, {"100": 1, "10": 1}, 30)
     assert stats["agents"]["busy"] == 1 and stats["answered"] == 0  # CA1 is still talking: not closed yet
     assert stats["abandoned"] == 1 and stats["abandonmentRate"] == 1.0 and stats["serviceLevel"] == 0.0
     harness.service.dial_ended("acme", "sales", entry.id, entry.offer_id or "", "completed", 30, harness.clock())
-    stats = harness.service.stats("acme", "sales", harness.clock())
+    stats = harness.service.admin.stats("acme", "sales", harness.clock())
     assert (stats["answered"], stats["answeredWithin"], stats["serviceLevel"], stats["abandonmentRate"]) == \
         (1, 1, 0.5, 0.5)  # fmt: skip
     harness.tick(3601)
-    assert harness.service.stats("acme", "sales", harness.clock())["answered"] == 0  # out of the hour
+    assert harness.service.admin.stats("acme", "sales", harness.clock())["answered"] == 0  # out of the hour
     # ann's wrap-up is over (nobody delivered the timer yet): free, with two waiting and a 60 s handle time
-    live = harness.service.live("acme", "sales", harness.clock())
+    live = harness.service.admin.live("acme", "sales", harness.clock())
     assert live == {"available": 1, "staffed": 1, "waiting": 2, "expectedWait": 120}
 
 

@@ -106,19 +106,25 @@ def test_an_unreachable_or_declining_agent_releases_the_callback(harness: Harnes
     callback_department(harness)
     harness.route("CA1")
     request(harness, "CA1")
-    harness.calls.dial_ok = False
+    harness.calls.dial_ok = False  # Twilio refuses, or a laptop stack has no call control
     harness.agent("ann")
     entry = harness.entry("CA1")
-    assert entry.status == "waiting" and entry.missed_by == ("ann",)
-    assert harness.agent_record("ann").missed_in_a_row == 1
+    assert entry.status == "waiting" and entry.not_before == iso(harness.clock() + timedelta(seconds=300))
+    assert harness.agent_record("ann").missed_in_a_row == 0  # not her miss
+    assert harness.service.dispatcher.dispatch("acme", "sales", harness.clock()) == []  # not before the delay
     harness.calls.dial_ok = True
-    harness.service.dispatcher.dispatch("acme", "sales", harness.clock())
+    harness.tick(300)
+    assert harness.due("callback") == [{"assigned": 1}]
     entry = harness.entry("CA1")
     harness.service.dispatcher.callback_status("acme", "sales", entry.id, entry.offer_id or "", "ann", "no-answer",
                                                harness.clock())  # fmt: skip
-    assert harness.agent_record("ann").missed_in_a_row == 2
+    assert harness.agent_record("ann").missed_in_a_row == 1
     entry = harness.entry("CA1")  # offered again (ann is the only agent)
     assert "Declined" in harness.service.dispatcher.accept("acme", "sales", entry.id, entry.offer_id or "", "ann",
                                                            "3", harness.clock())  # fmt: skip
-    assert harness.agent_record("ann").status == "away"  # the third miss in a row: autopause
-    assert harness.entry("CA1").status == "waiting" and harness.entry("CA1").callback_attempts == ()
+    assert harness.agent_record("ann").missed_in_a_row == 2
+    entry = harness.entry("CA1")  # released and, ann being the only agent, offered to her once more
+    assert entry.missed_by == ("ann",) and entry.status == "assigned" and entry.callback_attempts == ()
+    assert len(harness.calls.dials) == 4  # refused, no answer, declined, and this one: the customer never rung
+    assert [h.get("reason") for h in entry.history if h["event"] == "released"] == \
+        ["agent-unreachable", "agent-no-answer", "declined"]  # fmt: skip
