@@ -39,7 +39,7 @@ from pydantic.alias_generators import to_camel
 from common.adapters.routing_store import Agent, QueueEntry
 from common.core import queue_twiml, routing
 from common.core.routing_hold import announcement_due, hold_plan, menu_choice, menu_keys
-from common.core.routing_model import E164_PATTERN, RoutingError, entry_id, iso
+from common.core.routing_model import DEPARTMENT_ID_PATTERN, E164_PATTERN, RoutingError, entry_id, iso
 from common.core.routing_model import priority as parse_priority
 from common.service.admin import ApiError
 from common.service.routing_admin import RoutingAdmin, field_path
@@ -85,7 +85,7 @@ class RouteBody(BaseModel):
     """``POST /api/departments/route``: the seed's body."""
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-    call_sid: str = Field(pattern=r"^CA[0-9a-fA-F]{32}$|^CA[A-Za-z0-9_-]{1,64}$")
+    call_sid: str = Field(pattern=r"^CA[A-Za-z0-9_-]{1,64}$")
     department: str
     priority: int | str = "normal"
     context: dict[str, Any] = Field(default_factory=dict)
@@ -113,7 +113,8 @@ class RoutingService:
         except RoutingError as exc:
             raise ApiError(400, "invalid_request", str(exc), [{"field": "priority", "message": exc.message}]) from exc
         context = self._context(context)
-        department = self.deps.department(tenant_id, department_id)
+        known = re.fullmatch(DEPARTMENT_ID_PATTERN, department_id) is not None
+        department = self.deps.department(tenant_id, department_id) if known else None
         if department is None:
             raise ApiError(404, "not_found", f"department '{department_id}' does not exist",
                            [{"field": "department", "message": "no such department"}])  # fmt: skip
@@ -379,9 +380,10 @@ class RoutingService:
         if not isinstance(payload, dict):
             raise ApiError(400, "invalid_request", "the task payload must be a JSON object")
         for name in fields:
-            if not isinstance(payload.get(name), str) or not payload[name]:
-                raise ApiError(400, "invalid_request", f"{name}: required string",
-                               [{"field": name, "message": "required string"}])  # fmt: skip
+            value = payload.get(name)
+            if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+                raise ApiError(400, "invalid_request", f"{name}: required id (letters, digits, '_', '.', '-')",
+                               [{"field": name, "message": "required id"}])  # fmt: skip
         tenant_id, department_id = payload["tenant"], payload["department"]
         if kind == "escalate":
             step = payload.get("step")

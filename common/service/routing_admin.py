@@ -165,7 +165,9 @@ class RoutingAdmin:
         self.deps.departments.forget(tenant_id, department_id)
 
     def _department(self, tenant_id: str, department_id: str) -> Department:
-        found = self.store.get_department(tenant_id, department_id)
+        # an id no department can have is missing too, and never reaches the store as a document path
+        found = self.store.get_department(tenant_id, department_id) \
+            if re.fullmatch(DEPARTMENT_ID_PATTERN, department_id) else None  # fmt: skip
         if found is None:
             raise ApiError(404, "not_found", f"department '{department_id}' does not exist")
         return found
@@ -208,6 +210,8 @@ class RoutingAdmin:
         return agent_view(found, self.deps.clock()), found.etag
 
     def list_agents(self, tenant_id: str, department_id: str | None = None) -> list[dict[str, Any]]:
+        if department_id is not None:
+            self._department(tenant_id, department_id)  # 404 for an unknown one, not an empty list
         now = self.deps.clock()
         return [agent_view(a, now) for a in self.store.list_agents(tenant_id, department_id)]
 
@@ -244,7 +248,7 @@ class RoutingAdmin:
         raise ApiError(409, "conflict", f"agent '{agent_id}' keeps changing; retry")
 
     def _agent(self, tenant_id: str, agent_id: str) -> Agent:
-        found = self.store.get_agent(tenant_id, agent_id)
+        found = self.store.get_agent(tenant_id, agent_id) if re.fullmatch(AGENT_ID_PATTERN, agent_id) else None
         if found is None:
             raise ApiError(404, "not_found", f"agent '{agent_id}' does not exist")
         return found

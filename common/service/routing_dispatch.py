@@ -177,7 +177,7 @@ class Dispatcher:
         contacts = {}
         for agent_id in entry.agent_ids:
             agent = self.store.get_agent(entry.tenant_id, agent_id)
-            if agent is not None and agent.offer_id == entry.offer_id and agent.status == "offered":
+            if agent is not None and offered_to(agent, entry):
                 contacts[agent.id] = agent.settings.contact
         if not contacts:
             return None
@@ -189,7 +189,7 @@ class Dispatcher:
         entry = self.store.get_entry(tenant_id, department_id, entry_id)
         agent = self.store.get_agent(tenant_id, agent_id)
         holds = (entry is not None and agent is not None and entry.status == "assigned" and entry.offer_id == offer
-                 and agent_id in entry.agent_ids and agent.offer_id == offer and agent.status == "offered")  # fmt: skip
+                 and agent_id in entry.agent_ids and offered_to(agent, entry))  # fmt: skip
         return entry, agent, holds
 
     def whisper(self, tenant_id: str, department_id: str, entry_id: str, offer: str, agent_id: str) -> str:
@@ -214,7 +214,7 @@ class Dispatcher:
                     and entry.offer_id == offer and entry.connected_agent == agent_id and digits.strip()[:1] == "1":
                 return self._accepted(department, entry, offer)  # a retried delivery of the accept that won
             if not holds or entry is None or agent is None or department is None:
-                if agent is not None and agent.offer_id == offer and agent.status == "offered":
+                if agent is not None and entry is not None and entry.offer_id == offer and offered_to(agent, entry):
                     commit(self.store, [bump(agent, **routing.agent_event(agent, "withdraw", now), **_FREE)])
                 return queue_twiml.refused("This caller is no longer waiting. Goodbye.")
             if digits.strip()[:1] != "1":
@@ -230,7 +230,7 @@ class Dispatcher:
                     return queue_twiml.refused("Declined. Goodbye.")
                 continue
             others = [a for a in (self.store.get_agent(tenant_id, i) for i in entry.agent_ids if i != agent_id)
-                      if a is not None and a.offer_id == offer and a.status == "offered"]  # fmt: skip
+                      if a is not None and offered_to(a, entry)]  # fmt: skip
             connected = bump(entry, status="connected", connected_agent=agent_id, connected_at=iso(now),
                              wait_seconds=seconds_between(entry.arrived_at, now),
                              history=noted(entry, now, "connected", offer=offer, agent=agent_id))  # fmt: skip
@@ -279,7 +279,7 @@ class Dispatcher:
                       history=noted(entry, now, status, talk=talk), **extra)  # fmt: skip
         records: list[Any] = [closed]
         agent = self.store.get_agent(entry.tenant_id, entry.connected_agent) if entry.connected_agent else None
-        if agent is not None and agent.entry_id == entry.id and agent.status == "busy":
+        if agent is not None and talking_to(agent, entry):
             records.append(bump(agent, **routing.agent_event(agent, "hangup", now, wrap_up_seconds=wrap_up,
                                                              talk_seconds=talk), **_FREE))  # fmt: skip
         if not commit(self.store, records):
@@ -305,7 +305,7 @@ class Dispatcher:
             declined = decliner is not None or any(h.get("event") == "declined" and h.get("offer") == offer
                                                    for h in entry.history)  # fmt: skip
             holders = [a for a in (self.store.get_agent(tenant_id, i) for i in entry.agent_ids)
-                       if a is not None and a.offer_id == offer and a.status == "offered"]  # fmt: skip
+                       if a is not None and offered_to(a, entry)]  # fmt: skip
             freed = []
             missers = [decliner] if decliner else []
             for agent in holders:
@@ -364,7 +364,7 @@ class Dispatcher:
                 changes |= {"status": "waiting", "not_before": iso(retry_at)}
             records: list[Any] = [bump(entry, **changes)]
             agent = self.store.get_agent(tenant_id, entry.connected_agent) if entry.connected_agent else None
-            if agent is not None and agent.entry_id == entry.id and agent.status == "busy":
+            if agent is not None and talking_to(agent, entry):
                 records.append(bump(agent, **routing.agent_event(agent, "release", now), **_FREE))
             if commit(self.store, records):
                 if not failed:
@@ -375,6 +375,16 @@ class Dispatcher:
                     "The customer did not answer. No more attempts will be made."  # fmt: skip
                 return queue_twiml.say_then(message, None)
         return queue_twiml.say_then("", None)
+
+
+def offered_to(agent: Agent, entry: QueueEntry) -> bool:
+    """The agent is ringing for this very offer of this entry (offer ids are unique per entry only)."""
+    return (agent.status == "offered" and agent.offer_id == entry.offer_id and agent.entry_id == entry.id
+            and agent.entry_department == entry.department_id)  # fmt: skip
+
+
+def talking_to(agent: Agent, entry: QueueEntry) -> bool:
+    return agent.status == "busy" and agent.entry_id == entry.id and agent.entry_department == entry.department_id
 
 
 def _added(existing: Sequence[str], *more: str) -> tuple[str, ...]:

@@ -178,3 +178,14 @@ def test_agents_on_a_call_cannot_be_deleted(harness: Harness) -> None:
     harness.agent("ann")
     harness.route("CA1")
     refused(lambda: harness.service.admin.delete_agent("acme", "ann"), 409, "agent_busy")
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "", "x" * 65, "sales dept"])
+def test_ids_no_record_can_have_are_missing_ones(harness: Harness, bad: str) -> None:
+    admin = harness.service.admin
+    reads = harness.store.reads
+    refused(lambda: admin.get_department("acme", bad), 404, "not_found")
+    refused(lambda: admin.get_agent("acme", bad), 404, "not_found")
+    refused(lambda: admin.list_agents("acme", bad), 404, "not_found")
+    refused(lambda: harness.service.route("acme", "CA1", None, bad, "normal"), 404, "not_found")
+    assert harness.store.reads == reads  # none of them reached the store
