@@ -47,6 +47,8 @@ INPUT_GRAMMAR = """caller script items (--input, repeatable, used in order):
   dial:STATUS[:SECS]     how a transfer to a number ends: completed, busy, no-answer, failed, canceled
   queue:RESULT[:SECS]    how a department queue ends: bridged, leave, queue-full, hangup, error
   record:URL[:SECS]      a voicemail recording; record:none for an empty one
+  record:hangup[:SECS]   the caller hangs up while recording (after SECS of audio; 0: nothing recorded)
+Speech at a Gather that listens for keys only (dtmf) is silence, as on a real call.
 When the call waits on the network without a fitting item, it is answered (dial completed, queue
 bridged, a 12 s recording); items left when the call ends are reported as unused."""
 __all__ = ["ApiFailure", "Unreachable", "UsageError", "build_parser", "main"]
@@ -139,6 +141,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         result = simulator.simulate(
             flow, list(args.input), now=_now(args.now), http=_mocks(args.http, args.http_file),
             caller_number=args.caller, dialled_number=args.to, schedules=_schedules(args.schedule),
+            tenant=args.tenant,
         )  # fmt: skip
     except simulator.ScriptError as exc:
         raise UsageError(str(exc)) from exc
@@ -180,7 +183,7 @@ def _ask(waiting: str, node_id: str, turn: int) -> str | None:
     hints = {"input": "digits, speech:TEXT, silence or hangup",
              "dial": "dial:completed|busy|no-answer|failed (Enter = answered)",
              "queue": "queue:bridged|leave|queue-full|error (Enter = bridged)",
-             "record": "record:URL[:SECS] or record:none (Enter = a 12 s message)"}  # fmt: skip
+             "record": "record:URL[:SECS], record:none or record:hangup[:SECS] (Enter = a 12 s message)"}  # fmt: skip
     try:
         answer = input(f"  you ({hints.get(waiting, waiting)}) > ").strip()
     except EOFError:
@@ -272,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON list of {match, status, body, method} mocks")
     p.add_argument("--schedule", action="append", default=[], metavar="NAME=open|closed",
                    help="state of a schedule for hoursNode (unknown schedules are closed)")
+    p.add_argument("--tenant", default="demo",
+                   help="tenant whose Twilio queue names the transcript shows (<tenant>.<department>)")
     p.add_argument("--now", default=DEFAULT_NOW, help="frozen clock, ISO 8601 (a Monday, 15:00 UTC)")
     p.add_argument("--caller", default="+15005550006", help="the caller's number (From)")
     p.add_argument("--to", default="+13072249663", help="the dialled number (To)")
