@@ -71,6 +71,7 @@ class Agent(Record):
     revision: int = 1
     updated_at: str = ""
     updated_by: str = ""
+    api_key_id: str | None = None  # the API key (role agent) that may set this agent's own status
     # live state (written by the system; admin writes keep it)
     status: AgentStatus = "offline"
     status_since: str = ""

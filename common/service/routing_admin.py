@@ -15,12 +15,16 @@ Rules owned here:
   overflows into it (409 naming them). An agent on an offer or a call cannot be deleted.
 - Status changes follow ``routing.API_TRANSITIONS``; an illegal one is a 409 naming the allowed ones.
   An agent becoming available triggers a dispatch in each of their departments.
+- An agent may be bound to one API key (``apiKeyId``, role ``agent``): that key may set that agent's
+  status and nobody else's. A key is bound to at most one agent of the tenant (409 otherwise); a PUT
+  without ``apiKeyId`` keeps the binding, ``null`` removes it.
 - Numbers (``stats``, ``live``) are computed from the entries and agents themselves, by bounded
   queries; no counter document is kept (it would be written for every caller event).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import re
@@ -28,27 +32,39 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from common.adapters.routing_store import Agent, Department
+from common.adapters.routing_store import Agent, Department, QueueEntry
 from common.core import routing
 from common.core.routing_model import (
     AGENT_ID_PATTERN,
     DEPARTMENT_ID_PATTERN,
     AgentSettings,
+    AgentStatus,
     DepartmentSettings,
     IllegalTransition,
     iso,
 )  # fmt: skip
 from common.core.routing_stats import WINDOW_SECONDS, department_stats
 from common.service.admin import ApiError
-from common.service.routing_base import WRITE_ATTEMPTS, RoutingDeps, bump, commit, quietly
+from common.service.ids import KEY_ID
+from common.service.routing_base import WRITE_ATTEMPTS, RoutingDeps, bump, commit, quietly, seconds_between
 
 API_STATUSES = ("available", "away", "offline")
 STATS_SAMPLE = 200
 STATS_CLOSED_LIMIT = 5000
+CONSOLE_LIMIT = 100  # callers listed per state by ``console``; the counts stay exact
+
+
+class Keep(enum.Enum):
+    """``put_agent(api_key_id=KEEP)``: leave the agent's key binding as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -103,7 +119,7 @@ def agent_view(agent: Agent, now: datetime) -> dict[str, Any]:
             "wrapUpUntil": agent.wrap_up_until if agent.status == "wrap-up" else None,
             "missedInARow": agent.missed_in_a_row, "callsHandled": agent.calls_handled,
             "talkSeconds": agent.talk_seconds, "handleEwmaSeconds": agent.handle_ewma_seconds,
-            "updatedAt": agent.updated_at}  # fmt: skip
+            "apiKeyId": agent.api_key_id, "updatedAt": agent.updated_at}  # fmt: skip
 
 
 class RoutingAdmin:
@@ -181,8 +197,12 @@ class RoutingAdmin:
     # -- agents ----------------------------------------------------------------------------------
 
     def put_agent(self, tenant_id: str, agent_id: str, body: Any, if_match: str | list[str] | None = None,
-                  author: str = "") -> tuple[int, dict[str, Any]]:  # fmt: skip
+                  author: str = "", api_key_id: str | Keep | None = KEEP) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        """``api_key_id``: the API key that may set this agent's status (None: no key; KEEP: unchanged)."""
         _check_id(agent_id, AGENT_ID_PATTERN, "agent")
+        if api_key_id is not KEEP and api_key_id is not None and not re.fullmatch(KEY_ID, api_key_id):
+            raise ApiError(422, "agent_invalid", "apiKeyId: key ids look like key_0123abcd (or null for none)",
+                           [{"field": "apiKeyId", "message": "key ids look like key_0123abcd"}])  # fmt: skip
         try:
             settings = AgentSettings.model_validate(body if body is not None else {})
         except ValidationError as exc:
@@ -196,14 +216,26 @@ class RoutingAdmin:
         for _ in range(WRITE_ATTEMPTS):
             current = self.store.get_agent(tenant_id, agent_id)
             self._check_etag(if_match, current, f"agent '{agent_id}'")
+            key = (current.api_key_id if current else None) if api_key_id is KEEP else api_key_id
+            if key is not None and key != (current.api_key_id if current else None):
+                self._check_key_free(tenant_id, agent_id, key)
             now = self.deps.clock()
             fields = {"settings": settings, "etag": etag, "updated_at": iso(now), "updated_by": author,
-                      "department_ids": tuple(m.department for m in settings.departments)}  # fmt: skip
+                      "department_ids": tuple(m.department for m in settings.departments),
+                      "api_key_id": key}  # fmt: skip
             record = bump(current, **fields) if current else \
                 Agent(tenant_id=tenant_id, id=agent_id, status_since=iso(now), **fields)  # fmt: skip
             if commit(self.store, [record]):
                 return (200 if current else 201), agent_view(record, now)
         raise ApiError(409, "conflict", f"agent '{agent_id}' keeps changing; retry")
+
+    def _check_key_free(self, tenant_id: str, agent_id: str, key_id: str) -> None:
+        holder = next((a.id for a in self.store.list_agents(tenant_id) if a.api_key_id == key_id and a.id != agent_id),
+                      None)  # fmt: skip
+        if holder is not None:
+            raise ApiError(409, "key_in_use", f"apiKeyId: key {key_id} is already bound to agent '{holder}'; "
+                           "unbind it there first (apiKeyId: null)",
+                           [{"field": "apiKeyId", "message": f"bound to agent '{holder}'"}])  # fmt: skip
 
     def get_agent(self, tenant_id: str, agent_id: str) -> tuple[dict[str, Any], str]:
         found = self._agent(tenant_id, agent_id)
@@ -224,7 +256,14 @@ class RoutingAdmin:
         if not self.store.delete(found):
             raise ApiError(409, "conflict", f"agent '{agent_id}' changed concurrently; retry")
 
-    def set_status(self, tenant_id: str, agent_id: str, body: Any) -> dict[str, Any]:
+    def set_status(self, tenant_id: str, agent_id: str, body: Any, as_key: str | None = None) -> dict[str, Any]:
+        """``as_key``: the caller is that agent key, which may set only the agent bound to it (else 403)."""
+        if as_key is not None:
+            bound = self.store.get_agent(tenant_id, agent_id) if re.fullmatch(AGENT_ID_PATTERN, agent_id) else None
+            if bound is None or bound.api_key_id != as_key:  # the same answer whether or not the agent exists
+                raise ApiError(403, "forbidden", f"key {as_key} is not bound to agent '{agent_id}': an agent key may "
+                               "set only the status of the agent whose apiKeyId it is; admin and editor keys may "
+                               "set anyone's", {"allowed": ["admin", "editor", "the agent's own key"]})  # fmt: skip
         requested = body.get("status") if isinstance(body, dict) else None
         if requested not in API_STATUSES:
             raise ApiError(400, "invalid_request", f"status: must be one of {', '.join(API_STATUSES)}",
@@ -280,3 +319,39 @@ class RoutingAdmin:
         statuses = [routing.effective_status(a, now) for a in agents]
         return {"available": statuses.count("available"), "staffed": sum(s in routing.LOGGED_IN for s in statuses),
                 "waiting": waiting, "expectedWait": routing.expected_wait(waiting, agents, now)}  # fmt: skip
+
+    def console(self, tenant_id: str, department_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """``GET /api/departments/{d}/live``: what a supervisor's console shows. Callers waiting (in
+        queue order), ringing an agent and talking, at most CONSOLE_LIMIT of each (``waiting`` is the
+        exact count), and the department's agents by status. Cost: 1 + one count + up to three bounded
+        queries + the agents."""
+        now = now or self.deps.clock()
+        self._department(tenant_id, department_id)
+        waiting_count = self.store.count_entries(tenant_id, department_id, "waiting")
+        lists = {status: self.store.list_entries(tenant_id, department_id, status, CONSOLE_LIMIT)
+                 for status in ("waiting", "assigned", "connected")}  # fmt: skip
+        agents = self.store.list_agents(tenant_id, department_id)
+        by_status: dict[str, list[dict[str, Any]]] = {status: [] for status in get_args(AgentStatus)}
+        for agent in agents:
+            status = routing.effective_status(agent, now)
+            on_entry = agent.entry_id if agent.entry_department == department_id else None
+            by_status[status].append({"id": agent.id, "name": agent.settings.name, "since": agent.status_since,
+                                      "tier": agent.settings.tier(department_id), "entryId": on_entry})  # fmt: skip
+
+        def caller(entry: QueueEntry) -> dict[str, Any]:
+            return {"entryId": entry.id, "callSid": entry.call_sid, "caller": entry.caller, "kind": entry.kind,
+                    "priority": entry.priority, "arrivedAt": entry.arrived_at,
+                    "waitedSeconds": seconds_between(entry.arrived_at, now)}  # fmt: skip
+
+        return {
+            "department": department_id, "at": iso(now), "waiting": waiting_count,
+            "expectedWaitSeconds": routing.expected_wait(waiting_count, agents, now),
+            "truncated": waiting_count > len(lists["waiting"]),
+            "callers": [{"position": i + 1, **caller(e)} for i, e in enumerate(lists["waiting"])],
+            "ringing": [{**caller(e), "agents": list(e.agent_ids), "offeredAt": e.offered_at}
+                        for e in lists["assigned"]],
+            "talking": [{**caller(e), "agent": e.connected_agent, "connectedAt": e.connected_at,
+                         "talkSeconds": seconds_between(e.connected_at, now)} for e in lists["connected"]],
+            "agents": by_status,
+            "agentCounts": {status: len(listed) for status, listed in by_status.items()},
+        }  # fmt: skip
