@@ -19,6 +19,7 @@ from common.config import DEV_API_KEY, Settings, from_env
 from common.service.admin import AdminService
 from common.service.calls import CallService, FlowCache, NumberCache, ScheduleCache
 from common.service.deployments import DeploymentService
+from common.service.inventory import InventoryService
 
 DEMO_TENANT = "demo"
 DEMO_NUMBER = "+13072249663"
@@ -32,6 +33,7 @@ class Services:
     calls: CallService
     admin: AdminService
     deployments: DeploymentService
+    inventory: InventoryService
 
 
 def _utc_now() -> datetime:
@@ -64,7 +66,8 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
     calls = CallService(store, settings, fetcher, now, flows, numbers, calendars)
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
-    return Services(settings, store, calls, admin, deployments)
+    inventory = InventoryService(store, now, numbers)
+    return Services(settings, store, calls, admin, deployments, inventory)
 
 
 _lock = threading.Lock()

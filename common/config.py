@@ -53,6 +53,16 @@ class ConfigError(ValueError):
     pass
 
 
+def package_version() -> str:
+    """The installed ivr-flows version; a function bundle (common/ copied, not installed) says so."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ivr-flows")
+    except metadata.PackageNotFoundError:
+        return os.environ.get("IVR_RELEASE", "0+bundle")
+
+
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     store = env.get("IVR_STORE", "memory")

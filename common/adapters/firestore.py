@@ -5,6 +5,7 @@ Layout (docs/storage.md has the fields and the reasoning)::
     tenants/{tenant}                              Tenant
     tenants/{tenant}/flows/{flow}                 FlowDraft (the editable draft)
     tenants/{tenant}/flows/{flow}/versions/{v}    FlowVersion (immutable: create() only)
+    tenants/{tenant}/retired_flows/{flow}         RetiredFlow (what a deleted flow leaves behind)
     tenants/{tenant}/schedules/{name}             ScheduleRecord
     tenants/{tenant}/deployments/{id}             Deployment (history, written by deploy())
     api_keys/{key_hash}                           ApiKey
@@ -51,6 +52,7 @@ from common.adapters.ports import (
     FlowDraft,
     FlowVersion,
     PhoneNumber,
+    RetiredFlow,
     ScheduleRecord,
     StoreUnavailable,
     Tenant,
@@ -270,6 +272,10 @@ class FirestoreStore:
         doc = self._get(self._draft_ref(tenant_id, flow_id))
         return None if doc is None else FlowDraft.model_validate(doc)
 
+    def list_drafts(self, tenant_id: str) -> list[FlowDraft]:
+        # Without order_by, Firestore returns documents by id: the flow id, with no index to declare.
+        return [FlowDraft.model_validate(d) for d in self._query(self._col("tenants", tenant_id, "flows"))]
+
     def save_draft(self, draft: FlowDraft, expected_etag: str | None) -> None:
         ref = self._draft_ref(draft.tenant_id, draft.flow_id)
         doc = draft.model_dump(mode="json")
@@ -302,6 +308,45 @@ class FirestoreStore:
         ref = self._version_ref(version.tenant_id, version.flow_id, version.version)
         if not self._create(ref, version.model_dump(mode="json")):
             raise Conflict(f"version {version.version} of flow '{version.flow_id}' exists already")
+
+    def list_version_numbers(self, tenant_id: str, flow_id: str) -> list[str]:
+        query = (self._col("tenants", tenant_id, "flows", flow_id, "versions")
+                 .select(["version"]).order_by("created_at"))  # not the documents: they can be large
+        return [d["version"] for d in self._query(query)]
+
+    def delete_flow(self, retired: RetiredFlow) -> bool:
+        """Versions go in batches of 400; the last commit deletes the draft (conditioned on the update
+        time read, so a save that slipped in makes this a Conflict) and writes ``retired``."""
+        draft = self._draft_ref(retired.tenant_id, retired.flow_id)
+        snap = draft.get(**self._read_kw)
+        self._count(reads=1)
+        if not snap.exists:
+            return False
+        versions = self._col("tenants", retired.tenant_id, "flows", retired.flow_id, "versions")
+        refs = [v.reference for v in versions.select([]).get(**self._read_kw)]
+        self._count(reads=len(refs))
+        chunks = [refs[i:i + 400] for i in range(0, len(refs), 400)] or [[]]
+        for chunk in chunks[:-1]:  # only a flow with more than 400 versions needs more than one commit
+            batch = self.client.batch()
+            for ref in chunk:
+                batch.delete(ref)
+            batch.commit(**self._commit_kw)
+        last = self.client.batch()
+        for ref in chunks[-1]:
+            last.delete(ref)
+        last.delete(draft, option=self.client.write_option(last_update_time=snap.update_time))
+        last.set(self._doc("tenants", retired.tenant_id, "retired_flows", retired.flow_id),
+                 retired.model_dump(mode="json"))  # fmt: skip
+        try:
+            last.commit(**self._commit_kw)
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound) as exc:
+            raise Conflict(f"flow '{retired.flow_id}' changed while it was being deleted") from exc
+        self._count(writes=len(refs) + 2)
+        return True
+
+    def get_retired_flow(self, tenant_id: str, flow_id: str) -> RetiredFlow | None:
+        doc = self._get(self._doc("tenants", tenant_id, "retired_flows", flow_id))
+        return None if doc is None else RetiredFlow.model_validate(doc)
 
     # -- schedules -------------------------------------------------------------------------------
 
@@ -337,6 +382,29 @@ class FirestoreStore:
         if not self._create(self._doc("numbers", number.number), number.model_dump(mode="json")):
             raise Conflict(f"{number.number} is already registered")
 
+    def list_numbers(self, tenant_id: str) -> list[PhoneNumber]:
+        from google.cloud.firestore import FieldFilter
+
+        check_document_ids(tenant_id)
+        query = self._col("numbers").where(filter=FieldFilter("tenant_id", "==", tenant_id))  # by id: the number
+        return [PhoneNumber.model_validate(d) for d in self._query(query)]
+
+    def release_number(self, number: str, tenant_id: str) -> bool:
+        ref = self._doc("numbers", number)
+        snap = ref.get(**self._read_kw)
+        self._count(reads=1)
+        doc = snap.to_dict() if snap.exists else None
+        if doc is None or doc.get("tenant_id") != tenant_id:
+            return False
+        if doc.get("deployment") is not None:
+            raise Conflict(f"{number} runs deployment {doc['deployment'].get('id')}")
+        try:  # deleted only if nobody deployed it since that read
+            ref.delete(option=self.client.write_option(last_update_time=snap.update_time), **self._commit_kw)
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound) as exc:
+            raise Conflict(f"{number} changed while it was being released; nothing was changed") from exc
+        self._count(writes=1)
+        return True
+
     def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
         """Read every number, check it, then one atomic commit conditioned on none of them changing.
 
@@ -351,6 +419,7 @@ class FirestoreStore:
         refs = [self._doc("numbers", n) for n in numbers]
         history = self._doc("tenants", deployment.tenant_id, "deployments", deployment.id)
         dumped = deployment.model_dump(mode="json")
+        pointer = None if deployment.kind == "undeploy" else dumped
         snaps = self._get_all(refs) if refs else {}
         batch = self.client.batch()
         for number, ref in zip(numbers, refs, strict=True):
@@ -362,7 +431,7 @@ class FirestoreStore:
             if current != expected.get(number):
                 raise Conflict(f"{number} was redeployed concurrently (now {current})")
             assert snap is not None
-            batch.update(ref, {"deployment": dumped},
+            batch.update(ref, {"deployment": pointer},
                          option=self.client.write_option(last_update_time=snap.update_time))  # fmt: skip
         batch.set(history, dumped)
         try:
@@ -418,3 +487,9 @@ class FirestoreStore:
         snaps = list(query.get(**self._read_kw))
         self._count(reads=len(snaps))
         return [snap.id for snap in snaps]
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """One bounded read of a document that need not exist: the backend answered or it did not."""
+        self._get(self._doc("health", "ping"))

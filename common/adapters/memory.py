@@ -23,6 +23,7 @@ from common.adapters.ports import (
     FlowDraft,
     FlowVersion,
     PhoneNumber,
+    RetiredFlow,
     ScheduleRecord,
     Tenant,
     check_document_ids,
@@ -83,6 +84,13 @@ class MemoryStore:
         doc = self._get("drafts", _key(tenant_id, flow_id))
         return None if doc is None else FlowDraft.model_validate(doc)
 
+    def list_drafts(self, tenant_id: str) -> list[FlowDraft]:
+        prefix = _key(tenant_id) + "/"
+        with self._lock:
+            self.reads += 1
+            docs = [copy.deepcopy(d) for k, d in self._docs.get("drafts", {}).items() if k.startswith(prefix)]
+        return sorted((FlowDraft.model_validate(d) for d in docs), key=lambda d: d.flow_id)
+
     def save_draft(self, draft: FlowDraft, expected_etag: str | None) -> None:
         key = _key(draft.tenant_id, draft.flow_id)
         with self._lock:
@@ -108,6 +116,27 @@ class MemoryStore:
             if key in self._docs.get("versions", {}):
                 raise Conflict(f"version {version.version} of flow '{version.flow_id}' exists already")
             self._put("versions", key, version.model_dump(mode="json"))
+
+    def list_version_numbers(self, tenant_id: str, flow_id: str) -> list[str]:
+        return [v.version for v in self.list_versions(tenant_id, flow_id)]
+
+    def delete_flow(self, retired: RetiredFlow) -> bool:
+        draft_key = _key(retired.tenant_id, retired.flow_id)
+        with self._lock:
+            if draft_key not in self._docs.get("drafts", {}):
+                return False
+            versions = self._docs.get("versions", {})
+            doomed = [k for k in versions if k.startswith(draft_key + "/")]
+            for key in doomed:
+                del versions[key]
+            del self._docs["drafts"][draft_key]
+            self._put("retired_flows", draft_key, retired.model_dump(mode="json"))
+            self.writes += len(doomed) + 1
+            return True
+
+    def get_retired_flow(self, tenant_id: str, flow_id: str) -> RetiredFlow | None:
+        doc = self._get("retired_flows", _key(tenant_id, flow_id))
+        return None if doc is None else RetiredFlow.model_validate(doc)
 
     # -- schedules -------------------------------------------------------------------------------
 
@@ -141,6 +170,24 @@ class MemoryStore:
                 raise Conflict(f"{number.number} is already registered")
             self._put("numbers", number.number, number.model_dump(mode="json"))
 
+    def list_numbers(self, tenant_id: str) -> list[PhoneNumber]:
+        check_document_ids(tenant_id)
+        docs = [d for d in self._all("numbers") if d["tenant_id"] == tenant_id]
+        return sorted((PhoneNumber.model_validate(d) for d in docs), key=lambda n: n.number)
+
+    def release_number(self, number: str, tenant_id: str) -> bool:
+        key = _key(number)
+        with self._lock:
+            self.reads += 1
+            doc = self._docs.get("numbers", {}).get(key)
+            if doc is None or doc["tenant_id"] != tenant_id:
+                return False
+            if doc.get("deployment") is not None:
+                raise Conflict(f"{number} runs deployment {doc['deployment']['id']}")
+            del self._docs["numbers"][key]
+            self.writes += 1
+            return True
+
     def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
         check_document_ids(deployment.tenant_id, deployment.id, *deployment.phone_numbers)
         with self._lock:
@@ -153,8 +200,9 @@ class MemoryStore:
                 if current != expected.get(number):
                     raise Conflict(f"{number} was redeployed concurrently (now {current})")
             dumped = deployment.model_dump(mode="json")
+            pointer = None if deployment.kind == "undeploy" else dumped
             for number in deployment.phone_numbers:
-                self._put("numbers", number, {**numbers[number], "deployment": dumped})
+                self._put("numbers", number, {**numbers[number], "deployment": pointer})
             self._put("deployments", _key(deployment.tenant_id, deployment.id), dumped)
 
     def list_deployments(self, tenant_id: str, limit: int = 100) -> list[Deployment]:
@@ -198,3 +246,8 @@ class MemoryStore:
             found = [sid for sid, d in self._docs.get("calls", {}).items()
                      if d["status"] == "active" and datetime.fromisoformat(d["expires_at"]) <= now]  # fmt: skip
         return found[:limit]
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Process memory is always there."""

@@ -49,11 +49,19 @@ class Tenant(Record):
     twilio_account_sid: str
 
 
+Role = Literal["admin", "editor", "deployer", "viewer", "agent"]
+
+
 class ApiKey(Record):
     key_hash: str
     tenant_id: str
     label: str = ""
     created_at: str = ""
+    key_id: str = ""  # public id (key_...); keys stored before ids existed get one derived from the hash
+    role: Role = "admin"  # keys stored before roles existed were all-powerful
+    revoked: bool = False
+    revoked_at: str | None = None
+    last_used_at: str | None = None
 
 
 class FlowDraft(Record):
@@ -74,6 +82,17 @@ class FlowVersion(Record):
     author: str = ""
     message: str = ""
     created_at: str = ""
+
+
+class RetiredFlow(Record):
+    """What remains of a deleted flow: its highest version, so that a flow re-created under the same
+    id never reuses a version number (compiled versions are cached by number on every instance)."""
+
+    tenant_id: str
+    flow_id: str
+    last_version: str | None = None
+    deleted_at: str = ""
+    deleted_by: str = ""
 
 
 class ScheduleRecord(Record):
@@ -101,7 +120,8 @@ class Deployment(Record):
     created_at: str = ""
     created_by: str = ""
     phone_numbers: list[str] = Field(default_factory=list)
-    kind: Literal["deploy", "rollback", "promote"] = "deploy"
+    #: "undeploy" takes the numbers off: afterwards they run nothing (``version`` is then empty)
+    kind: Literal["deploy", "rollback", "promote", "undeploy"] = "deploy"
 
 
 class PhoneNumber(Record):
@@ -154,6 +174,8 @@ class Store(Protocol):
 
     # flows
     def get_draft(self, tenant_id: str, flow_id: str) -> FlowDraft | None: ...
+    def list_drafts(self, tenant_id: str) -> list[FlowDraft]:
+        """The tenant's drafts by flow id."""
     def save_draft(self, draft: FlowDraft, expected_etag: str | None) -> None:
         """Create or replace; ``expected_etag`` (when given) must match the stored one, else Conflict."""
 
@@ -161,6 +183,15 @@ class Store(Protocol):
     def list_versions(self, tenant_id: str, flow_id: str) -> list[FlowVersion]: ...
     def create_version(self, version: FlowVersion) -> None:
         """Versions are immutable: Conflict when that version already exists."""
+
+    def list_version_numbers(self, tenant_id: str, flow_id: str) -> list[str]:
+        """The flow's version numbers (without their documents), in creation order."""
+
+    def delete_flow(self, retired: RetiredFlow) -> bool:
+        """Delete the draft and every version of ``retired.flow_id`` and keep ``retired`` in their
+        place, in one commit; False (and nothing written) when the flow has no draft."""
+
+    def get_retired_flow(self, tenant_id: str, flow_id: str) -> RetiredFlow | None: ...
 
     # schedules
     def put_schedule(self, record: ScheduleRecord) -> None: ...
@@ -173,10 +204,17 @@ class Store(Protocol):
     def create_number(self, number: PhoneNumber) -> None:
         """Conflict when the number is already registered (to anyone)."""
 
+    def list_numbers(self, tenant_id: str) -> list[PhoneNumber]:
+        """The tenant's numbers, by number."""
+
+    def release_number(self, number: str, tenant_id: str) -> bool:
+        """Delete the tenant's number. False when it is not the tenant's (or unknown); Conflict, with
+        nothing changed, while a deployment points at it or when it changed during the call."""
+
     def deploy(self, deployment: Deployment, expected: dict[str, str | None]) -> None:
-        """Point every number in ``deployment.phone_numbers`` at it, all or none, and append it to the
-        tenant's history. ``expected`` maps each number to the deployment id it must still have (None:
-        none); a mismatch raises Conflict and changes nothing."""
+        """Point every number in ``deployment.phone_numbers`` at it (kind "undeploy": at nothing), all
+        or none, and append it to the tenant's history. ``expected`` maps each number to the
+        deployment id it must still have (None: none); a mismatch raises Conflict and changes nothing."""
 
     def list_deployments(self, tenant_id: str, limit: int = 100) -> list[Deployment]: ...
     def get_deployment(self, tenant_id: str, deployment_id: str) -> Deployment | None: ...
@@ -192,6 +230,10 @@ class Store(Protocol):
         """Replace the call if unchanged since the read that produced ``token``; False otherwise."""
 
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]: ...
+
+    # health
+    def ping(self) -> None:
+        """Return when the backend answers; StoreUnavailable (within the read deadline) otherwise."""
 
 
 class NumberOwnership(Protocol):

@@ -40,6 +40,7 @@ from common.config import Settings
 from common.core import simulator, validation, versioning
 from common.core.flow import E164_PATTERN
 from common.service import ids
+from common.service.access import Principal, key_id_of
 from common.service.calls import FlowCache, NumberCache
 
 
@@ -121,14 +122,21 @@ class AdminService:
         return key
 
     def authenticate(self, authorization: str | None) -> Tenant:
+        """The tenant of a valid key (any role)."""
+        return self.identify(authorization).tenant
+
+    def identify(self, authorization: str | None) -> Principal:
+        """Who sends ``Authorization: Bearer <key>``: tenant, role and key id; 401 otherwise."""
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <API key>'")
         found = self.store.get_api_key(hash_key(key.strip(), self.settings.api_key_pepper))
+        if found is not None and found.revoked:
+            raise ApiError(401, "unauthenticated", f"the API key {key_id_of(found)} was revoked")
         tenant = self.store.get_tenant(found.tenant_id) if found else None
-        if tenant is None:
+        if tenant is None or found is None:
             raise ApiError(401, "unauthenticated", "the API key is not valid")
-        return tenant
+        return Principal(tenant, found.role, key_id_of(found))
 
     # -- flows -----------------------------------------------------------------------------------
 
@@ -184,7 +192,7 @@ class AdminService:
         if existing is not None:
             if existing.tenant_id != tenant.id:
                 raise ApiError(409, "number_taken", f"{request.phone_number} belongs to another tenant")
-            return 200, _number_view(existing)
+            return 200, number_view(existing)
         owned = self.ownership.owns(tenant.twilio_account_sid, request.phone_number)
         if owned is None:
             raise ApiError(503, "ownership_unknown", f"could not ask Twilio whether {request.phone_number} belongs "
@@ -199,7 +207,7 @@ class AdminService:
             self.store.create_number(number)
         except Conflict as exc:
             raise ApiError(409, "number_taken", f"{request.phone_number} was registered concurrently") from exc
-        return 201, _number_view(number)
+        return 201, number_view(number)
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -235,8 +243,10 @@ def _aware(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-def _number_view(number: PhoneNumber) -> dict[str, Any]:
-    deployment = number.deployment
-    return {"phoneNumber": number.number, "environment": number.environment,
-            "deployment": None if deployment is None else
-            {"id": deployment.id, "flowId": deployment.flow_id, "version": deployment.version}}  # fmt: skip
+def number_view(number: PhoneNumber) -> dict[str, Any]:
+    d = number.deployment
+    return {"phoneNumber": number.number, "environment": number.environment, "fallbackDial": number.fallback_dial,
+            "deployment": None if d is None else
+            {"id": d.id, "flowId": d.flow_id, "version": d.version, "schedules": d.schedules,
+             "fallbackFlow": d.fallback_flow, "fallbackVersion": d.fallback_version, "createdAt": d.created_at,
+             "createdBy": d.created_by}}  # fmt: skip

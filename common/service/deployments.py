@@ -49,6 +49,8 @@ from common.service import ids
 from common.service.admin import ApiError, _Body, invalid, parse
 from common.service.calls import FlowCache, NumberCache, ScheduleCache
 
+Kind = Literal["deploy", "rollback", "promote", "undeploy"]
+
 
 class PublishRequest(_Body):
     version: ids.Version | None = Field(None, description="MAJOR.MINOR.PATCH; default: the next patch")
@@ -69,6 +71,7 @@ class RollbackRequest(_Body):
     environment: ids.Environment = "production"
     deployment: ids.DeploymentId | None = None
     version: ids.Version | None = None
+    undeploy: bool = Field(False, description="take the numbers off: afterwards they run nothing")
     message: str = Field("", max_length=500)
 
 
@@ -92,7 +95,8 @@ def deployment_view(d: Deployment) -> dict[str, Any]:
         "fallbackVersion": d.fallback_version, "createdAt": d.created_at, "createdBy": d.created_by,
         "message": d.message,
         "changes": [{"phoneNumber": n, "from": (f"{p['flow_id']}@{p['version']}" if p else None),
-                     "to": f"{d.flow_id}@{d.version}"} for n, p in d.previous.items()],
+                     "to": None if d.kind == "undeploy" else f"{d.flow_id}@{d.version}"}
+                    for n, p in d.previous.items()],
     }  # fmt: skip
 
 
@@ -145,16 +149,18 @@ class DeploymentService:
                            report.model_dump(mode="json"))  # fmt: skip
         digest = versioning.content_hash(document)
         existing = self.store.list_versions(tenant.id, flow_id)
+        retired = self.store.get_retired_flow(tenant.id, flow_id)  # a deleted flow's numbers stay used
+        taken = [v.version for v in existing] + ([retired.last_version] if retired and retired.last_version else [])
         same = next((v for v in existing if v.content_hash == digest), None)
         if same is not None:
             if reuse and version is None:
                 return same
             raise ApiError(409, "duplicate_content", f"version {same.version} already has exactly this "
                            f"content; deploy {same.version} instead of publishing it again")  # fmt: skip
-        number = version or versioning.next_patch([v.version for v in existing])
+        number = version or versioning.next_patch(taken)
         if versioning.parse_semver(number) is None:
             raise ApiError(400, "invalid_request", f"version {number!r} is not MAJOR.MINOR.PATCH (e.g. 1.2.0)")
-        latest = max((v.version for v in existing), key=_semver_key, default=None)
+        latest = max(taken, key=_semver_key, default=None)
         if latest is not None and _semver_key(number) <= _semver_key(latest):
             raise ApiError(409, "version_not_newer", f"version {number} is not newer than the latest, {latest}")
         published = FlowVersion(tenant_id=tenant.id, flow_id=flow_id, version=number, author=author,
@@ -245,6 +251,12 @@ class DeploymentService:
     def _recheck(self, tenant: Tenant, earlier: Deployment, problems: list[str]) -> None:
         """Re-applying an earlier deployment: its schedules may have been deleted since."""
         versions = ((earlier.flow_id, earlier.version), (earlier.fallback_flow, earlier.fallback_version))
+        if earlier.kind == "undeploy":
+            problems.append(f"deployment {earlier.id} took numbers off; name one that ran a flow")
+            return
+        for flow_id, version in versions:  # a deleted flow leaves its deployments in the history
+            if flow_id and version and self.store.get_version(tenant.id, flow_id, version) is None:
+                problems.append(f"{flow_id}@{version} no longer exists (the flow was deleted)")
         self._check_schedules(tenant, earlier.schedules, earlier.fallback_flow, problems, versions)
 
     def _switch(self, deployment: Deployment, numbers: dict[str, PhoneNumber]) -> dict[str, Any]:
@@ -257,8 +269,8 @@ class DeploymentService:
             self.numbers.forget(number)
         return deployment_view(deployment)
 
-    def _new(self, tenant: Tenant, kind: Literal["deploy", "rollback", "promote"], flow_id: str, version: str,
-             environment: str, numbers: dict[str, PhoneNumber], author: str, message: str, schedules: list[str],
+    def _new(self, tenant: Tenant, kind: Kind, flow_id: str, version: str, environment: str,
+             numbers: dict[str, PhoneNumber], author: str, message: str, schedules: list[str],
              fallback_flow: str | None, fallback_version: str | None) -> Deployment:  # fmt: skip
         previous = {n: _ref(r.deployment) for n, r in numbers.items()}
         return Deployment(
@@ -287,8 +299,8 @@ class DeploymentService:
 
     def promote(self, tenant: Tenant, flow_id: str, body: Any, author: str) -> dict[str, Any]:
         request: PromoteRequest = parse(PromoteRequest, body)
-        source = next((d for d in self.store.list_deployments(tenant.id, 500)
-                       if d.environment == request.source and d.flow_id == flow_id), None)  # fmt: skip
+        source = next((d for d in self.store.list_deployments(tenant.id, 500) if d.environment == request.source
+                       and d.flow_id == flow_id and d.kind != "undeploy"), None)  # fmt: skip
         problems: list[str] = []
         if source is None:
             problems.append(f"flow '{flow_id}' has never been deployed to '{request.source}'")
@@ -306,6 +318,8 @@ class DeploymentService:
         request: RollbackRequest = parse(RollbackRequest, body)
         problems: list[str] = []
         numbers = self._numbers(tenant, request.phone_numbers, request.environment, problems)
+        if request.undeploy:
+            return self._undeploy(tenant, flow_id, request, numbers, problems, author)
         targets: dict[str, Deployment | None] = {}
         for number, record in numbers.items():
             current = record.deployment
@@ -340,6 +354,19 @@ class DeploymentService:
         deployment = self._new(tenant, "rollback", target.flow_id, target.version, request.environment, numbers,
                                author, request.message or f"rollback to {target.flow_id}@{target.version}",
                                target.schedules, target.fallback_flow, target.fallback_version)  # fmt: skip
+        return self._switch(deployment, numbers)
+
+    def _undeploy(self, tenant: Tenant, flow_id: str, request: RollbackRequest, numbers: dict[str, PhoneNumber],
+                  problems: list[str], author: str) -> dict[str, Any]:  # fmt: skip
+        if request.deployment or request.version:
+            problems.append("undeploy takes the numbers off: give no deployment or version with it")
+        for number, record in numbers.items():
+            if record.deployment is None or record.deployment.flow_id != flow_id:
+                problems.append(f"{number} does not run flow '{flow_id}' now; nothing to take off")
+        if problems:
+            raise ApiError(422, "rollback_invalid", problems[0], problems)
+        deployment = self._new(tenant, "undeploy", flow_id, "", request.environment, numbers, author,
+                               request.message or f"took {flow_id} off", [], None, None)  # fmt: skip
         return self._switch(deployment, numbers)
 
     def history(self, tenant: Tenant, number: str | None, flow_id: str | None, environment: str | None,

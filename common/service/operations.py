@@ -68,6 +68,15 @@ def _operations() -> list[Operation]:
 
     flow = "/api/flows/{flowId}"
     return [
+        Operation("health", "GET", "/api/health", "public", "Whether the stack and its store answer", errors=(503,),
+                  headers={"Retry-After": "seconds, when degraded"}),
+        Operation("whoami", "GET", "/api/whoami", "whoami", "The caller's tenant, role and key id"),
+        Operation("list_flows", "GET", "/api/flows", "read", "The tenant's flows: versions and where they run"),
+        Operation("delete_flow", "DELETE", flow, "edit", "Delete a flow nothing runs (draft and versions)",
+                  errors=(404, 409)),
+        Operation("list_numbers", "GET", "/api/numbers", "read", "The tenant's numbers and what they run"),
+        Operation("release_number", "DELETE", "/api/numbers/{phoneNumber}", "deploy",
+                  "Release a number nothing is deployed to", errors=(404, 409)),
         Operation("put_flow", "PUT", flow, "edit", "Save a validated draft (If-Match: its etag)", body=Flow,
                   errors=(409, 422), headers={"ETag": "the new draft's etag, quoted"}),
         Operation("get_flow", "GET", flow, "read", "The draft, with its ETag", errors=(404,),

@@ -30,6 +30,7 @@ from typing import Any
 from common.adapters.ports import StoreUnavailable, Tenant
 from common.bootstrap import Services
 from common.service import ids
+from common.service.access import Principal
 from common.service.admin import ApiError, parse
 from common.service.deployments import version_view
 from common.service.operations import Operation, operations
@@ -199,9 +200,13 @@ class Call:
 
     request: Any
     svc: Services
-    tenant: Tenant
+    principal: Principal
     params: dict[str, str]
     operation: Operation
+
+    @property
+    def tenant(self) -> Tenant:
+        return self.principal.tenant
 
     @property
     def author(self) -> str:
@@ -254,8 +259,10 @@ def handle(request: Any, svc: Services) -> Reply:
         allow = exc.details.pop("allow") if isinstance(exc.details, dict) else None
         return _error(ApiError(exc.status, exc.code, exc.message), {"Allow": allow} if allow else None)
     try:
-        tenant = svc.admin.authenticate(request.headers.get("Authorization"))
-        return HANDLERS[operation.name](Call(request, svc, tenant, params, operation))
+        if operation.permission == "public":
+            return PUBLIC[operation.name](request, svc)
+        principal = svc.admin.identify(request.headers.get("Authorization"))
+        return HANDLERS[operation.name](Call(request, svc, principal, params, operation))
     except ApiError as exc:
         return _error(exc)
     except StoreUnavailable as exc:
@@ -306,7 +313,25 @@ def _get_schedule(c: Call) -> Reply:
     return _json(c.svc.deployments.get_schedule(c.tenant, c.params["name"]).model_dump(mode="json", by_alias=True))
 
 
+def _health(request: Any, svc: Services) -> Reply:
+    status, body = svc.inventory.health()
+    return _json(body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None)
+
+
+def _whoami(c: Call) -> Reply:
+    return _json({"tenant": c.tenant.id, "role": c.principal.role, "keyId": c.principal.key_id})
+
+
+PUBLIC: dict[str, Callable[[Any, Services], Reply]] = {
+    "health": _health,
+}
+
 HANDLERS: dict[str, Callable[[Call], Reply]] = {
+    "whoami": _whoami,
+    "list_flows": lambda c: _json({"flows": c.svc.inventory.list_flows(c.tenant)}),
+    "delete_flow": lambda c: _json(c.svc.inventory.delete_flow(c.tenant, c.params["flowId"], c.author)),
+    "list_numbers": lambda c: _json({"numbers": c.svc.inventory.list_numbers(c.tenant)}),
+    "release_number": lambda c: _json(c.svc.inventory.release_number(c.tenant, c.params["phoneNumber"])),
     "put_flow": _put_flow,
     "get_flow": _get_flow,
     "deploy": lambda c: _json(c.svc.deployments.deploy(c.tenant, c.params["flowId"], c.body(), c.author)),

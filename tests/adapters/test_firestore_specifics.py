@@ -18,7 +18,7 @@ from store_records import NOW, call, deployment, draft, number, schedule, tenant
 from common.adapters import firestore as fs
 from common.adapters.emulator import FirestoreEmulator, warm_up
 from common.adapters.firestore import FirestoreStore
-from common.adapters.ports import ApiKey, Conflict, StoreUnavailable
+from common.adapters.ports import ApiKey, Conflict, RetiredFlow, StoreUnavailable
 
 pytestmark = pytest.mark.emulator
 
@@ -148,6 +148,16 @@ def _exercise_every_method(store: FirestoreStore) -> None:
     assert store.write_call(found[0].model_copy(update={"seq": 1}), found[1]) is True
     assert store.write_call(found[0].model_copy(update={"seq": 1}), found[1]) is False
     store.active_calls_expired(NOW + timedelta(days=1))
+    store.list_drafts("acme")
+    store.list_version_numbers("acme", "main")
+    store.list_numbers("acme")
+    store.create_number(number(B))
+    assert store.release_number(B, "acme") is True
+    with pytest.raises(Conflict):
+        store.release_number(A, "acme")
+    assert store.delete_flow(RetiredFlow(tenant_id="acme", flow_id="main", last_version="1.0.0")) is True
+    store.get_retired_flow("acme", "main")
+    store.ping()
 
 
 def test_every_rpc_carries_an_explicit_timeout_and_a_bounded_retry(
@@ -297,6 +307,13 @@ def _every_call(store: FirestoreStore, found: Any) -> dict[str, Callable[[], Any
         "read_call": lambda: store.read_call("CA1"),
         "write_call": lambda: store.write_call(found[0].model_copy(update={"seq": 1}), found[1]),
         "active_calls_expired": lambda: store.active_calls_expired(NOW),
+        "list_drafts": lambda: store.list_drafts("acme"),
+        "list_version_numbers": lambda: store.list_version_numbers("acme", "main"),
+        "delete_flow": lambda: store.delete_flow(RetiredFlow(tenant_id="acme", flow_id="main")),
+        "get_retired_flow": lambda: store.get_retired_flow("acme", "main"),
+        "list_numbers": lambda: store.list_numbers("acme"),
+        "release_number": lambda: store.release_number(A, "acme"),
+        "ping": lambda: store.ping(),
     }
 
 

@@ -379,3 +379,92 @@ def test_ids_that_are_not_document_ids_are_refused_by_every_store(store: Store, 
         with pytest.raises(ValueError, match="document id"):
             attempt()
     assert store.get_tenant("acme") is None  # nothing was written under another name
+
+
+# -- listing and deleting ------------------------------------------------------------------------
+
+
+def test_list_drafts_by_flow_id_scoped_to_tenant(store: Store) -> None:
+    for flow_id in ("zeta", "alpha", "mid"):
+        store.save_draft(draft("e", flow_id=flow_id), None)
+    store.save_draft(draft("e", tenant_id="rival", flow_id="beta"), None)
+    assert [d.flow_id for d in store.list_drafts("acme")] == ["alpha", "mid", "zeta"]
+    assert store.list_drafts("acme")[0] == draft("e", flow_id="alpha")
+    assert store.list_drafts("nobody") == []
+
+
+def test_list_version_numbers_in_creation_order(store: Store) -> None:
+    for v, day in (("1.1.0", 3), ("1.0.0", 1), ("1.0.1", 2)):
+        store.create_version(version(v, f"2026-03-0{day}T10:00:00+00:00"))
+    store.create_version(version("9.0.0", "2026-03-01T00:00:00+00:00", flow_id="other"))
+    assert store.list_version_numbers("acme", "main") == ["1.0.0", "1.0.1", "1.1.0"]
+    assert store.list_version_numbers("acme", "none") == []
+
+
+def test_delete_flow_removes_draft_and_versions_and_keeps_the_retired_marker(store: Store) -> None:
+    from common.adapters.ports import RetiredFlow
+
+    store.save_draft(draft("e1"), None)
+    store.save_draft(draft("e1", flow_id="keep"), None)
+    for v, day in (("1.0.0", 1), ("1.1.0", 2)):
+        store.create_version(version(v, f"2026-03-0{day}T10:00:00+00:00"))
+    store.create_version(version("1.0.0", "2026-03-01T10:00:00+00:00", flow_id="keep"))
+    retired = RetiredFlow(tenant_id="acme", flow_id="main", last_version="1.1.0", deleted_at=NOW.isoformat(),
+                          deleted_by="ana")  # fmt: skip
+    assert store.get_retired_flow("acme", "main") is None
+    assert store.delete_flow(retired) is True
+    assert store.get_draft("acme", "main") is None
+    assert store.list_versions("acme", "main") == []
+    assert store.get_version("acme", "main", "1.0.0") is None
+    assert store.get_retired_flow("acme", "main") == retired
+    assert store.get_draft("acme", "keep") == draft("e1", flow_id="keep")  # the other flow is untouched
+    assert store.list_version_numbers("acme", "keep") == ["1.0.0"]
+    assert store.delete_flow(retired) is False  # nothing left to delete
+    store.create_version(version("1.0.0", "2026-03-05T10:00:00+00:00"))  # the id is free again
+    assert store.list_version_numbers("acme", "main") == ["1.0.0"]
+
+
+def test_list_numbers_scoped_to_tenant(store: Store) -> None:
+    for e164 in (C, A):
+        store.create_number(number(e164))
+    store.create_number(number(B, tenant_id="rival"))
+    assert store.list_numbers("acme") == [number(A), number(C)]
+    assert store.list_numbers("rival") == [number(B, tenant_id="rival")]
+    assert store.list_numbers("nobody") == []
+
+
+def test_release_number_only_the_owners_and_never_while_deployed(store: Store) -> None:
+    store.create_number(number(A))
+    store.create_number(number(B))
+    store.deploy(deployment("d1", [B]), {B: None})
+    assert store.release_number(A, "rival") is False
+    assert store.get_number(A) == number(A)
+    assert store.release_number(C, "acme") is False
+    with pytest.raises(Conflict):
+        store.release_number(B, "acme")
+    assert store.get_number(B) is not None and store.get_number(B).deployment is not None  # type: ignore[union-attr]
+    assert store.release_number(A, "acme") is True
+    assert store.get_number(A) is None
+    store.create_number(number(A, tenant_id="rival"))  # released numbers can be claimed again
+    assert store.get_number(A) == number(A, tenant_id="rival")
+
+
+def test_undeploy_points_numbers_at_nothing_and_is_history(store: Store) -> None:
+    store.create_number(number(A))
+    store.create_number(number(B))
+    d1 = deployment("d1", [A, B], created_at="2026-03-01T10:00:00+00:00")
+    store.deploy(d1, {A: None, B: None})
+    ran = {"id": "d1", "flow_id": "main", "version": "1.0.0"}
+    off = deployment("d2", [A], created_at="2026-03-01T11:00:00+00:00").model_copy(
+        update={"kind": "undeploy", "version": "", "previous": {A: ran}})
+    with pytest.raises(Conflict):
+        store.deploy(off, {A: None})  # it must still run d1
+    store.deploy(off, {A: "d1"})
+    assert store.get_number(A) == number(A)
+    assert store.get_number(B).deployment == d1  # type: ignore[union-attr]
+    assert store.list_deployments("acme") == [off, d1]
+    assert store.release_number(A, "acme") is True
+
+
+def test_ping(store: Store) -> None:
+    store.ping()

@@ -10,45 +10,18 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from livestack import API_KEY_A, BASE, DEMO_NUMBER, Stack, build_stack, client, warm_up
-from werkzeug.test import TestResponse
+from apikit import any_stack, body, send, small_flow
+from livestack import API_KEY_A, DEMO_NUMBER, Stack, build_stack, warm_up
 
 from common import bootstrap
 from common.adapters.memory import MemoryStore
 from common.adapters.ports import StoreUnavailable
 from common.web import api
 
-
-@pytest.fixture(params=["memory", pytest.param("firestore", marks=pytest.mark.emulator)])
-def any_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    store = request.getfixturevalue(f"{request.param}_store")
-    yield build_stack(store, all_examples=False)
-    bootstrap.install(None)
-
-
-def body(response: TestResponse) -> Any:
-    return json.loads(response.get_data(as_text=True))
-
-
-def send(stack: Stack, method: str, path: str, raw: bytes | str, content_type: str | None = "application/json",
-         headers: dict[str, str] | None = None, **environ: Any) -> TestResponse:  # fmt: skip
-    sent = {"Authorization": f"Bearer {API_KEY_A}", **(headers or {})}
-    if content_type is not None:
-        sent["Content-Type"] = content_type
-    data = raw.encode() if isinstance(raw, str) else raw
-    return client(stack.app).open(path, method=method, data=data, headers=sent, base_url=BASE,
-                                  environ_overrides=environ or None)  # fmt: skip
-
-
-def small_flow(flow_id: str = "menu_flow") -> dict[str, Any]:
-    return {"id": flow_id, "name": "menu",
-            "nodes": [{"id": "start", "type": "startNode", "position": {"x": 0, "y": 0}, "data": {}},
-                      {"id": "bye", "type": "hangupNode", "position": {"x": 0, "y": 1}, "data": {}}],
-            "edges": [{"id": "e1", "source": "start", "target": "bye"}]}  # fmt: skip
+__all__ = ["any_stack"]  # a fixture of apikit, used by name
 
 
 JSON_ENDPOINTS = [
@@ -185,7 +158,7 @@ def test_a_declared_length_over_the_limit_is_413(any_stack: Stack) -> None:
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
 def test_non_finite_numbers_are_400_and_nothing_is_stored(any_stack: Stack, token: str) -> None:
-    raw = json.dumps(small_flow()).replace('"x": 0, "y": 1', f'"x": {token}, "y": 1')
+    raw = json.dumps(small_flow()).replace('"x": 0, "y": 2', f'"x": {token}, "y": 2')
     assert token in raw
     writes = any_stack.store.writes
     response = send(any_stack, "PUT", "/api/flows/menu_flow", raw)
@@ -334,3 +307,43 @@ def test_if_match_star_on_a_missing_draft_is_409(any_stack: Stack) -> None:
     response = any_stack.api("PUT", "/api/flows/new_flow", json=small_flow("new_flow"), headers={"If-Match": "*"})
     assert response.status_code == 409
     assert any_stack.store.get_draft("demo", "new_flow") is None
+
+
+def test_a_chunked_20_mb_draft_over_a_real_socket_is_413_and_not_saved(stack: Stack) -> None:
+    """Through a real HTTP server (werkzeug's, as `ivr run` serves): the 20 MB body of the report."""
+    import socket
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, stack.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sent = {"bytes": 0}
+
+    def send_chunked(sock: socket.socket) -> None:
+        head = (f"PUT /api/flows/big HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY_A}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+        chunk = b" " * 65536
+        try:
+            sock.sendall(head.encode() + b'%x\r\n{"id": "big", "name": "\r\n' % len(b'{"id": "big", "name": "'))
+            while sent["bytes"] < 20 * 1024 * 1024:
+                sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                sent["bytes"] += len(chunk)
+            sock.sendall(b'2\r\n"}\r\n0\r\n\r\n')
+        except OSError:
+            pass  # the server answered and closed: it stopped reading, which is the point
+
+    try:
+        with socket.create_connection(server.server_address, timeout=20) as sock:
+            sender = threading.Thread(target=send_chunked, args=(sock,), daemon=True)
+            sender.start()
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+            assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    finally:
+        server.shutdown()
+    assert stack.store.get_draft("demo", "big") is None
