@@ -74,6 +74,14 @@ elif name == "deploy_flow":
 else:
     r = client.post("/api/departments/route", json={}, base_url=base)
     answers["route"] = (r.status_code, r.get_data(as_text=True))
+    os.environ["IVR_TASKS_SERVICE_ACCOUNT"] = "tasks@ivr.iam.gserviceaccount.com"  # read per request
+    r = client.post("/api/departments/tasks/sweep", json={}, headers={"X-Ivr-Task-Secret": "wrong"}, base_url=base)
+    answers["task secret"] = (r.status_code, r.get_data(as_text=True))
+    r = client.post("/api/departments/tasks/sweep", json={}, headers={"Authorization": "Bearer x.y.z"}, base_url=base)
+    answers["task token"] = (r.status_code, r.get_data(as_text=True))
+    r = client.get("/api/departments/sales", base_url=base)
+    answers["not served"] = (r.status_code, r.get_data(as_text=True))
+    import google.auth.transport.requests, google.oauth2.id_token  # what verifying a task's OIDC token loads
 import common
 files = {m: getattr(mod, "__file__", None) for m, mod in list(sys.modules.items()) if m not in before}
 print(json.dumps({"common": common.__file__, "path": sys.path, "answers": answers, "modules": files}))
@@ -164,7 +172,11 @@ def test_bundles_answer_requests(loaded: dict[str, dict[str, Any]]) -> None:
     api = loaded["deploy_flow"]["answers"]
     assert api["unauthenticated"][0] == 401
     assert api["empty store"][0] == 401  # a fresh in-memory store knows no keys
-    assert loaded["route_department"]["answers"]["route"][0] == 501
+    routed = loaded["route_department"]["answers"]
+    assert routed["route"][0] == 401  # a fresh in-memory store knows no keys
+    assert routed["task secret"][0] == 401 and "X-Ivr-Task-Secret does not match" in routed["task secret"][1]
+    assert routed["task token"][0] == 401 and "not a Google-signed OIDC token" in routed["task token"][1]
+    assert routed["not served"][0] == 405  # the rest of /api/departments is the admin API's
 
 
 @pytest.mark.parametrize("name", NAMES)
