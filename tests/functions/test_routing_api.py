@@ -307,3 +307,32 @@ def test_answers_are_json_with_the_error_shape(routed: RoutedStack) -> None:
     assert response.headers["Content-Type"] == "application/json"
     assert json.loads(response.get_data(as_text=True)) == {"error": {
         "code": "not_found", "message": "department 'none' does not exist"}}
+
+
+def test_the_demo_seed(routed: RoutedStack) -> None:
+    from common.routing_demo import seed_routing_demo
+
+    flow = json.loads((bootstrap.EXAMPLES / "support_line.json").read_text(encoding="utf-8"))
+    targets = {n["data"]["target"]["department"] for n in flow["nodes"]
+               if n["type"] == "transferNode" and n["data"]["target"]["type"] == "department"}  # fmt: skip
+    assert targets == {"sales", "support"}
+    assert seed_routing_demo(routed.svc) == {"departments": ["sales", "support"], "agents": ["sam", "sara", "sean",
+                                                                                            "sky"]}  # fmt: skip
+    departments = {d["id"]: d for d in body(routed.api("GET", "/api/departments"))["departments"]}
+    assert set(departments) == {"sales", "support"} >= targets  # every department the demo flow transfers to
+    assert departments["support"]["escalation"][1] == {"afterSeconds": 300, "action": "overflow", "to": None,
+                                                       "by": None, "department": "sales"}  # fmt: skip
+    for name in ("sales", "support"):
+        live = body(routed.api("GET", f"/api/departments/{name}/live"))
+        assert live["agentCounts"]["available"] == 2, live
+    before = routed.snapshot()
+    seed_routing_demo(routed.svc)  # again: the same departments and agents, statuses kept
+    after = json.loads(routed.snapshot())
+    assert [a["status"] for a in after["agents"]] == ["available"] * 4
+    assert [d["settings"] for d in after["departments"]] == [d["settings"] for d in json.loads(before)["departments"]]
+
+
+def test_the_demo_seed_without_routing(stack: Stack) -> None:
+    from common.routing_demo import seed_routing_demo
+
+    assert seed_routing_demo(stack.svc)["skipped"] == "routing is not configured"
