@@ -240,8 +240,8 @@ def _reserved_form(value: Any) -> bool:
 def _put_department(c: Call) -> Reply:
     department_id = c.params["departmentId"]
     if department_id in RESERVED_DEPARTMENTS:
-        message = f"'{department_id}' names an operation (/api/departments/{department_id}); choose another id"
-        raise ApiError(400, "invalid_request", f"department id {department_id!r} is reserved: {message}",
+        message = f"'{department_id}' is reserved (/api/departments/{department_id} is an operation); choose another id"
+        raise ApiError(400, "invalid_request", f"departmentId: {message}",
                        [{"field": "departmentId", "message": message}])  # fmt: skip
     status, view = c.routing.admin.put_department(c.tenant_id, department_id, c.body(), c.if_match(), c.author)
     return _json(view, status, {"ETag": quote_etag(view["etag"])})
