@@ -91,6 +91,7 @@ class Op:
     method: str
     path: str
     who: str  # read | edit | route | status | task
+    summary: str  # what it does, for a 403: "role viewer may not <summary> (...)"
     pattern: re.Pattern[str]
 
 
@@ -118,27 +119,27 @@ class Call:
         return parse_if_match(self.request.headers.get("If-Match"))
 
 
-def _op(name: str, method: str, path: str, who: str) -> Op:
+def _op(name: str, method: str, path: str, who: str, summary: str) -> Op:
     pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
-    return Op(name, method, path, who, pattern)
+    return Op(name, method, path, who, summary, pattern)
 
 
 DEPARTMENT, AGENT = "/api/departments/{departmentId}", "/api/agents/{agentId}"
 OPERATIONS: tuple[Op, ...] = (
-    _op("route", "POST", "/api/departments/route", "route"),
-    _op("task", "POST", "/api/departments/tasks/{kind}", "task"),
-    _op("list_departments", "GET", "/api/departments", "read"),
-    _op("put_department", "PUT", DEPARTMENT, "edit"),
-    _op("get_department", "GET", DEPARTMENT, "read"),
-    _op("delete_department", "DELETE", DEPARTMENT, "edit"),
-    _op("department_stats", "GET", DEPARTMENT + "/stats", "read"),
-    _op("department_live", "GET", DEPARTMENT + "/live", "read"),
-    _op("list_agents", "GET", "/api/agents", "read"),
-    _op("put_agent", "PUT", AGENT, "edit"),
-    _op("get_agent", "GET", AGENT, "read"),
-    _op("delete_agent", "DELETE", AGENT, "edit"),
-    _op("agent_status", "POST", AGENT + "/status", "status"),
-)
+    _op("route", "POST", "/api/departments/route", "route", "put a live call in a department's queue"),
+    _op("task", "POST", "/api/departments/tasks/{kind}", "task", "deliver a routing timer"),
+    _op("list_departments", "GET", "/api/departments", "read", "list departments"),
+    _op("put_department", "PUT", DEPARTMENT, "edit", "create or replace a department"),
+    _op("get_department", "GET", DEPARTMENT, "read", "read a department"),
+    _op("delete_department", "DELETE", DEPARTMENT, "edit", "delete a department"),
+    _op("department_stats", "GET", DEPARTMENT + "/stats", "read", "read a department's stats"),
+    _op("department_live", "GET", DEPARTMENT + "/live", "read", "watch a department's queue and agents"),
+    _op("list_agents", "GET", "/api/agents", "read", "list agents"),
+    _op("put_agent", "PUT", AGENT, "edit", "create or replace an agent"),
+    _op("get_agent", "GET", AGENT, "read", "read an agent"),
+    _op("delete_agent", "DELETE", AGENT, "edit", "delete an agent"),
+    _op("agent_status", "POST", AGENT + "/status", "status", "set an agent's status"),
+)  # fmt: skip
 
 
 def _route(method: str, path: str) -> tuple[Op, dict[str, str]]:
@@ -175,8 +176,18 @@ def _permit(op: Op, principal: Principal) -> None:
         allowed = access.may(principal.role, op.who)
     if not allowed:
         roles = _roles_for(op)
-        raise ApiError(403, "forbidden", f"role '{principal.role}' may not {op.method} {op.path}; allowed: "
-                       f"{', '.join(roles)}", {"role": principal.role, "allowed": roles})  # fmt: skip
+        raise ApiError(403, "forbidden", f"role {principal.role} may not {op.summary} ({op.method} {op.path}); "
+                       f"roles that may: {', '.join(roles)}", {"role": principal.role, "allowed": roles})  # fmt: skip
+
+
+def _identify(svc: Any, authorization: str | None) -> Principal:
+    """A tenant key's principal; the platform admin key is refused here as the admin API refuses it."""
+    tenants = getattr(svc, "tenants", None)
+    if tenants is not None and tenants.is_platform_key(authorization):
+        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
+                       "use one of the tenant's keys here")  # fmt: skip
+    principal: Principal = svc.admin.identify(authorization)
+    return principal
 
 
 def task_auth(svc: Any) -> TaskAuth:
@@ -203,7 +214,7 @@ def handle(request: Any, svc: Any) -> Reply:
             caller = task_auth(svc).check(request.headers, path)
             log.info("task %s delivered by %s (%s)", params["kind"], caller.who, caller.how)
         else:
-            principal = svc.admin.identify(request.headers.get("Authorization"))
+            principal = _identify(svc, request.headers.get("Authorization"))
             _permit(op, principal)
         routing = getattr(svc, "routing", None)
         if routing is None:

@@ -211,7 +211,8 @@ def test_roles(routed: RoutedStack) -> None:
         refused = routed.api("PUT", "/api/departments/sales", json={**SALES, "name": "X"}, key=key)
         assert refused.status_code == 403
         assert error_of(refused)["details"]["allowed"] == ["admin", "editor"]
-        assert "may not PUT /api/departments/{departmentId}" in error_of(refused)["message"]
+        assert error_of(refused)["message"].endswith("may not create or replace a department (PUT "
+                                                     "/api/departments/{departmentId}); roles that may: admin, editor")
     assert routed.api("GET", "/api/agents", key=AGENT).status_code == 403  # agents read nothing but themselves
     assert routed.api("PUT", "/api/agents/ann", json=agent_body("sales"), key=DEPLOYER).status_code == 403
     refused = routed.api("POST", "/api/departments/route", json={"callSid": "CA1", "department": "sales"}, key=VIEWER)
@@ -336,3 +337,15 @@ def test_the_demo_seed_without_routing(stack: Stack) -> None:
     from common.routing_demo import seed_routing_demo
 
     assert seed_routing_demo(stack.svc)["skipped"] == "routing is not configured"
+
+
+def test_the_platform_admin_key_opens_no_tenant_routing(memory_store: Any) -> None:
+    platform_key = "ivr_platform_admin_key_for_routing_tests"
+    routed_stack = attach_routing(build_stack(memory_store, all_examples=False, IVR_PLATFORM_ADMIN_KEY=platform_key))
+    try:
+        refused = routed_stack.api("PUT", "/api/departments/sales", json=SALES, key=platform_key)
+        assert refused.status_code == 403 and "manages tenants under /api/platform" in error_of(refused)["message"]
+        assert routed_stack.store.list_departments(bootstrap.DEMO_TENANT) == []
+        assert routed_stack.api("PUT", "/api/departments/sales", json=SALES).status_code == 201
+    finally:
+        bootstrap.install(None)
