@@ -331,16 +331,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             code = _run(argv)
         except SystemExit:  # --help, --version and usage errors leave through argparse
-            sys.stdout.flush()
+            _flush()
             raise
-        sys.stdout.flush()  # a reader that went away shows here, inside the handler, not at exit
+        _flush()  # a reader that went away shows here, inside the handler, not at exit
         return code
     except BrokenPipeError:
         # Whoever read our output stopped (`ivr schema | head`). Point stdout at /dev/null so the
         # interpreter's final flush does not fail again, and leave as SIGPIPE's default would.
-        with contextlib.suppress(OSError, ValueError):  # ValueError: a replaced stdout without a file number
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return SIGPIPE_EXIT
+    except OSError as exc:  # the output cannot be written at all (a full disk, /dev/full)
+        _silence_stdout()
+        print(f"ivr: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _flush() -> None:
+    if sys.stdout is not None:  # `ivr schema >&-` starts us without a standard output
+        sys.stdout.flush()
+
+
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no stdout, or one without a file number
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -103,6 +103,9 @@ def request(url: str, method: str, path: str, body: Any = None, key: str | None 
     """(status, JSON body) of one API call; raises Unreachable, or ApiFailure for 4xx/5xx."""
     import requests
 
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"the stack URL {url!r} has no scheme; write it like http://127.0.0.1:8080 "
+                         "(--url or $IVR_API_URL)")  # fmt: skip
     target = url.rstrip("/") + path
     headers = {"X-Ivr-Author": os.environ.get("USER", "cli")}
     if key:

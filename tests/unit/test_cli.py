@@ -273,6 +273,37 @@ def test_a_closed_pipe_ends_quietly(argv: list[str], status: int) -> None:
     assert proc.returncode == status
 
 
+@pytest.mark.parametrize("argv", [["schema"], ["simulate", str(EXAMPLES / "support_line.json"), "-i", "1"]])
+def test_an_unwritable_output_is_said_plainly(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC, like a full disk
+        proc = subprocess.run([sys.executable, "-m", "common.cli", *argv], stdout=full, stderr=subprocess.PIPE,
+                              cwd=ROOT, timeout=60, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "cannot write the output: No space left on device" in proc.stderr
+
+
+def test_no_standard_output_is_no_traceback() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "common.cli", "schema"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, cwd=ROOT, timeout=60, text=True, check=False,
+                          preexec_fn=lambda: __import__("os").close(1))  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0
+
+
+def test_a_stack_url_without_scheme_is_a_usage_error(capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("IVR_API_URL", "127.0.0.1:18731")
+    assert cli.main(["health"]) == 2
+    assert "has no scheme; write it like http://127.0.0.1:8080" in capsys.readouterr().err
+
+
 # --- version, several files, help ---------------------------------------------------------------------
 
 
