@@ -11,6 +11,7 @@
     ivr push | publish | versions | deploy | promote | rollback | diff | history | schedules
                                               the admin API of a running stack (see cli_admin)
     ivr flows | numbers | keys | tenants | health     list and manage what a stack holds (cli_inventory)
+    ivr departments | agents                          department routing: queues, agents, stats (cli_routing)
 
 Exit status: 0 success, 1 a flow is invalid, the call had problems or the API refused, 2 bad usage or
 an unreadable file, 141 when whoever reads the output stops early (``ivr schema | head``): the
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import cli_admin, cli_inventory, cli_stack
+from common import cli_admin, cli_inventory, cli_routing, cli_stack
 from common.cli_common import URL_HELP, ApiFailure, HelpFormatter, Unreachable, UsageError, default_url, load_json
 from common.core import simulator, validation
 from common.core.errors import FlowInvalid
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable result")
     cli_admin.add_commands(sub)
     cli_inventory.add_commands(sub)
+    cli_routing.add_commands(sub)
     return parser
 
 
