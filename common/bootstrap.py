@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from common.adapters.ports import HttpFetcher, NumberOwnership, Store, Tenant
+from common.adapters.secrets import SecretStore
 from common.config import DEV_API_KEY, Settings, from_env
 from common.service.admin import AdminService
 from common.service.calls import CallService, FlowCache, NumberCache, ScheduleCache
 from common.service.deployments import DeploymentService
 from common.service.inventory import InventoryService
+from common.service.tenants import TenantService
+from common.service.twilio_tokens import TwilioTokens
 
 DEMO_TENANT = "demo"
 DEMO_NUMBER = "+13072249663"
@@ -34,6 +37,34 @@ class Services:
     admin: AdminService
     deployments: DeploymentService
     inventory: InventoryService
+    tenants: TenantService
+    tokens: TwilioTokens
+
+    def twilio_token(self, account_sid: str) -> str | None:
+        """The auth token that verifies webhooks signed by ``account_sid``, or None for an account
+        nobody linked. Never raises (see ``common.service.twilio_tokens`` for the order and caching)."""
+        return self.tokens.token(account_sid)
+
+
+@dataclass(frozen=True)
+class _LinkedSettings(Settings):
+    """Settings whose ``auth_token_for`` also knows the accounts linked through the platform API, for
+    the adapters that ask settings for a token (TwilioNumberOwnership)."""
+
+    lookup: Callable[[str], str | None] | None = None
+
+    def auth_token_for(self, account_sid: str) -> str | None:
+        return self.lookup(account_sid) if self.lookup else super().auth_token_for(account_sid)
+
+
+def _secret_store(settings: Settings) -> SecretStore:
+    if settings.secrets == "secret-manager":
+        from common.adapters.secrets import SecretManagerStore
+
+        return SecretManagerStore(settings.secrets_project)
+    from common.adapters.secrets import MemorySecretStore
+
+    return MemorySecretStore()
 
 
 def _utc_now() -> datetime:
@@ -41,7 +72,8 @@ def _utc_now() -> datetime:
 
 
 def build(settings: Settings, store: Store | None = None, now: Callable[[], datetime] = _utc_now,
-          fetcher: HttpFetcher | None = None, ownership: NumberOwnership | None = None) -> Services:  # fmt: skip
+          fetcher: HttpFetcher | None = None, ownership: NumberOwnership | None = None,
+          secrets: SecretStore | None = None) -> Services:  # fmt: skip
     if store is None:
         if settings.store == "firestore":
             from common.adapters.firestore import FirestoreStore
@@ -56,10 +88,13 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
 
         local = settings.environment == "local"  # only a laptop stack may fetch its own loopback
         fetcher = RequestsFetcher(allow_hosts=("127.0.0.1", "localhost") if local else ())
+    secrets = secrets if secrets is not None else _secret_store(settings)
+    tokens = TwilioTokens(settings, store, secrets)
     if ownership is None:
         from common.adapters.twilio_numbers import TrustingOwnership, TwilioNumberOwnership
 
-        ownership = TwilioNumberOwnership(settings) if settings.verify_numbers else TrustingOwnership()
+        linked = _LinkedSettings(**{f.name: getattr(settings, f.name) for f in fields(settings)}, lookup=tokens.token)
+        ownership = TwilioNumberOwnership(linked) if settings.verify_numbers else TrustingOwnership()
     flows = FlowCache(store)
     numbers = NumberCache(store, settings.number_cache_seconds)
     calendars = ScheduleCache(store, settings.number_cache_seconds)
@@ -67,7 +102,8 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
     inventory = InventoryService(store, now, numbers)
-    return Services(settings, store, calls, admin, deployments, inventory)
+    tenants = TenantService(store, settings, now, secrets, tokens)
+    return Services(settings, store, calls, admin, deployments, inventory, tenants, tokens)
 
 
 _lock = threading.Lock()

@@ -14,6 +14,13 @@
     IVR_VERIFY_NUMBERS      twilio (default outside a local stack): a number may be registered only if
                             Twilio lists it on the tenant's account | off (default on a local stack)
     IVR_ENV                 local (default: HTTP nodes may call 127.0.0.1) | dev | prod (public hosts only)
+    IVR_PLATFORM_ADMIN_KEY  the platform admin key (/api/platform/*); in production a Secret Manager
+                            secret mounted as this variable. Unset: platform administration is off,
+                            except on a local stack, which uses DEV_PLATFORM_ADMIN_KEY
+    IVR_SECRETS             where tenants' Twilio auth tokens live: secret-manager (default outside a
+                            local stack) | memory (default on a local stack; lost on restart)
+    IVR_SECRETS_PROJECT     the Secret Manager project (default GOOGLE_CLOUD_PROJECT)
+    IVR_TOKEN_CACHE_SECONDS how long an instance keeps a linked account's token (default 30; 0 = off)
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Literal
 DEV_ACCOUNT_SID = "AC00000000000000000000000000000dev"
 DEV_AUTH_TOKEN = "dev-auth-token-not-secret-0000000"
 DEV_API_KEY = "ivr_dev_demo_key_not_secret"
+DEV_PLATFORM_ADMIN_KEY = "ivr_platform_dev_key_not_secret"
 
 
 @dataclass(frozen=True)
@@ -33,15 +41,20 @@ class Settings:
     store: Literal["memory", "firestore"] = "memory"
     public_base_url: str = "http://127.0.0.1:8080"
     twilio_account_sid: str = DEV_ACCOUNT_SID
-    twilio_auth_token: str = DEV_AUTH_TOKEN
-    subaccount_tokens: dict[str, str] = field(default_factory=dict)
-    api_key_pepper: str = "dev-pepper"
+    # secrets stay out of repr(): a logged or printed Settings must not carry them
+    twilio_auth_token: str = field(default=DEV_AUTH_TOKEN, repr=False)
+    subaccount_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    api_key_pepper: str = field(default="dev-pepper", repr=False)
     number_cache_seconds: float = 5.0
     call_ttl_hours: float = 6.0
     fallback_dial: str | None = None
     http_node_timeout: float = 4.0
     environment: str = "local"
     verify_numbers: bool = False
+    platform_admin_key: str | None = field(default=None, repr=False)
+    secrets: Literal["memory", "secret-manager"] = "memory"
+    secrets_project: str = ""
+    token_cache_seconds: float = 30.0
 
     def auth_token_for(self, account_sid: str) -> str | None:
         if account_sid == self.twilio_account_sid:
@@ -72,6 +85,13 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         subaccounts = json.loads(env.get("TWILIO_SUBACCOUNT_TOKENS", "{}"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"TWILIO_SUBACCOUNT_TOKENS is not JSON: {exc.msg}") from exc
+    local = env.get("IVR_ENV", "local") == "local"
+    secret_backend = env.get("IVR_SECRETS", "memory" if local else "secret-manager")
+    if secret_backend not in ("memory", "secret-manager"):
+        raise ConfigError(f"IVR_SECRETS={secret_backend!r}: use 'secret-manager' or 'memory'")
+    platform_key = env.get("IVR_PLATFORM_ADMIN_KEY") or (DEV_PLATFORM_ADMIN_KEY if local else None)
+    if platform_key is not None and len(platform_key) < 20:
+        raise ConfigError("IVR_PLATFORM_ADMIN_KEY is too short: use at least 20 random characters")
     base = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
     if not base.startswith(("https://", "http://")):
         raise ConfigError(f"PUBLIC_BASE_URL={base!r}: give the origin Twilio calls, e.g. https://ivr.example.com")
@@ -87,6 +107,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         fallback_dial=env.get("IVR_FALLBACK_DIAL") or None,
         http_node_timeout=min(float(env.get("IVR_HTTP_NODE_TIMEOUT", "4")), 5.0),
         environment=env.get("IVR_ENV", "local"),
-        verify_numbers=env.get("IVR_VERIFY_NUMBERS", "off" if env.get("IVR_ENV", "local") == "local" else "twilio")
-        == "twilio",
+        verify_numbers=env.get("IVR_VERIFY_NUMBERS", "off" if local else "twilio") == "twilio",
+        platform_admin_key=platform_key,
+        secrets=secret_backend,  # type: ignore[arg-type]
+        secrets_project=env.get("IVR_SECRETS_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT", ""),
+        token_cache_seconds=float(env.get("IVR_TOKEN_CACHE_SECONDS", "30")),
     )

@@ -9,6 +9,7 @@ Layout (docs/storage.md has the fields and the reasoning)::
     tenants/{tenant}/schedules/{name}             ScheduleRecord
     tenants/{tenant}/deployments/{id}             Deployment (history, written by deploy())
     api_keys/{key_hash}                           ApiKey
+    twilio_accounts/{AccountSid}                  TwilioAccount (account index; the token is a secret)
     numbers/{E.164}                               PhoneNumber (its ``deployment`` is the live pointer)
     calls/{CallSid}                               CallRecord (``expires_at`` a timestamp: TTL field)
 
@@ -56,6 +57,7 @@ from common.adapters.ports import (
     ScheduleRecord,
     StoreUnavailable,
     Tenant,
+    TwilioAccount,
     check_document_ids,
 )  # fmt: skip
 
@@ -255,6 +257,56 @@ class FirestoreStore:
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         doc = self._get(self._doc("tenants", tenant_id))
         return None if doc is None else Tenant.model_validate(doc)
+
+    def create_tenant(self, tenant: Tenant) -> bool:
+        return self._create(self._doc("tenants", tenant.id), tenant.model_dump(mode="json"))
+
+    def list_tenants(self) -> list[Tenant]:
+        return [Tenant.model_validate(d) for d in self._query(self._col("tenants"))]  # by id
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        from google.cloud.firestore import FieldFilter
+
+        check_document_ids(tenant_id)
+        query = self._col("api_keys").where(filter=FieldFilter("tenant_id", "==", tenant_id))
+        keys = [ApiKey.model_validate(d) for d in self._query(query)]
+        return sorted(keys, key=lambda k: (k.created_at, k.key_id))  # no composite index for a few keys
+
+    def claim_twilio_account(self, link: TwilioAccount) -> bool:
+        ref = self._doc("twilio_accounts", link.account_sid)
+        doc = link.model_dump(mode="json")
+        if self._create(ref, doc):
+            return True
+        snap = ref.get(**self._read_kw)
+        self._count(reads=1)
+        current = snap.to_dict() if snap.exists else None
+        if current is not None and current.get("tenant_id") != link.tenant_id:
+            return False
+        if current is None:  # released between the create and the read: one more create decides
+            return self._create(ref, doc)
+        try:  # the tenant's own entry, replaced only if nobody changed it since that read
+            ref.update(doc, option=self.client.write_option(last_update_time=snap.update_time), **self._commit_kw)
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound):
+            return False
+        self._count(writes=1)
+        return True
+
+    def get_twilio_account(self, account_sid: str) -> TwilioAccount | None:
+        doc = self._get(self._doc("twilio_accounts", account_sid))
+        return None if doc is None else TwilioAccount.model_validate(doc)
+
+    def release_twilio_account(self, account_sid: str, tenant_id: str) -> bool:
+        ref = self._doc("twilio_accounts", account_sid)
+        snap = ref.get(**self._read_kw)
+        self._count(reads=1)
+        if not snap.exists or (snap.to_dict() or {}).get("tenant_id") != tenant_id:
+            return False
+        try:
+            ref.delete(option=self.client.write_option(last_update_time=snap.update_time), **self._commit_kw)
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound):
+            return False
+        self._count(writes=1)
+        return True
 
     def put_api_key(self, key: ApiKey) -> None:
         self._set(self._doc("api_keys", key.key_hash), key.model_dump(mode="json"))

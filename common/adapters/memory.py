@@ -26,6 +26,7 @@ from common.adapters.ports import (
     RetiredFlow,
     ScheduleRecord,
     Tenant,
+    TwilioAccount,
     check_document_ids,
 )  # fmt: skip
 
@@ -70,6 +71,46 @@ class MemoryStore:
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         doc = self._get("tenants", _key(tenant_id))
         return None if doc is None else Tenant.model_validate(doc)
+
+    def create_tenant(self, tenant: Tenant) -> bool:
+        with self._lock:
+            if _key(tenant.id) in self._docs.get("tenants", {}):
+                self.reads += 1
+                return False
+            self._put("tenants", tenant.id, tenant.model_dump(mode="json"))
+            return True
+
+    def list_tenants(self) -> list[Tenant]:
+        return sorted((Tenant.model_validate(d) for d in self._all("tenants")), key=lambda t: t.id)
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        check_document_ids(tenant_id)
+        keys = [ApiKey.model_validate(d) for d in self._all("api_keys") if d["tenant_id"] == tenant_id]
+        return sorted(keys, key=lambda k: (k.created_at, k.key_id))
+
+    def claim_twilio_account(self, link: TwilioAccount) -> bool:
+        key = _key(link.account_sid)
+        with self._lock:
+            current = self._docs.get("twilio_accounts", {}).get(key)
+            if current is not None and current["tenant_id"] != link.tenant_id:
+                self.reads += 1
+                return False
+            self._put("twilio_accounts", key, link.model_dump(mode="json"))
+            return True
+
+    def get_twilio_account(self, account_sid: str) -> TwilioAccount | None:
+        doc = self._get("twilio_accounts", _key(account_sid))
+        return None if doc is None else TwilioAccount.model_validate(doc)
+
+    def release_twilio_account(self, account_sid: str, tenant_id: str) -> bool:
+        key = _key(account_sid)
+        with self._lock:
+            current = self._docs.get("twilio_accounts", {}).get(key)
+            if current is None or current["tenant_id"] != tenant_id:
+                return False
+            del self._docs["twilio_accounts"][key]
+            self.writes += 1
+            return True
 
     def put_api_key(self, key: ApiKey) -> None:
         self._put("api_keys", _key(key.key_hash), key.model_dump(mode="json"))

@@ -1,7 +1,8 @@
 """Ports: the small interfaces the service layer needs from the outside world.
 
-    Store        tenants, API keys, flows, versions, schedules, numbers, deployments, calls
-                                                                                    (Firestore | memory)
+    Store        tenants, API keys, Twilio accounts, flows, versions, schedules, numbers, deployments,
+                 calls                                                              (Firestore | memory)
+    SecretStore  tenants' Twilio auth tokens (common/adapters/secrets.py)         (Secret Manager | memory)
     HttpFetcher  performs an httpRequestNode's request with a hard timeout         (urllib3 | fake)
     NumberOwnership  does a Twilio account own a number (before a tenant may claim it)  (Twilio REST | trusting)
     Clock        the one place that reads the time                                  (system | frozen)
@@ -47,6 +48,18 @@ class Tenant(Record):
     id: str
     name: str
     twilio_account_sid: str
+    created_at: str = ""
+
+
+class TwilioAccount(Record):
+    """The account index: which tenant a Twilio account (or sub-account) belongs to, and the name of
+    the secret holding its auth token (never the token), so a webhook signed by that account can be
+    verified. One account belongs to at most one tenant."""
+
+    account_sid: str
+    tenant_id: str
+    secret_name: str
+    linked_at: str = ""
 
 
 Role = Literal["admin", "editor", "deployer", "viewer", "agent"]
@@ -61,7 +74,6 @@ class ApiKey(Record):
     role: Role = "admin"  # keys stored before roles existed were all-powerful
     revoked: bool = False
     revoked_at: str | None = None
-    last_used_at: str | None = None
 
 
 class FlowDraft(Record):
@@ -168,9 +180,25 @@ class StoreUnavailable(Exception):
 class Store(Protocol):
     # tenants and keys
     def put_tenant(self, tenant: Tenant) -> None: ...
+    def create_tenant(self, tenant: Tenant) -> bool:
+        """False (and nothing written) when a tenant with this id exists."""
+
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    def list_tenants(self) -> list[Tenant]:
+        """Every tenant, by id."""
+
     def put_api_key(self, key: ApiKey) -> None: ...
     def get_api_key(self, key_hash: str) -> ApiKey | None: ...
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        """The tenant's keys (revoked ones included), by creation time then key id."""
+
+    def claim_twilio_account(self, link: TwilioAccount) -> bool:
+        """Index the account for ``link.tenant_id`` (create, or replace that tenant's own entry);
+        False, with nothing written, when it belongs to another tenant."""
+
+    def get_twilio_account(self, account_sid: str) -> TwilioAccount | None: ...
+    def release_twilio_account(self, account_sid: str, tenant_id: str) -> bool:
+        """Remove the entry if it belongs to ``tenant_id``; False otherwise."""
 
     # flows
     def get_draft(self, tenant_id: str, flow_id: str) -> FlowDraft | None: ...

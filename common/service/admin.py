@@ -112,13 +112,16 @@ class AdminService:
     # -- tenants ---------------------------------------------------------------------------------
 
     def create_tenant(self, tenant: Tenant, api_key: str | None = None, label: str = "") -> str:
-        """Create or update a tenant and give it an API key (generated unless given). Returns the key."""
+        """Create or update a tenant and give it an admin API key (generated unless given). Returns the key.
+        For code and seeding (``seed_demo``); the platform API is ``TenantService.create``."""
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", tenant.id):
             raise ValueError(f"tenant id {tenant.id!r}: use 1-40 lower-case letters, digits, '_' or '-'")
-        self.store.put_tenant(tenant)
+        stamp = self.now().isoformat()
+        self.store.put_tenant(tenant if tenant.created_at else tenant.model_copy(update={"created_at": stamp}))
         key = api_key or f"ivr_{tenant.id}_{secrets.token_urlsafe(24)}"
-        self.store.put_api_key(ApiKey(key_hash=hash_key(key, self.settings.api_key_pepper),
-                                      tenant_id=tenant.id, label=label, created_at=self.now().isoformat()))  # fmt: skip
+        self.store.put_api_key(ApiKey(key_hash=hash_key(key, self.settings.api_key_pepper), tenant_id=tenant.id,
+                                      label=label, created_at=stamp, key_id=f"key_{secrets.token_hex(8)}",
+                                      role="admin"))  # fmt: skip
         return key
 
     def authenticate(self, authorization: str | None) -> Tenant:

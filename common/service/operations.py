@@ -53,7 +53,7 @@ class Operation:
     query: type[Query] | None = None
     success: int = 200
     response: Any = None  # the model of the success answer
-    errors: tuple[int, ...] = ()  # statuses beyond the ones every operation may answer
+    errors: tuple[int, ...] = ()  # statuses beyond those its shape implies (see openapi.statuses)
     headers: dict[str, str] = field(default_factory=dict)  # response headers: name -> description
 
     @property
@@ -64,50 +64,85 @@ class Operation:
 def _operations() -> list[Operation]:
     from common.core import schedules
     from common.core.flow import Flow
-    from common.service import admin, deployments
+    from common.service import admin, deployments, tenants
+    from common.service import api_models as m
 
-    flow = "/api/flows/{flowId}"
+    op = Operation  # the table reads better with a short name
+    flow, tenant, schedule = "/api/flows/{flowId}", "/api/platform/tenants/{tenantId}", "/api/schedules/{name}"
     return [
-        Operation("health", "GET", "/api/health", "public", "Whether the stack and its store answer", errors=(503,),
-                  headers={"Retry-After": "seconds, when degraded"}),
-        Operation("whoami", "GET", "/api/whoami", "whoami", "The caller's tenant, role and key id"),
-        Operation("list_flows", "GET", "/api/flows", "read", "The tenant's flows: versions and where they run"),
-        Operation("delete_flow", "DELETE", flow, "edit", "Delete a flow nothing runs (draft and versions)",
-                  errors=(404, 409)),
-        Operation("list_numbers", "GET", "/api/numbers", "read", "The tenant's numbers and what they run"),
-        Operation("release_number", "DELETE", "/api/numbers/{phoneNumber}", "deploy",
-                  "Release a number nothing is deployed to", errors=(404, 409)),
-        Operation("put_flow", "PUT", flow, "edit", "Save a validated draft (If-Match: its etag)", body=Flow,
-                  errors=(409, 422), headers={"ETag": "the new draft's etag, quoted"}),
-        Operation("get_flow", "GET", flow, "read", "The draft, with its ETag", errors=(404,),
-                  headers={"ETag": "the draft's etag, quoted"}),
-        Operation("deploy", "POST", flow + "/deploy", "deploy", "Point numbers at a version, all or none",
-                  body=deployments.DeployRequest, errors=(404, 409, 422)),
-        Operation("execute", "POST", flow + "/execute", "edit", "Run the flow in the simulator (nothing stored)",
-                  body=admin.ExecuteRequest, errors=(404,)),
-        Operation("list_versions", "GET", flow + "/versions", "read", "Published versions", errors=(404,)),
-        Operation("publish", "POST", flow + "/versions", "edit", "Freeze the draft as a version",
-                  body=deployments.PublishRequest, success=201, errors=(404, 409, 422)),
-        Operation("get_version", "GET", flow + "/versions/{version}", "read", "One version, with its document",
-                  errors=(404,)),
-        Operation("diff", "GET", flow + "/diff", "read", "Semantic diff of two versions (or the draft)",
-                  query=DiffQuery, errors=(404,)),
-        Operation("promote", "POST", flow + "/promote", "deploy", "Deploy what one environment runs to another",
-                  body=deployments.PromoteRequest, errors=(404, 409, 422)),
-        Operation("rollback", "POST", flow + "/rollback", "deploy", "Return numbers to an earlier deployment",
-                  body=deployments.RollbackRequest, errors=(404, 409, 422)),
-        Operation("register_number", "POST", "/api/numbers", "deploy", "Register a number to the tenant",
-                  body=admin.NumberRequest, success=201, errors=(409, 422, 503)),
-        Operation("history", "GET", "/api/deployments", "read", "Deployment history, newest first",
-                  query=HistoryQuery),
-        Operation("list_schedules", "GET", "/api/schedules", "read", "The tenant's schedules"),
-        Operation("put_schedule", "PUT", "/api/schedules/{name}", "edit", "Create or replace a schedule",
-                  body=schedules.Schedule, errors=(422,)),
-        Operation("get_schedule", "GET", "/api/schedules/{name}", "read", "One schedule", errors=(404,)),
-        Operation("delete_schedule", "DELETE", "/api/schedules/{name}", "edit",
-                  "Delete a schedule nothing running uses", errors=(404, 409)),
-        Operation("schedule_status", "GET", "/api/schedules/{name}/status", "read",
-                  "Open or closed at an instant, and the next change", query=StatusQuery, errors=(404,)),
+        # public
+        op("health", "GET", "/api/health", "public", "Whether the stack and its store answer", response=m.Health,
+          errors=(503,), headers={"Retry-After": "seconds, when degraded"}),
+        op("openapi", "GET", "/api/openapi.json", "public", "This document (OpenAPI 3.1)",
+          response=m.OpenApiDocument),
+        # any key
+        op("whoami", "GET", "/api/whoami", "whoami", "The caller's tenant, role and key id", response=m.Whoami),
+        # the tenant's keys
+        op("list_keys", "GET", "/api/keys", "keys", "The tenant's API keys (never the keys themselves)",
+          response=m.KeyList),
+        op("issue_key", "POST", "/api/keys", "keys", "Issue an API key with a role (shown once)",
+          body=tenants.KeyRequest, success=201, response=m.KeyIssued),
+        op("revoke_key", "DELETE", "/api/keys/{keyId}", "keys", "Revoke an API key", response=m.Revoked),
+        op("rotate_key", "POST", "/api/keys/{keyId}/rotate", "keys", "Replace an API key by a new one",
+          success=201, errors=(409,), response=m.KeyRotated),
+        # platform administration
+        op("create_tenant", "POST", "/api/platform/tenants", "platform",
+          "Create a tenant on its Twilio account, with a first admin key", body=tenants.TenantRequest,
+          success=201, errors=(409, 422), response=m.TenantCreated),
+        op("list_tenants", "GET", "/api/platform/tenants", "platform", "Every tenant", response=m.TenantList),
+        op("get_tenant", "GET", tenant, "platform", "One tenant", response=m.TenantView),
+        op("link_twilio", "PUT", tenant + "/twilio", "platform", "Link the tenant to its Twilio account or "
+          "sub-account", body=tenants.TwilioLink, errors=(409, 422), response=m.TenantView),
+        op("platform_issue_key", "POST", tenant + "/keys", "platform", "Issue an API key for the tenant",
+          body=tenants.KeyRequest, success=201, response=m.KeyIssued),
+        op("platform_list_keys", "GET", tenant + "/keys", "platform", "The tenant's API keys", response=m.KeyList),
+        op("platform_revoke_key", "DELETE", tenant + "/keys/{keyId}", "platform", "Revoke a tenant's key",
+          response=m.Revoked),
+        op("platform_rotate_key", "POST", tenant + "/keys/{keyId}/rotate", "platform",
+          "Replace a tenant's key by a new one", success=201, errors=(409,), response=m.KeyRotated),
+        # flows
+        op("list_flows", "GET", "/api/flows", "read", "The tenant's flows: versions and where they run",
+          response=m.FlowList),
+        op("put_flow", "PUT", flow, "edit", "Save a validated draft (If-Match: its etag)", body=Flow,
+          errors=(409, 422), response=m.FlowSaved, headers={"ETag": "the new draft's etag, quoted"}),
+        op("get_flow", "GET", flow, "read", "The draft, with its ETag", response=m.FlowDocument,
+          headers={"ETag": "the draft's etag, quoted"}),
+        op("delete_flow", "DELETE", flow, "edit", "Delete a flow nothing runs (draft and versions)", errors=(409,),
+          response=m.Deleted),
+        op("execute", "POST", flow + "/execute", "edit", "Run the flow in the simulator (nothing stored)",
+          body=admin.ExecuteRequest, response=m.ExecuteResult),
+        op("list_versions", "GET", flow + "/versions", "read", "Published versions", response=m.VersionList),
+        op("publish", "POST", flow + "/versions", "edit", "Freeze the draft as a version",
+          body=deployments.PublishRequest, success=201, errors=(409, 422), response=m.VersionView),
+        op("get_version", "GET", flow + "/versions/{version}", "read", "One version, with its document",
+          response=m.VersionView),
+        op("diff", "GET", flow + "/diff", "read", "Semantic diff of two versions (or the draft)", query=DiffQuery,
+          response=m.Diff),
+        # deployments
+        op("deploy", "POST", flow + "/deploy", "deploy", "Point numbers at a version, all or none",
+          body=deployments.DeployRequest, errors=(409, 422), response=m.DeploymentView),
+        op("promote", "POST", flow + "/promote", "deploy", "Deploy what one environment runs to another",
+          body=deployments.PromoteRequest, errors=(409, 422), response=m.DeploymentView),
+        op("rollback", "POST", flow + "/rollback", "deploy", "Return numbers to an earlier deployment (or to "
+          "nothing: undeploy)", body=deployments.RollbackRequest, errors=(409, 422), response=m.DeploymentView),
+        op("history", "GET", "/api/deployments", "read", "Deployment history, newest first", query=HistoryQuery,
+          response=m.DeploymentList),
+        # numbers
+        op("list_numbers", "GET", "/api/numbers", "read", "The tenant's numbers and what they run",
+          response=m.NumberList),
+        op("register_number", "POST", "/api/numbers", "deploy", "Register a number to the tenant",
+          body=admin.NumberRequest, success=201, errors=(409, 422), response=m.NumberView),
+        op("release_number", "DELETE", "/api/numbers/{phoneNumber}", "deploy", "Release a number nothing is "
+          "deployed to", errors=(409,), response=m.Released),
+        # schedules
+        op("list_schedules", "GET", "/api/schedules", "read", "The tenant's schedules", response=m.ScheduleList),
+        op("put_schedule", "PUT", schedule, "edit", "Create or replace a schedule", body=schedules.Schedule,
+          errors=(422,), response=schedules.Schedule),
+        op("get_schedule", "GET", schedule, "read", "One schedule", response=schedules.Schedule),
+        op("delete_schedule", "DELETE", schedule, "edit", "Delete a schedule nothing running uses", errors=(409,),
+          response=m.Deleted),
+        op("schedule_status", "GET", schedule + "/status", "read", "Open or closed at an instant, and the next "
+          "change", query=StatusQuery, response=m.ScheduleStatusView),
     ]  # fmt: skip
 
 

@@ -30,10 +30,11 @@ from typing import Any
 from common.adapters.ports import StoreUnavailable, Tenant
 from common.bootstrap import Services
 from common.service import ids
-from common.service.access import Principal
+from common.service.access import Principal, may, roles_granting
 from common.service.admin import ApiError, parse
 from common.service.deployments import version_view
 from common.service.operations import Operation, operations
+from common.service.tenants import tenant_view
 
 log = logging.getLogger("ivr.api")
 
@@ -200,12 +201,13 @@ class Call:
 
     request: Any
     svc: Services
-    principal: Principal
+    principal: Principal | None  # None: the platform admin
     params: dict[str, str]
     operation: Operation
 
     @property
     def tenant(self) -> Tenant:
+        assert self.principal is not None, "a platform operation has no tenant principal"
         return self.principal.tenant
 
     @property
@@ -251,6 +253,33 @@ def _route(method: str, path: str) -> tuple[Operation, dict[str, str]]:
     return operation, params
 
 
+def _authorize(authorization: str | None, svc: Services, operation: Operation) -> Principal | None:
+    """The tenant principal allowed to run ``operation`` (None for the platform admin), or 401/403."""
+    platform = svc.tenants.is_platform_key(authorization)
+    if operation.permission == "platform":
+        if platform:
+            return None
+        if svc.settings.platform_admin_key is None:
+            raise ApiError(401, "unauthenticated", "platform administration is off here: no platform admin key is "
+                           "configured (IVR_PLATFORM_ADMIN_KEY)")  # fmt: skip
+        try:
+            svc.admin.identify(authorization)
+        except ApiError:
+            raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <platform admin key>'") from None
+        raise ApiError(403, "forbidden", f"{operation.method} {operation.path} is platform administration: it needs "
+                       "the platform admin key, and no tenant key opens it")  # fmt: skip
+    if platform:
+        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
+                       "use one of the tenant's keys here")  # fmt: skip
+    principal = svc.admin.identify(authorization)
+    if not may(principal.role, operation.permission):
+        what = operation.summary[:1].lower() + operation.summary[1:]
+        allowed = ", ".join(roles_granting(operation.permission))
+        raise ApiError(403, "forbidden", f"role {principal.role} may not {what} ({operation.method} "
+                       f"{operation.path}); roles that may: {allowed}")  # fmt: skip
+    return principal
+
+
 def handle(request: Any, svc: Services) -> Reply:
     path = request.path.rstrip("/") or "/"
     try:
@@ -261,7 +290,7 @@ def handle(request: Any, svc: Services) -> Reply:
     try:
         if operation.permission == "public":
             return PUBLIC[operation.name](request, svc)
-        principal = svc.admin.identify(request.headers.get("Authorization"))
+        principal = _authorize(request.headers.get("Authorization"), svc, operation)
         return HANDLERS[operation.name](Call(request, svc, principal, params, operation))
     except ApiError as exc:
         return _error(exc)
@@ -319,6 +348,7 @@ def _health(request: Any, svc: Services) -> Reply:
 
 
 def _whoami(c: Call) -> Reply:
+    assert c.principal is not None
     return _json({"tenant": c.tenant.id, "role": c.principal.role, "keyId": c.principal.key_id})
 
 
@@ -326,8 +356,27 @@ PUBLIC: dict[str, Callable[[Any, Services], Reply]] = {
     "health": _health,
 }
 
+def _created_tenant(c: Call) -> Reply:
+    return _json(c.svc.tenants.create(c.body()), 201)
+
+
 HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "whoami": _whoami,
+    # the tenant's own keys (role admin)
+    "list_keys": lambda c: _json({"keys": c.svc.tenants.list_keys(c.tenant.id)}),
+    "issue_key": lambda c: _json(c.svc.tenants.issue_key(c.tenant.id, c.body()), 201),
+    "revoke_key": lambda c: _json(c.svc.tenants.revoke_key(c.tenant.id, c.params["keyId"])),
+    "rotate_key": lambda c: _json(c.svc.tenants.rotate_key(c.tenant.id, c.params["keyId"]), 201),
+    # platform administration (the platform admin key)
+    "create_tenant": _created_tenant,
+    "list_tenants": lambda c: _json({"tenants": c.svc.tenants.list_tenants()}),
+    "get_tenant": lambda c: _json(tenant_view(c.svc.tenants.get(c.params["tenantId"]))),
+    "link_twilio": lambda c: _json(c.svc.tenants.relink(c.params["tenantId"], c.body())),
+    "platform_issue_key": lambda c: _json(c.svc.tenants.issue_key(c.params["tenantId"], c.body()), 201),
+    "platform_list_keys": lambda c: _json({"keys": c.svc.tenants.list_keys(c.params["tenantId"])}),
+    "platform_revoke_key": lambda c: _json(c.svc.tenants.revoke_key(c.params["tenantId"], c.params["keyId"])),
+    "platform_rotate_key": lambda c: _json(c.svc.tenants.rotate_key(c.params["tenantId"], c.params["keyId"]), 201),
+    # flows, numbers, deployments, schedules
     "list_flows": lambda c: _json({"flows": c.svc.inventory.list_flows(c.tenant)}),
     "delete_flow": lambda c: _json(c.svc.inventory.delete_flow(c.tenant, c.params["flowId"], c.author)),
     "list_numbers": lambda c: _json({"numbers": c.svc.inventory.list_numbers(c.tenant)}),

@@ -18,7 +18,7 @@ from store_records import NOW, call, deployment, draft, number, schedule, tenant
 from common.adapters import firestore as fs
 from common.adapters.emulator import FirestoreEmulator, warm_up
 from common.adapters.firestore import FirestoreStore
-from common.adapters.ports import ApiKey, Conflict, RetiredFlow, StoreUnavailable
+from common.adapters.ports import ApiKey, Conflict, RetiredFlow, StoreUnavailable, TwilioAccount
 
 pytestmark = pytest.mark.emulator
 
@@ -158,6 +158,15 @@ def _exercise_every_method(store: FirestoreStore) -> None:
     assert store.delete_flow(RetiredFlow(tenant_id="acme", flow_id="main", last_version="1.0.0")) is True
     store.get_retired_flow("acme", "main")
     store.ping()
+    assert store.create_tenant(tenant("newco")) is True
+    assert store.create_tenant(tenant("newco")) is False
+    store.list_tenants()
+    store.list_api_keys("acme")
+    link = TwilioAccount(account_sid="AC" + "1" * 32, tenant_id="acme", secret_name="s")
+    assert store.claim_twilio_account(link) is True
+    assert store.claim_twilio_account(link) is True
+    store.get_twilio_account(link.account_sid)
+    assert store.release_twilio_account(link.account_sid, "acme") is True
 
 
 def test_every_rpc_carries_an_explicit_timeout_and_a_bounded_retry(
@@ -314,6 +323,13 @@ def _every_call(store: FirestoreStore, found: Any) -> dict[str, Callable[[], Any
         "list_numbers": lambda: store.list_numbers("acme"),
         "release_number": lambda: store.release_number(A, "acme"),
         "ping": lambda: store.ping(),
+        "create_tenant": lambda: store.create_tenant(tenant("newco")),
+        "list_tenants": lambda: store.list_tenants(),
+        "list_api_keys": lambda: store.list_api_keys("acme"),
+        "claim_twilio_account": lambda: store.claim_twilio_account(
+            TwilioAccount(account_sid="AC" + "1" * 32, tenant_id="acme", secret_name="s")),
+        "get_twilio_account": lambda: store.get_twilio_account("AC" + "1" * 32),
+        "release_twilio_account": lambda: store.release_twilio_account("AC" + "1" * 32, "acme"),
     }
 
 

@@ -468,3 +468,57 @@ def test_undeploy_points_numbers_at_nothing_and_is_history(store: Store) -> None
 
 def test_ping(store: Store) -> None:
     store.ping()
+
+
+# -- platform: tenants, keys, the Twilio account index -------------------------------------------
+
+
+def test_create_tenant_only_once_and_list_tenants(store: Store) -> None:
+    assert store.create_tenant(tenant("zed")) is True
+    assert store.create_tenant(tenant("acme")) is True
+    assert store.create_tenant(tenant("acme").model_copy(update={"name": "Impostor"})) is False
+    assert store.get_tenant("acme") == tenant("acme")
+    assert store.list_tenants() == [tenant("acme"), tenant("zed")]
+
+
+def test_api_keys_listed_per_tenant(store: Store) -> None:
+    first = ApiKey(key_hash="h1", tenant_id="acme", key_id="key_b", created_at="2026-03-01T10:00:00+00:00")
+    second = ApiKey(key_hash="h2", tenant_id="acme", key_id="key_a", role="viewer",
+                    created_at="2026-03-02T10:00:00+00:00")  # fmt: skip
+    for key in (second, first, ApiKey(key_hash="h3", tenant_id="rival", key_id="key_c")):
+        store.put_api_key(key)
+    assert store.list_api_keys("acme") == [first, second]
+    revoked = second.model_copy(update={"revoked": True, "revoked_at": "2026-03-03T00:00:00+00:00"})
+    store.put_api_key(revoked)
+    assert store.get_api_key("h2") == revoked
+    assert store.list_api_keys("acme") == [first, revoked]
+    assert store.list_api_keys("nobody") == []
+
+
+def test_twilio_account_index_belongs_to_one_tenant(store: Store) -> None:
+    from common.adapters.ports import TwilioAccount
+
+    sid = "AC" + "1" * 32
+    link = TwilioAccount(account_sid=sid, tenant_id="acme", secret_name="ivr-twilio-x", linked_at=NOW.isoformat())
+    assert store.get_twilio_account(sid) is None
+    assert store.claim_twilio_account(link) is True
+    assert store.get_twilio_account(sid) == link
+    relinked = link.model_copy(update={"secret_name": "ivr-twilio-y"})
+    assert store.claim_twilio_account(relinked) is True  # the same tenant replaces its own entry
+    assert store.claim_twilio_account(link.model_copy(update={"tenant_id": "rival"})) is False
+    assert store.get_twilio_account(sid) == relinked
+    assert store.release_twilio_account(sid, "rival") is False
+    assert store.release_twilio_account(sid, "acme") is True
+    assert store.get_twilio_account(sid) is None
+    assert store.release_twilio_account(sid, "acme") is False
+
+
+def test_concurrent_claims_of_one_account_one_tenant_wins(store: Store) -> None:
+    from common.adapters.ports import TwilioAccount
+
+    sid = "AC" + "2" * 32
+    results = race(2, lambda i: store.claim_twilio_account(
+        TwilioAccount(account_sid=sid, tenant_id=f"t{i}", secret_name="s")))
+    assert sorted(results) == [False, True], results
+    owner = store.get_twilio_account(sid)
+    assert owner is not None and owner.tenant_id == f"t{results.index(True)}"
