@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.core import simulator as script
-from common.core.call import DialEnded, DigitsEntered, NoInput, QueueEnded, RecordingEnded, SpeechHeard
+from common.core.call import DepartmentEnded, DialEnded, DigitsEntered, NoInput, QueueEnded, RecordingEnded, SpeechHeard
 
 Post = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
 MAX_WEBHOOKS = 500
@@ -41,6 +41,20 @@ MAX_WEBHOOKS = 500
 _NEXT_VERB: tuple[str, dict[str, str]] = ("", {})
 #: the caller hung up during a recording: Twilio posts the action (if anything was recorded), then the call ends
 _LAST_REQUEST = "last"
+
+
+#: what an <Enqueue> reports for the department outcomes it can give (a stack without routing)
+ENQUEUE_RESULTS = {"completed": "bridged", "timeout": "leave", "busy": "queue-full", "failed": "error"}
+
+
+def _queue_result(item: str, event: DepartmentEnded) -> QueueEnded | None:
+    """The QueueResult for a ``queue:`` item: Twilio's own word when the item is one, else the
+    outcome's; None for an outcome no Twilio queue gives (closed, noAgents, callbackRequested...)."""
+    word = item.split(":")[1].strip().lower()
+    if word in script.LEGACY_QUEUE:
+        return QueueEnded(word, event.wait_seconds)
+    result = ENQUEUE_RESULTS.get(event.outcome)
+    return None if result is None else QueueEnded(result, event.wait_seconds)
 
 
 def http_post(timeout: float = 10.0) -> Post:
@@ -204,13 +218,17 @@ class TwilioCallSimulator:
 
     def _network(self, result: CallResult, verb: ET.Element, items: list[str]) -> tuple[str, dict[str, str]] | None:
         action = verb.get("action")
-        wanted = {"Dial": DialEnded, "Enqueue": QueueEnded, "Record": RecordingEnded}[verb.tag]
+        wanted = {"Dial": DialEnded, "Enqueue": DepartmentEnded, "Record": RecordingEnded}[verb.tag]
         event: Any = None
         if items:
             parsed = script.parse_item(items[0])
             if isinstance(parsed, wanted):
+                event = _queue_result(items[0], parsed) if verb.tag == "Enqueue" else parsed
+                if event is None:
+                    result.problems.append(f"script item {items[0]!r} cannot happen at a Twilio <Enqueue> (this stack "
+                                           "has no department routing): use completed, timeout, busy or failed")  # fmt: skip
+                    return None
                 items.pop(0)
-                event = parsed
         if verb.tag == "Dial":
             who = ", ".join((n.text or "") for n in verb) or (verb.text or "")
             event = event or DialEnded("completed", 60)

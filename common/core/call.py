@@ -11,6 +11,9 @@ Rules owned here:
   or stale webhook is told apart from the next turn.
 - ``waiting`` names the one kind of event the call can accept next. Any other event is refused by
   the engine (``UnexpectedEvent``) and the state is left untouched.
+- ``department_wait`` is the host's note of the routing entry a call waiting on "queue" holds in
+  (department, entry id, arrival): the host sets it when the caller joins; every turn of the engine
+  clears it, because a new turn means the call has left that wait.
 - Events and actions are plain frozen dataclasses: they are built on every step and never persisted
   as models, so they stay cheap.
 """
@@ -44,6 +47,7 @@ class CallState(BaseModel):
     streak: dict[str, int] = Field(default_factory=dict)
     end_reason: str | None = None
     started_at: str = ""
+    department_wait: dict[str, str] | None = None  # {"department", "entry", "arrivedAt"}: set by the host
 
 
 # --- inbound events --------------------------------------------------------------------------------
@@ -85,7 +89,21 @@ class DialEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class DepartmentEnded:
+    """Department routing is done with the caller: ``outcome`` is the transfer node's (completed,
+    timeout, callbackRequested, voicemail, closed, noAgents, busy, failed); ``wait_seconds`` is the
+    time from joining the queue to an agent answering, or to leaving it."""
+
+    outcome: str
+    wait_seconds: int = 0
+    kind: Literal["queue"] = "queue"
+
+
+@dataclass(frozen=True, slots=True)
 class QueueEnded:
+    """A Twilio <Enqueue> ended: what a host without department routing answers a transfer with,
+    and what calls that were waiting in a Twilio queue before routing existed still send."""
+
     result: str  # Twilio QueueResult: bridged, leave, hangup, redirected, queue-full, error, system-error
     queue_time: int = 0
     kind: Literal["queue"] = "queue"
@@ -109,8 +127,8 @@ class RecordingEnded:
 
 
 InboundEvent = (
-    CallStarted | DigitsEntered | SpeechHeard | NoInput | DialEnded | QueueEnded | HttpCompleted
-    | RecordingEnded
+    CallStarted | DigitsEntered | SpeechHeard | NoInput | DialEnded | DepartmentEnded | QueueEnded
+    | HttpCompleted | RecordingEnded
 )  # fmt: skip
 
 
@@ -156,9 +174,14 @@ class Dial:
 
 @dataclass(frozen=True, slots=True)
 class TransferToDepartment:
+    """Put the caller in a department's queue. ``priority`` is 0-999 (higher first), already rendered
+    and parsed; ``context`` maps names to rendered text (for the agent's whisper and the entry);
+    ``max_wait_seconds`` caps the wait below the department's own maximum (None: the department's)."""
+
     department: str
     priority: int
     context: dict[str, str] = field(default_factory=dict)
+    max_wait_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

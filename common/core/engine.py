@@ -1,11 +1,13 @@
 """The flow engine: one pure step function.
 
-    step(flow, state, event, now, schedules) -> StepResult(actions, new_state, events)
+    step(flow, state, event, now, schedules, departments=...) -> StepResult(actions, new_state, events)
 
 A call advances in turns. Each turn starts with one inbound event (the call started, the caller
 pressed digits, a dial ended, an HTTP request came back...) and runs nodes until the call must wait
 for the caller or the network, or ends. The engine does no I/O and reads no clock: ``now`` is passed in,
-HTTP requests are returned as actions for the host to perform, schedules are handed in by the host.
+HTTP requests are returned as actions for the host to perform, schedules and live department state
+(``departments.<id>.available``...) are lookups handed in by the host and called only when a node
+or template needs them.
 
 Rules owned here (the legal transitions):
 
@@ -14,13 +16,21 @@ Rules owned here (the legal transitions):
     (none)      CallStarted                            (a new call; the state argument is None)
     "input"     DigitsEntered, SpeechHeard, NoInput    collectNode
     "dial"      DialEnded                              transferNode to a number, SIP URI or client
-    "queue"     QueueEnded                             transferNode to a department
+    "queue"     DepartmentEnded, QueueEnded            transferNode to a department
     "record"    RecordingEnded                         voicemailNode
     "http"      HttpCompleted                          httpRequestNode
 
 Anything else raises ``UnexpectedEvent`` and the given state is untouched (it is frozen; a new one is
 built only when the turn succeeds).
 
+- A department transfer ends with the outcome routing reports (``DepartmentEnded``: completed,
+  timeout, callbackRequested, voicemail, closed, noAgents, busy, failed; anything else is failed).
+  ``QueueEnded`` is what a Twilio <Enqueue> reports (a host without routing, or a call that was
+  waiting in a Twilio queue before routing existed): bridged -> completed, queue-full -> busy, leave
+  and redirected -> timeout, anything else -> failed. A ``timeout`` follows the node's ``noAnswer``
+  edge when it has no ``timeout`` edge but has that one (flows written before department routing).
+- A department transfer's priority is rendered and parsed per call (high/normal/low or 0-999); a
+  rendering that is neither means ``normal``, recorded as a ``transfer.priority_invalid`` event.
 - An outcome with no edge ends the call politely: the flow's goodbye message, then hang up. The
   validator warns about such outcomes before publish; at run time they are a normal ending, recorded
   as ``unhandled_outcome`` with the node and outcome.
@@ -44,6 +54,7 @@ from common.core.call import (
     Action,
     CallStarted,
     CallState,
+    DepartmentEnded,
     Dial,
     DialEnded,
     DigitsEntered,
@@ -66,7 +77,9 @@ from common.core.call import (
 )  # fmt: skip
 from common.core.errors import EngineError, UnexpectedEvent
 from common.core.flow import (
+    DEPARTMENT_OUTCOMES,
     NEXT,
+    PRIORITY_NAMES,
     CollectNode,
     CompiledFlow,
     DecisionNode,
@@ -82,6 +95,7 @@ from common.core.flow import (
     StartNode,
     TransferNode,
     VoicemailNode,
+    parse_priority,
 )  # fmt: skip
 
 MAX_STEPS = 1_000
@@ -92,11 +106,14 @@ DEFAULT_NO_MATCH = "Sorry, that is not a valid choice."
 
 #: Host-supplied answer to "is this named schedule open at this instant?"; None when unknown.
 ScheduleLookup = Callable[[str, datetime], bool | None]
+#: Host-supplied live state of a department (available, staffed, waiting, expectedWait); None when unknown.
+DepartmentLookup = Callable[[str], Mapping[str, Any] | None]
+MAX_CONTEXT_VALUE = 256  # characters of one rendered context value (the whole context stays a few kB)
 
 _DIAL_OUTCOMES = {"completed": "completed", "answered": "completed", "busy": "busy",
                   "no-answer": "noAnswer", "failed": "failed", "canceled": "failed"}  # fmt: skip
-_QUEUE_OUTCOMES = {"bridged": "completed", "queue-full": "busy", "leave": "noAnswer",
-                   "redirected": "noAnswer", "error": "failed", "system-error": "failed"}  # fmt: skip
+_QUEUE_OUTCOMES = {"bridged": "completed", "queue-full": "busy", "leave": "timeout",
+                   "redirected": "timeout", "error": "failed", "system-error": "failed"}  # fmt: skip
 
 
 @lru_cache(maxsize=512)
@@ -114,11 +131,32 @@ class _Wait(Exception):
         self.kind = kind
 
 
+class LiveDepartments(Mapping[str, Any]):
+    """``departments`` in templates: each department's state looked up when a template first reads it
+    (once per turn), so a turn that reads no department costs the host nothing. Unknown: empty."""
+
+    def __init__(self, lookup: DepartmentLookup | None) -> None:
+        self._lookup = lookup
+        self._seen: dict[str, Mapping[str, Any]] = {}
+
+    def __getitem__(self, department: str) -> Mapping[str, Any]:
+        if department not in self._seen:
+            found = self._lookup(department) if self._lookup is not None else None
+            self._seen[department] = dict(found) if found is not None else {}
+        return self._seen[department]
+
+    def __iter__(self) -> Any:
+        return iter(self._seen)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
 class _Turn:
     """The mutable working copy of one turn. Built from a frozen state, frozen again at the end."""
 
     def __init__(self, flow: CompiledFlow, state: CallState, now: datetime,
-                 schedules: ScheduleLookup | None) -> None:  # fmt: skip
+                 schedules: ScheduleLookup | None, departments: DepartmentLookup | None = None) -> None:  # fmt: skip
         self.flow = flow
         self.settings = flow.flow.settings
         self.now = now
@@ -145,6 +183,7 @@ class _Turn:
                        "sid": self.trigger.get("CallSid", "")},
             "now": {"iso": local.isoformat(), "date": local.date().isoformat(),
                     "time": local.strftime("%H:%M"), "weekday": local.strftime("%A")},
+            "departments": LiveDepartments(departments),
         }  # fmt: skip
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -281,9 +320,10 @@ def _enter_transfer(turn: _Turn, node: TransferNode) -> str:
     if d.message:
         turn.actions.append(turn.say(d.message, d.voice, d.language))
     if isinstance(target, DepartmentTarget):
-        context = {key: turn.render(value) for key, value in target.context.items()}
-        turn.actions.append(TransferToDepartment(target.department, target.priority, context))
-        turn.emit("transfer.started", node.id, department=target.department, priority=target.priority)
+        context = {key: turn.render(value)[:MAX_CONTEXT_VALUE] for key, value in target.context.items()}
+        priority = _priority(turn, node, target)
+        turn.actions.append(TransferToDepartment(target.department, priority, context, target.max_wait_seconds))
+        turn.emit("transfer.started", node.id, department=target.department, priority=priority)
         raise _Wait("queue")
     if isinstance(target, NumberTarget):
         dial = Dial(numbers=tuple(target.numbers))
@@ -294,6 +334,15 @@ def _enter_transfer(turn: _Turn, node: TransferNode) -> str:
     turn.actions.append(Dial(dial.numbers, dial.sip, dial.client, d.caller_id, d.timeout, d.record))
     turn.emit("transfer.started", node.id, target=target.type)
     raise _Wait("dial")
+
+
+def _priority(turn: _Turn, node: TransferNode, target: DepartmentTarget) -> int:
+    raw = target.priority if isinstance(target.priority, int) else turn.render(target.priority)
+    level = parse_priority(raw)
+    if level is None:  # a template that rendered to something else: the caller still gets in line
+        turn.emit("transfer.priority_invalid", node.id, rendered=str(raw)[:100], used="normal")
+        return PRIORITY_NAMES["normal"]
+    return level
 
 
 def _enter_set_variables(turn: _Turn, node: SetVariablesNode) -> str:
@@ -434,12 +483,25 @@ def _resume_transfer(turn: _Turn, node: TransferNode, event: InboundEvent) -> st
     if isinstance(event, DialEnded):
         turn.widgets[node.id] = {"DialCallStatus": event.status, "DialCallDuration": event.duration}
         outcome = _DIAL_OUTCOMES.get(event.status, "failed")
+    elif isinstance(event, DepartmentEnded):
+        outcome = event.outcome if event.outcome in DEPARTMENT_OUTCOMES else "failed"
+        department = node.data.target.department if isinstance(node.data.target, DepartmentTarget) else ""
+        turn.widgets[node.id] = {"outcome": outcome, "waitSeconds": event.wait_seconds, "department": department}
+        outcome = _legacy(turn, node, outcome)
     elif isinstance(event, QueueEnded):
         turn.widgets[node.id] = {"QueueResult": event.result, "QueueTime": event.queue_time}
-        outcome = _QUEUE_OUTCOMES.get(event.result, "failed")
+        outcome = _legacy(turn, node, _QUEUE_OUTCOMES.get(event.result, "failed"))
     else:  # pragma: no cover - filtered by _ACCEPTS
         raise UnexpectedEvent(f"transferNode '{node.id}' cannot take {type(event).__name__}")
     turn.emit("transfer.ended", node.id, outcome=outcome)
+    return outcome
+
+
+def _legacy(turn: _Turn, node: TransferNode, outcome: str) -> str:
+    """A flow written before department routing handles a queue that gave up with ``noAnswer``."""
+    if outcome == "timeout" and turn.flow.next_node(node.id, "timeout") is None \
+            and turn.flow.next_node(node.id, "noAnswer") is not None:  # fmt: skip
+        return "noAnswer"
     return outcome
 
 
@@ -478,7 +540,7 @@ _RESUME: dict[type[NodeBase], Callable[[_Turn, Any, InboundEvent], str | None]] 
 }  # fmt: skip
 
 _ACCEPTS: dict[Waiting, tuple[type, ...]] = {
-    "input": (DigitsEntered, SpeechHeard, NoInput), "dial": (DialEnded,), "queue": (QueueEnded,),
+    "input": (DigitsEntered, SpeechHeard, NoInput), "dial": (DialEnded,), "queue": (DepartmentEnded, QueueEnded),
     "record": (RecordingEnded,), "http": (HttpCompleted,),
 }  # fmt: skip
 
@@ -496,13 +558,14 @@ def start_state(flow: CompiledFlow, version: str, event: CallStarted, now: datet
 
 
 def step(flow: CompiledFlow, state: CallState | None, event: InboundEvent, now: datetime,
-         schedules: ScheduleLookup | None = None, version: str = "draft") -> StepResult:  # fmt: skip
-    """Advance the call by one turn. Pure: same arguments, same result."""
+         schedules: ScheduleLookup | None = None, version: str = "draft",
+         departments: DepartmentLookup | None = None) -> StepResult:  # fmt: skip
+    """Advance the call by one turn. Pure: same arguments (and lookup answers), same result."""
     if isinstance(event, CallStarted):
         if state is not None:
             raise UnexpectedEvent(f"call {state.call_sid} has already started")
         state = start_state(flow, version, event, now)
-        turn = _Turn(flow, state, now, schedules)
+        turn = _Turn(flow, state, now, schedules, departments)
         turn.emit("call.started", None, **{k: event.params.get(k, "") for k in ("From", "To")})
         turn.run_from(flow.start_id)
         return StepResult(tuple(turn.actions), turn.freeze(state), tuple(turn.events))
@@ -518,7 +581,7 @@ def step(flow: CompiledFlow, state: CallState | None, event: InboundEvent, now: 
     node = flow.nodes.get(state.cursor)
     if node is None:
         raise EngineError(f"call {state.call_sid} is at node '{state.cursor}', which this flow lacks")
-    turn = _Turn(flow, state, now, schedules)
+    turn = _Turn(flow, state, now, schedules, departments)
     try:
         outcome = _RESUME[type(node)](turn, node, event)
     except _Wait as wait:

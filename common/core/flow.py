@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 NODE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -142,13 +142,51 @@ class DecisionData(NodeData):
     rules: list[DecisionRule] = Field(min_length=1, max_length=100)
 
 
+PRIORITY_NAMES = {"high": 100, "normal": 50, "low": 10}
+MAX_PRIORITY = 999
+PRIORITY_FORMS = "high, normal, low, a whole number 0 to 999, or a template that renders to one of those"
+
+
+def parse_priority(value: int | str) -> int | None:
+    """A rendered priority as a number 0-999 (higher first); None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_PRIORITY else None
+    text = value.strip().lower()
+    if text in PRIORITY_NAMES:
+        return PRIORITY_NAMES[text]
+    if text.isascii() and text.isdigit() and len(text) <= 3:
+        return int(text)
+    return None
+
+
 class DepartmentTarget(Model):
+    """A department's queue (department routing): who waits first is decided by ``priority``."""
+
     type: Literal["department"]
     department: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,48}$")]
-    priority: int = Field(0, ge=0, le=100)
+    #: high | normal | low, 0-999, or a template rendered per call (a bad rendering means normal)
+    priority: int | Annotated[str, StringConstraints(min_length=1, max_length=1024)] = "normal"
     context: dict[Identifier, Annotated[str, StringConstraints(max_length=1024)]] = Field(
         default_factory=dict
     )
+    max_wait_seconds: int | None = Field(None, ge=30, le=86_400)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: Any) -> Any:
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            return value  # rendered per call; the engine parses what it renders
+        if isinstance(value, int | str) and parse_priority(value) is not None:
+            return value
+        if value is None or isinstance(value, bool):
+            found = {None: "null", True: "true", False: "false"}[value]
+        elif isinstance(value, str | int | float):
+            found = repr(value) if isinstance(value, str) else str(value)
+        else:
+            found = "a list" if isinstance(value, list) else "an object"
+        raise ValueError(f"priority is {found}; use {PRIORITY_FORMS}")
 
 
 class NumberTarget(Model):
@@ -302,11 +340,28 @@ class DecisionNode(NodeBase):
         return (*(rule.id for rule in self.data.rules), "default")
 
 
+#: how a transfer to a number, SIP URI or client ends (from Twilio's DialCallStatus)
+DIAL_OUTCOMES = ("completed", "noAnswer", "busy", "failed")
+#: how a transfer to a department ends: talked to an agent; waited past the maximum; asked to be
+#: called back; chose to leave a message; the department is closed; nobody is logged in (its
+#: join-when-empty rule); its queue is full; routing could not take the call
+DEPARTMENT_OUTCOMES = ("completed", "timeout", "callbackRequested", "voicemail", "closed", "noAgents", "busy",
+                       "failed")  # fmt: skip
+#: accepted on a department transfer's edges for flows written before department routing: a call that
+#: times out follows ``noAnswer`` when the node has no ``timeout`` edge
+LEGACY_DEPARTMENT_OUTCOMES = ("noAnswer",)
+
+
 class TransferNode(NodeBase):
     type: Literal["transferNode"]
     data: TransferData
-    OUTCOMES = ("completed", "noAnswer", "busy", "failed")
+    OUTCOMES = DIAL_OUTCOMES
     WAITS = True
+
+    def outcomes(self) -> tuple[str, ...]:
+        if isinstance(self.data.target, DepartmentTarget):
+            return (*DEPARTMENT_OUTCOMES, *LEGACY_DEPARTMENT_OUTCOMES)
+        return DIAL_OUTCOMES
 
 
 class SetVariablesNode(NodeBase):

@@ -1,9 +1,12 @@
 """The in-process call simulator: run a flow with a scripted (or interactive) caller.
 
 It drives ``engine.step`` exactly as the webhooks do, renders and checks every TwiML document, and
-answers network waits itself: HTTP requests from mocks, dials and queues from the script or with a
-stated default. Time is frozen at ``now``. Nothing is stored and nothing leaves the process, which is
-why ``POST /api/flows/{id}/execute`` can expose it safely.
+answers network waits itself: HTTP requests from mocks, dials and department transfers from the
+script or with a stated default. Time is frozen at ``now``. A department transfer is simulated
+without any routing store: the script says how it ends (an agent answered, the caller timed out, asked
+for a callback...), and the transcript names the department and the priority the caller would wait at.
+Nothing is stored and nothing leaves the process, which is why ``POST /api/flows/{id}/execute`` can
+expose it safely.
 
 Caller script items (``--input`` on the command line):
 
@@ -12,7 +15,11 @@ Caller script items (``--input`` on the command line):
                          input="dtmf" does not listen for speech, so there it is silence
     silence              the Gather times out with no input
     dial:busy[:SECS]     how an outbound dial ends (completed, busy, no-answer, failed, canceled)
-    queue:bridged[:SECS] how a department queue ends (bridged, hangup, leave, queue-full, error)
+    queue:OUTCOME[:SECS] how a transfer to a department ends, after SECS seconds of waiting: completed
+                         (talked to an agent), timeout, callbackRequested, voicemail, closed, noAgents,
+                         busy (queue full) or failed. Twilio's QueueResult words are read as the
+                         outcome an <Enqueue> gives: bridged (completed), leave and redirected
+                         (timeout), queue-full (busy), hangup, error, system-error (failed)
     record:URL[:SECS]    a voicemail recording of SECS seconds (default 12)
     record:none          nothing recorded: Twilio does not request Record's action, it plays the next
                          verb (ours is a Redirect to the step, which the flow reads as noAudio); with no
@@ -25,10 +32,14 @@ Caller script items (``--input`` on the command line):
     hangup               the caller hangs up
 
 When the call waits on the network and the next item is not for that wait, the simulator uses a
-default (dial and queue: answered; recording: 12 s of audio) and says so in the transcript. When the
+default (dial: answered; department: completed, an agent answered after 30 s; recording: 12 s of
+audio) and says so in the transcript. When the
 call waits for the caller and the script is exhausted, the caller hangs up. Items the call never
-consumed are listed in ``Simulation.unused_inputs``. Transfers to a department name the Twilio queue
-the live stack would use for ``tenant``.
+consumed are listed in ``Simulation.unused_inputs``. Transfers to a department also name the Twilio
+queue a stack without department routing would use for ``tenant``, and the rendered TwiML is that
+stack's (<Enqueue>); with routing the caller hears the department's hold loop instead (common/callsim.py
+follows it over HTTP). ``departments`` answers ``departments.<id>.*`` in templates, like the host's
+lookup of live department state.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from common.core.call import (
     Action,
     CallStarted,
     CallState,
+    DepartmentEnded,
     Dial,
     DialEnded,
     DigitsEntered,
@@ -55,14 +67,13 @@ from common.core.call import (
     InboundEvent,
     NoInput,
     Play,
-    QueueEnded,
     Record,
     RecordingEnded,
     Say,
     SpeechHeard,
     TransferToDepartment,
 )  # fmt: skip
-from common.core.flow import CompiledFlow
+from common.core.flow import DEPARTMENT_OUTCOMES, PRIORITY_NAMES, CompiledFlow
 
 # Every turn enters a node or re-prompts a collectNode (at most 9 times in a row, maxAttempts <= 10), so
 # the engine's step guard ends every call within this many turns; a call still running after it is a bug.
@@ -165,7 +176,11 @@ def parse_item(item: str) -> InboundEvent | Literal["hangup"]:
     if kind == "dial" and value:
         return DialEnded(value, seconds or (60 if value in ("completed", "answered") else 0))
     if kind == "queue" and value:
-        return QueueEnded(value, seconds)
+        outcome = QUEUE_WORDS.get(value.lower())
+        if outcome is None:
+            raise ScriptError(f"cannot read input {item!r}: a department transfer ends "
+                              f"{', '.join(DEPARTMENT_OUTCOMES)} (or a QueueResult: {', '.join(LEGACY_QUEUE)})")
+        return DepartmentEnded(outcome, seconds)
     if kind == "record" and rest:
         if rest == "none":
             return RecordingEnded(None, 0)
@@ -180,9 +195,14 @@ def parse_item(item: str) -> InboundEvent | Literal["hangup"]:
         return RecordingEnded(url, int(secs or 12), recording_sid="REsimulated")
     raise ScriptError(
         f"cannot read input {item!r}: use digits (1, 42#), speech:TEXT, silence, dial:STATUS, "
-        "queue:RESULT, record:URL or hangup"
+        "queue:OUTCOME, record:URL or hangup"
     )
 
+
+#: Twilio's QueueResult words, read as the outcome an <Enqueue> gives (engine._QUEUE_OUTCOMES)
+LEGACY_QUEUE = {"bridged": "completed", "leave": "timeout", "redirected": "timeout", "queue-full": "busy",
+                "hangup": "failed", "error": "failed", "system-error": "failed"}  # fmt: skip
+QUEUE_WORDS = {**{o.lower(): o for o in DEPARTMENT_OUTCOMES}, **LEGACY_QUEUE}
 
 CallerFn = Callable[[str, str, int], str | None]
 """Asked for the next caller action: (waiting kind, node id, turn) -> script item, or None to hang up."""
@@ -210,7 +230,10 @@ def _describe(action: Action, queue: Callable[[str], str]) -> tuple[Literal["ivr
         who = ", ".join(action.numbers) or action.sip or action.client or "?"
         return "system", f"dials {who} (ring {action.timeout}s)"
     if isinstance(action, TransferToDepartment):
-        return "system", (f"transfers to department '{action.department}' (priority {action.priority}): "
+        named = {v: k for k, v in PRIORITY_NAMES.items()}.get(action.priority)
+        level = f"{named} ({action.priority})" if named else str(action.priority)
+        wait = f", at most {action.max_wait_seconds}s" if action.max_wait_seconds else ""
+        return "system", (f"transfers to department '{action.department}' at priority {level}{wait}: "
                           f"queue {queue(action.department)}")  # fmt: skip
     if isinstance(action, Record):
         return "system", f"records voicemail (max {action.max_length}s)"
@@ -225,19 +248,21 @@ def simulate(flow: CompiledFlow, caller: CallerFn | Sequence[str], *, now: datet
              dialled_number: str = "+13072249663", version: str = "draft",
              schedules: engine.ScheduleLookup | None = None,
              call_sid: str = "CA00000000000000000000000000000000",
-             listener: Callable[[Line], None] | None = None, tenant: str | None = None) -> Simulation:  # fmt: skip
+             listener: Callable[[Line], None] | None = None, tenant: str | None = None,
+             departments: engine.DepartmentLookup | None = None) -> Simulation:  # fmt: skip
     """Run one call from start to end; raises ScriptError for a script item that does not fit.
     ``tenant`` names the Twilio queues as the live stack does (``<tenant>.<department>``)."""
     next_item = scripted(caller) if not callable(caller) else caller
     sim = Simulation(listener=listener)
-    _run(sim, flow, next_item, now, http, caller_number, dialled_number, version, schedules, call_sid, tenant)
+    _run(sim, flow, next_item, now, http, caller_number, dialled_number, version, schedules, call_sid, tenant,
+         departments)
     sim.unused_inputs = list(getattr(next_item, "remaining", []))
     return sim
 
 
 def _run(sim: Simulation, flow: CompiledFlow, next_item: CallerFn, now: datetime, http: Sequence[HttpMock],
          caller_number: str, dialled_number: str, version: str, schedules: engine.ScheduleLookup | None,
-         call_sid: str, tenant: str | None) -> None:  # fmt: skip
+         call_sid: str, tenant: str | None, departments: engine.DepartmentLookup | None = None) -> None:  # fmt: skip
     urls = twiml.UrlBuilder(SIM_BASE_URL)
 
     def queue(department: str) -> str:
@@ -247,7 +272,7 @@ def _run(sim: Simulation, flow: CompiledFlow, next_item: CallerFn, now: datetime
                                        "Direction": "inbound", "CallStatus": "ringing"})  # fmt: skip
     state: CallState | None = None
     for turn in range(1, MAX_TURNS + 1):
-        result = engine.step(flow, state, event, now, schedules, version)
+        result = engine.step(flow, state, event, now, schedules, version, departments)
         state = result.state
         sim.state = state
         document = twiml.render(result.actions, urls, state.seq + 1, tenant)
@@ -258,6 +283,9 @@ def _run(sim: Simulation, flow: CompiledFlow, next_item: CallerFn, now: datetime
             # Twilio posted the recording of a caller who hung up: it ignores our answer, the call is over.
             sim.hung_up_by = "caller"
             return
+        for invalid in (e for e in result.events if e.type == "transfer.priority_invalid"):
+            sim.add(turn, "system", f"priority rendered as {invalid.data['rendered']!r}, not a priority: "
+                                    "the caller waits at normal")  # fmt: skip
         for action in result.actions:
             speaker, text = _describe(action, queue)
             sim.add(turn, speaker, text)
@@ -309,7 +337,11 @@ def _answer(state: CallState, actions: Sequence[Action], document: str, next_ite
         return parsed
     if waiting == "record" and isinstance(parsed, RecordingEnded):
         return _recording(parsed, document, turn, sim)
-    fits = {"dial": DialEnded, "queue": QueueEnded}.get(waiting)
+    fits = {"dial": DialEnded, "queue": DepartmentEnded}.get(waiting)
+    if isinstance(parsed, DepartmentEnded) and waiting == "queue":
+        waited = f" after {parsed.wait_seconds}s" if parsed.wait_seconds else ""
+        sim.add(turn, "system", f"department result: {parsed.outcome}{waited}")
+        return parsed
     if fits is not None and isinstance(parsed, fits):
         sim.add(turn, "system", f"{waiting} result: {peek.split(':', 1)[1]}")
         return parsed
@@ -345,7 +377,8 @@ def _recording(recording: RecordingEnded, document: str, turn: int, sim: Simulat
 def _default_network(waiting: str, turn: int, sim: Simulation) -> InboundEvent:
     defaults: dict[str, tuple[InboundEvent, str]] = {
         "dial": (DialEnded("completed", 60), "dial answered (default), call lasted 60s"),
-        "queue": (QueueEnded("bridged", 30), "queue bridged to an agent (default)"),
+        "queue": (DepartmentEnded("completed", 30), "department result: completed, an agent answered after 30s "
+                  "(default)"),
         "record": (RecordingEnded(SIM_RECORDING, 12, recording_sid="REsimulated"),
                    "voicemail recorded, 12s (default)"),
     }  # fmt: skip

@@ -9,7 +9,9 @@ Rules owned here:
   parameters, under ``trigger.call``), ``flow`` (``flow.variables``, ``flow.data``, ``flow.id``),
   ``widgets`` (per-node results: ``Digits``, ``SpeechResult``, ``status_code``, ``parsed``...),
   ``caller`` (``from``, ``to``, ``sid``: short names for the trigger fields) and ``now`` (the frozen
-  clock of this step in the flow's time zone: ``iso``, ``date``, ``time``, ``weekday``).
+  clock of this step in the flow's time zone: ``iso``, ``date``, ``time``, ``weekday``) and
+  ``departments`` (live department state, ``departments.<id>.available`` / ``.staffed`` /
+  ``.waiting`` / ``.expectedWait``, looked up by the host only when a template reads it).
 - Rendering never fails a live call: an undefined variable renders as empty text (``validation``
   warns about undefined names before publish), and runaway templates hit Liquid's resource limits.
 - Parsing is cached per distinct source string; the cache is process-wide and bounded.
@@ -30,7 +32,10 @@ from liquid import Environment
 from liquid.exceptions import LiquidError
 from liquid.token import Token
 
-ROOTS = frozenset({"trigger", "flow", "widgets", "caller", "now"})
+ROOTS = frozenset({"trigger", "flow", "widgets", "caller", "now", "departments"})
+#: what ``departments.<id>`` has: agents free now, agents logged in (not offline), callers waiting, the
+#: expected wait in seconds of a caller joining now
+DEPARTMENT_FIELDS = frozenset({"available", "staffed", "waiting", "expectedWait"})
 #: the children of every root whose children are fixed (``widgets`` has one per node id)
 CHILDREN: dict[str, frozenset[str]] = {
     "trigger": frozenset({"call"}),
@@ -122,9 +127,11 @@ def _closest(word: str, options: Collection[str]) -> str | None:
     return close[0] if close else None
 
 
-def lint(paths: list[list[str]], variables: Collection[str], widgets: Collection[str]) -> Iterator[tuple[str, str]]:
+def lint(paths: list[list[str]], variables: Collection[str], widgets: Collection[str],
+         departments: Collection[str] | None = None) -> Iterator[tuple[str, str]]:  # fmt: skip
     """``(code, message)`` for each path of ``check`` that no call has: code ``undefined_variable``
-    (an unknown root, child of a root or flow variable) or ``unknown_widget``."""
+    (an unknown root, child of a root or flow variable, or field of a department), ``unknown_widget``
+    or, when the tenant's ``departments`` are known, ``unknown_department``."""
     for segments in paths:
         root = segments[0]
         if root not in ROOTS:
@@ -144,6 +151,17 @@ def lint(paths: list[list[str]], variables: Collection[str], widgets: Collection
             hint = f" (did you mean flow.{segments[1]}.{guess}?)" if guess else ""
             yield "undefined_variable", (f"flow variable '{segments[2]}' is never set by any node or flow "
                                          f"setting; it will render as empty text{hint}")  # fmt: skip
+        elif root == "departments" and len(segments) > 1:
+            if departments is not None and segments[1] not in departments:
+                guess = _closest(segments[1], departments)
+                hint = f" (did you mean departments.{guess}?)" if guess else ""
+                yield "unknown_department", f"'departments.{segments[1]}' names no department of this account{hint}"
+            if len(segments) > 2 and segments[2] not in DEPARTMENT_FIELDS:
+                known = ", ".join(sorted(DEPARTMENT_FIELDS))
+                guess = _closest(segments[2], DEPARTMENT_FIELDS)
+                hint = f"did you mean departments.{segments[1]}.{guess}? " if guess else ""
+                yield "undefined_variable", (f"'departments.{segments[1]}.{segments[2]}' does not exist and renders "
+                                             f"as empty text; {hint}a department has {known}")  # fmt: skip
         elif root == "widgets" and len(segments) > 1 and segments[1] not in widgets:
             guess = _closest(segments[1], widgets)
             hint = f" (did you mean widgets.{guess}?)" if guess else ""

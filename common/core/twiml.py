@@ -13,6 +13,10 @@ Rules owned here:
   request Record's action but plays the next verb (with none, it hangs up), so the redirect is what
   brings an empty recording back to us (no RecordingUrl: the voicemail node's ``noAudio``). Both
   present the same seq, so if Twilio ever sent both, the second is a duplicate and advances nothing.
+- A department transfer renders as <Enqueue> into a Twilio queue only when the host has no
+  department routing; with routing, the host passes the routing service's first document for the
+  caller (the hold loop, or the connect document when an agent is free) as ``queue_document``, and
+  its verbs take the transfer's place after what the turn said before it.
 - ``check`` enforces what Twilio enforces (64 kB, Gather's allowed children, Say's 4096 characters,
   at most 10 numbers per Dial) so property tests can prove the engine never emits invalid TwiML.
 """
@@ -87,9 +91,12 @@ def _play(target: VoiceResponse, action: Play) -> None:
     target.play(url, **({"loop": action.loop} if action.loop != 1 else {}))
 
 
-def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: str | None = None) -> str:
-    """One TwiML document for the actions of one turn; callbacks present ``next_seq``."""
+def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: str | None = None,
+           queue_document: str | None = None) -> str:  # fmt: skip
+    """One TwiML document for the actions of one turn; callbacks present ``next_seq``. A department
+    transfer is ``queue_document``'s verbs when one is given (see the module rules), else <Enqueue>."""
     response = VoiceResponse()
+    spliced: list[ET.Element] = []
     action_url = urls.step(next_seq)
     for action in actions:
         if isinstance(action, Say):
@@ -119,6 +126,9 @@ def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: s
                 dial.sip(action.sip)
             if action.client:
                 dial.client(action.client)
+        elif isinstance(action, TransferToDepartment) and queue_document is not None:
+            spliced = list(ET.fromstring(queue_document))  # the routing document ends the turn
+            break
         elif isinstance(action, TransferToDepartment):
             response.enqueue(urls.queue_name(action.department, tenant), action=action_url, method="POST")
         elif isinstance(action, Record):
@@ -132,7 +142,16 @@ def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: s
             response.redirect(action_url, method="POST")
         elif isinstance(action, Hangup):
             response.hangup()
-    return str(response.to_xml())
+    if not spliced:
+        return str(response.to_xml())
+    # VoiceResponse serialises with ElementTree too, so the spliced verbs come out exactly as the
+    # routing service wrote them.
+    root = ET.fromstring(str(response.to_xml()))
+    root.extend(spliced)
+    return XML_DECLARATION + ET.tostring(root, encoding="unicode")
+
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
 def say_and_hangup(message: str, voice: str | None = None, language: str | None = "en-US") -> str:

@@ -9,11 +9,18 @@ What is checked, by code:
     unknown_outcome, duplicate_outcome_edge, no_start_node, several_start_nodes, edge_into_start,
     unhandled_outcome (warning: the call plays the goodbye message and hangs up), unreachable_node
     (warning), loop_without_input, invalid_regex, invalid_template, undefined_variable (warning),
-    unknown_widget (warning), invalid_rule_value, unknown_time_zone, unknown_schedule, too_large.
+    unknown_widget (warning), invalid_rule_value, unknown_time_zone, unknown_schedule,
+    unknown_department, legacy_outcome (warning), too_large.
 
 A loop without caller input is a cycle of nodes none of which waits for the caller (collectNode,
 voicemailNode): nothing on it can make the caller's next action differ, so it can only end at the
 engine's guards. Waiting on the network (transfer, HTTP) does not break such a loop.
+
+Outcomes depend on a transfer's target: a number, SIP URI or client ends completed, noAnswer, busy
+or failed; a department ends completed, timeout, callbackRequested, voicemail, closed, noAgents, busy
+or failed. A department transfer's ``noAnswer`` edge (flows written before department routing) is
+accepted with a ``legacy_outcome`` warning: the engine follows it for ``timeout`` when the node has
+no ``timeout`` edge, so such a flow keeps its behaviour and ``timeout`` is not reported unhandled.
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from common.core import conditions, field_messages, templating
 from common.core.errors import FlowInvalid
 from common.core.flow import (
+    DEPARTMENT_OUTCOMES,
+    LEGACY_DEPARTMENT_OUTCOMES,
     NODE_TYPES,
     CollectNode,
     CompiledFlow,
     DecisionNode,
+    DepartmentTarget,
     Edge,
     Flow,
     FlowSettings,
@@ -40,6 +50,7 @@ from common.core.flow import (
     NodeBase,
     SetVariablesNode,
     StartNode,
+    TransferNode,
     VoicemailNode,
 )  # fmt: skip
 
@@ -202,15 +213,21 @@ def _defined_variables(from_settings: set[str], nodes: Iterable[NodeBase]) -> se
 
 
 def _check_node_content(node: NodeBase, defined: set[str], node_ids: set[str], out: _Collector,
-                        schedules: set[str] | None) -> None:  # fmt: skip
+                        schedules: set[str] | None, departments: set[str] | None) -> None:  # fmt: skip
     for field, source in _templates(node):
         try:
             paths = templating.check(source)
         except templating.TemplateSyntaxError as exc:
             out.error("invalid_template", _template_problem(exc), node_id=node.id, field=field)
             continue
-        for code, message in templating.lint(paths, defined, node_ids):
-            out.warn(code, message, node_id=node.id, field=field)
+        for code, message in templating.lint(paths, defined, node_ids, departments):
+            # A decision on a department the account lacks would always read empty text: an error.
+            (out.error if code == "unknown_department" else out.warn)(code, message, node_id=node.id, field=field)
+    target = node.data.target if isinstance(node, TransferNode) else None
+    if isinstance(target, DepartmentTarget) and departments is not None and target.department not in departments:
+        out.error("unknown_department", f"department '{target.department}' does not exist; create it or pick "
+                  "one of: " + (", ".join(sorted(departments)) or "(none yet)"), node_id=node.id,
+                  field="data.target.department")  # fmt: skip
     if isinstance(node, CollectNode) and node.data.validation and node.data.validation.pattern:
         _check_regex(node.data.validation.pattern, node.id, "data.validation.pattern", out)
     if isinstance(node, DecisionNode):
@@ -314,7 +331,17 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
         used[key] = edge.id
         graph[edge.source].append(edge.target)
     for node in nodes:
+        if isinstance(node, TransferNode) and isinstance(node.data.target, DepartmentTarget):
+            for legacy in LEGACY_DEPARTMENT_OUTCOMES:
+                if (node.id, legacy) in used:
+                    out.warn("legacy_outcome", f"a department transfer never ends {legacy!r}; a call that "
+                             "times out in the queue follows this edge while the node has no 'timeout' "
+                             "edge. Connect 'timeout' instead", node_id=node.id,
+                             edge_id=used[(node.id, legacy)])  # fmt: skip
         for outcome in _possible_outcomes(node):
+            if outcome == "timeout" and (node.id, "timeout") not in used and (node.id, "noAnswer") in used \
+                    and isinstance(node, TransferNode) and isinstance(node.data.target, DepartmentTarget):  # fmt: skip
+                continue  # the legacy noAnswer edge takes it
             if (node.id, outcome) not in used:
                 out.warn("unhandled_outcome", f"outcome {outcome!r} has no edge: a call taking it "
                          "hears the goodbye message and is hung up; connect it if that is not meant",
@@ -336,6 +363,8 @@ def _possible_outcomes(node: NodeBase) -> list[str]:
     """The outcomes a call can take: each once (a rule named 'default' is reported on its own), and
     no noMatch from a collect whose answers cannot fail validation."""
     outcomes = list(dict.fromkeys(node.outcomes()))
+    if isinstance(node, TransferNode) and isinstance(node.data.target, DepartmentTarget):
+        return list(DEPARTMENT_OUTCOMES)  # not the legacy ones: routing never reports them
     if isinstance(node, CollectNode):
         rules = node.data.validation
         keys = "dtmf" in node.data.input_type.split()
@@ -407,7 +436,8 @@ def _loops_without_input(graph: dict[str, list[str]], by_id: dict[str, NodeBase]
     return found
 
 
-def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationReport, CompiledFlow | None]:
+def _validate(document: Any, schedules: set[str] | None,
+              departments: set[str] | None = None) -> tuple[ValidationReport, CompiledFlow | None]:  # fmt: skip
     out = _Collector()
     if not isinstance(document, dict):
         out.error("invalid_field", "a flow must be a JSON object with id, name, nodes and edges")
@@ -440,7 +470,7 @@ def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationRepo
     defined = _defined_variables(variables, nodes)
     node_ids = {node.id for node in nodes}
     for node in nodes:
-        _check_node_content(node, defined, node_ids, out, schedules)
+        _check_node_content(node, defined, node_ids, out, schedules, departments)
     broken = {raw["id"] for raw in raw_nodes if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
     start = _check_graph(nodes, edges, out, broken - node_ids)
     report = out.report()
@@ -450,13 +480,16 @@ def _validate(document: Any, schedules: set[str] | None) -> tuple[ValidationRepo
     return report, CompiledFlow(flow, start)
 
 
-def validate(document: Any, schedules: set[str] | None = None) -> ValidationReport:
-    """Check a FlowDesigner document. ``schedules``: names that exist, when the caller knows them."""
-    return _validate(document, schedules)[0]
+def validate(document: Any, schedules: set[str] | None = None,
+             departments: set[str] | None = None) -> ValidationReport:  # fmt: skip
+    """Check a FlowDesigner document. ``schedules`` and ``departments``: the names that exist, when the
+    caller knows them (publish and deploy do; a stored version compiled for a call does not)."""
+    return _validate(document, schedules, departments)[0]
 
 
-def compile_flow(document: Any, schedules: set[str] | None = None) -> CompiledFlow:
-    report, compiled = _validate(document, schedules)
+def compile_flow(document: Any, schedules: set[str] | None = None,
+                 departments: set[str] | None = None) -> CompiledFlow:  # fmt: skip
+    report, compiled = _validate(document, schedules, departments)
     if compiled is None:
         raise FlowInvalid(report)
     return compiled

@@ -33,6 +33,7 @@ from flowkit import (
 from common.core import engine
 from common.core.call import (
     CallStarted,
+    DepartmentEnded,
     Dial,
     DialEnded,
     DigitsEntered,
@@ -661,7 +662,7 @@ def waiting_flow(kind: str) -> CompiledFlow:
 ALL_EVENTS: dict[str, list[InboundEvent]] = {
     "input": [DigitsEntered("1"), SpeechHeard("yes"), NoInput()],
     "dial": [DialEnded("completed")],
-    "queue": [QueueEnded("bridged")],
+    "queue": [DepartmentEnded("completed"), QueueEnded("bridged")],
     "record": [RecordingEnded("https://api.twilio.com/r", 3)],
     "http": [HttpCompleted(200, "{}")],
 }
@@ -704,7 +705,8 @@ def test_digits_while_dialling_are_refused() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [DigitsEntered("1"), NoInput(), DialEnded("completed"), QueueEnded("bridged"), HttpCompleted(200),
+    [DigitsEntered("1"), NoInput(), DialEnded("completed"), DepartmentEnded("completed"), QueueEnded("bridged"),
+     HttpCompleted(200),
      RecordingEnded(None), CallStarted(dict(CALL_PARAMS))],
     ids=lambda e: type(e).__name__,
 )  # fmt: skip

@@ -8,7 +8,16 @@ import pytest
 from flowkit import NOW, collect, compiled, department, edge, hangup, http, say, start, transfer, voicemail
 
 from common.core import engine, simulator
-from common.core.call import DialEnded, DigitsEntered, HttpRequest, NoInput, QueueEnded, RecordingEnded, SpeechHeard
+from common.core.call import (
+    DepartmentEnded,
+    DialEnded,
+    DigitsEntered,
+    HttpRequest,
+    NoInput,
+    RecordingEnded,
+    SpeechHeard,
+)  # fmt: skip
+from common.core.flow import DEPARTMENT_OUTCOMES
 
 SID = "REsimulated"
 
@@ -20,7 +29,13 @@ SID = "REsimulated"
         ("*9", DigitsEntered("*9")), ("speech:I want Sales.", SpeechHeard("I want Sales.", 0.9)),
         ("silence", NoInput()), ("SILENCE", NoInput()), ("hangup", "hangup"),
         ("dial:busy", DialEnded("busy", 0)), ("dial:completed", DialEnded("completed", 60)),
-        ("dial:answered:12", DialEnded("answered", 12)), ("queue:bridged:30", QueueEnded("bridged", 30)),
+        ("dial:answered:12", DialEnded("answered", 12)), ("queue:bridged:30", DepartmentEnded("completed", 30)),
+        ("queue:completed", DepartmentEnded("completed", 0)), ("queue:timeout:600", DepartmentEnded("timeout", 600)),
+        ("queue:callbackRequested", DepartmentEnded("callbackRequested")),
+        ("queue:callbackrequested", DepartmentEnded("callbackRequested")),
+        ("queue:noAgents", DepartmentEnded("noAgents")),
+        ("queue:leave", DepartmentEnded("timeout")), ("queue:queue-full", DepartmentEnded("busy")),
+        ("queue:error", DepartmentEnded("failed")), ("queue:hangup", DepartmentEnded("failed")),
         ("record:none", RecordingEnded(None, 0)),
         ("record:https://r.example.com/x:20", RecordingEnded("https://r.example.com/x", 20, recording_sid=SID)),
         ("record:https://r.example.com/x", RecordingEnded("https://r.example.com/x", 12, recording_sid=SID)),
@@ -32,7 +47,7 @@ def test_parse_item(item: str, expected: Any) -> None:
     assert simulator.parse_item(item) == expected
 
 
-@pytest.mark.parametrize("item", ["", "speech:", "dial:", "queue", "record:", "press 1", "1 2"])
+@pytest.mark.parametrize("item", ["", "speech:", "dial:", "queue", "record:", "press 1", "1 2", "queue:answered"])
 def test_parse_item_refuses(item: str) -> None:
     with pytest.raises(simulator.ScriptError, match="cannot read input"):
         simulator.parse_item(item)
@@ -173,11 +188,52 @@ def test_a_speech_gather_hears_speech() -> None:
     assert sim.path == ["start", "menu", "ok"]
 
 
-def test_a_transfer_names_the_queue_the_live_stack_uses() -> None:
+def test_a_transfer_names_the_queue_a_stack_without_routing_uses() -> None:
     flow = compiled([start(), transfer("t", department("sales"))], [edge("start", "t")])
     sim = simulator.simulate(flow, ["queue:bridged"], now=NOW, tenant="acme")
     assert any("queue acme.sales" in line for line in texts(sim))
     assert ">acme.sales</Enqueue>" in sim.twiml[0]
+
+
+def department_flow(**target: Any) -> Any:
+    nodes = [start(), transfer("t", department("sales", **target)), *(say(f"o_{o}", o) for o in DEPARTMENT_OUTCOMES)]
+    return compiled(nodes, [edge("start", "t"), *(edge("t", f"o_{o}", o) for o in DEPARTMENT_OUTCOMES)])
+
+
+@pytest.mark.parametrize("outcome", DEPARTMENT_OUTCOMES)
+def test_a_department_transfer_ends_as_scripted(outcome: str) -> None:
+    sim = simulator.simulate(department_flow(priority="high"), [f"queue:{outcome}:45"], now=NOW, tenant="acme")
+    assert sim.path == ["start", "t", f"o_{outcome}"]
+    assert "system: transfers to department 'sales' at priority high (100): queue acme.sales" in texts(sim)
+    assert f"system: department result: {outcome} after 45s" in texts(sim)
+    assert sim.state is not None and sim.state.widgets["t"] == {"outcome": outcome, "waitSeconds": 45,
+                                                                "department": "sales"}  # fmt: skip
+    assert sim.problems == []
+
+
+def test_a_department_transfer_without_a_script_is_answered_by_an_agent() -> None:
+    sim = simulator.simulate(department_flow(priority=250, maxWaitSeconds=120), [], now=NOW)
+    assert sim.path == ["start", "t", "o_completed"]
+    assert "system: transfers to department 'sales' at priority 250, at most 120s: queue sales" in texts(sim)
+    assert "system: department result: completed, an agent answered after 30s (default)" in texts(sim)
+
+
+def test_a_bad_rendered_priority_is_said_in_the_transcript() -> None:
+    flow = department_flow(priority="{{ caller.from }}")
+    sim = simulator.simulate(flow, ["queue:timeout"], now=NOW)
+    assert "system: priority rendered as '+15005550006', not a priority: the caller waits at normal" in texts(sim)
+    assert "system: transfers to department 'sales' at priority normal (50): queue sales" in texts(sim)
+    assert sim.path[-1] == "o_timeout"
+
+
+def test_decisions_read_department_state_from_the_lookup() -> None:
+    from flowkit import decision, rule
+
+    nodes = [start(), decision("d", "{{ departments.sales.available }}", rule("free", "greater_than", "0")),
+             say("free", "free"), say("busy", "busy")]
+    flow = compiled(nodes, [edge("start", "d"), edge("d", "free", "free"), edge("d", "busy", "default")])
+    assert simulator.simulate(flow, [], now=NOW, departments=lambda d: {"available": 1}).path[-1] == "free"
+    assert simulator.simulate(flow, [], now=NOW).path[-1] == "busy"
 
 
 def test_inputs_the_call_never_used_are_reported() -> None:

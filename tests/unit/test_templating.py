@@ -20,7 +20,7 @@ CONTEXT: dict[str, Any] = {
 
 
 def test_roots() -> None:
-    assert frozenset({"trigger", "flow", "widgets", "caller", "now"}) == templating.ROOTS
+    assert frozenset({"trigger", "flow", "widgets", "caller", "now", "departments"}) == templating.ROOTS
 
 
 @pytest.mark.parametrize(

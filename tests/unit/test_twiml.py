@@ -254,3 +254,30 @@ def test_check_counts_bytes_not_characters() -> None:
 )  # fmt: skip
 def test_check_accepts_valid_documents(document: str) -> None:
     assert twiml.check(document) == []
+
+
+# --- a department transfer with routing: the routing service's document takes its place -----------------
+
+HOLD = (XML + '<Response><Gather action="https://ivr.example.com/webhook/departments/menu?t=acme&amp;d=sales&amp;'
+        f'e=e1{FRAGMENT}" input="dtmf" method="POST" numDigits="1" timeout="1"><Say language="en-US">You are '
+        'number 2 in line.</Say><Play>https://cdn.example.com/hold.mp3</Play></Gather><Redirect method="POST">'
+        f'https://ivr.example.com/webhook/departments/hold?t=acme&amp;d=sales&amp;e=e1{FRAGMENT}</Redirect>'
+        "</Response>")  # fmt: skip
+
+
+def test_the_routing_document_follows_what_the_turn_said() -> None:
+    actions = [Say("Connecting you to sales & more.", None, "en-US"), TransferToDepartment("sales", 50)]
+    document = twiml.render(actions, URLS, 4, tenant="acme", queue_document=HOLD)
+    assert document == (XML + '<Response><Say language="en-US">Connecting you to sales &amp; more.</Say>'
+                        + HOLD.removeprefix(XML + "<Response>"))  # fmt: skip
+    assert twiml.check(document) == []
+    assert "Enqueue" not in document and "/webhook/voice/step" not in document
+
+
+def test_a_routing_document_alone_is_unchanged() -> None:
+    assert twiml.render([TransferToDepartment("sales", 50)], URLS, 4, queue_document=HOLD) == HOLD
+
+
+def test_without_a_routing_document_a_department_is_still_a_twilio_queue() -> None:
+    document = twiml.render([TransferToDepartment("sales", 50)], URLS, 4, tenant="acme")
+    assert f'<Enqueue action="{action_url(4)}" method="POST">acme.sales</Enqueue>' in document

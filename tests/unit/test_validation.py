@@ -167,6 +167,28 @@ CASES = [
      "unknown_schedule", "h", None, "data.schedule", ["'business_hours' does not exist", "support, weekend"]),
     ("unknown_schedule-none-yet", with_nodes(hours("h", "business_hours")), set(), "error",
      "unknown_schedule", "h", None, "data.schedule", ["(none yet)"]),
+    ("unknown_department", with_nodes(transfer("t", department("billing"))), {"departments": {"sales", "support"}},
+     "error", "unknown_department", "t", None, "data.target.department",
+     ["'billing' does not exist", "sales, support"]),
+    ("unknown_department-template", with_nodes(decision("d", "{{ departments.sails.available }}",
+                                                        rule("r", "greater_than", "0"))),
+     {"departments": {"sales"}}, "error", "unknown_department", "d", None, "data.input",
+     ["'departments.sails'", "did you mean departments.sales?"]),
+    ("undefined_variable-department-field", with_nodes(decision("d", "{{ departments.sales.free }}",
+                                                                rule("r", "greater_than", "0"))),
+     None, "warning", "undefined_variable", "d", None, "data.input",
+     ["'departments.sales.free'", "available, expectedWait, staffed, waiting"]),
+    ("legacy_outcome", with_nodes(transfer("t", department()), hangup("z"),
+                                  edges=[edge("t", "z", o) for o in ("completed", "noAnswer", "callbackRequested",
+                                                                     "voicemail", "closed", "noAgents", "busy",
+                                                                     "failed")]),
+     None, "warning", "legacy_outcome", "t", "t.noAnswer->z", None, ["never ends 'noAnswer'", "'timeout'"]),
+    ("unknown_outcome-department", with_nodes(transfer("t", department()), edges=[edge("t", "t", "bridged", "e-b")]),
+     None, "error", "unknown_outcome", "t", "e-b", "sourceHandle",
+     ["'bridged'", "completed, timeout, callbackRequested, voicemail, closed, noAgents, busy, failed"]),
+    ("unknown_outcome-dial", with_nodes(transfer("t", {"type": "number", "numbers": ["+14155550100"]}),
+                                        edges=[edge("t", "t", "timeout", "e-t")]),
+     None, "error", "unknown_outcome", "t", "e-t", "sourceHandle", ["'timeout'", "completed, noAnswer, busy, failed"]),
     ("too_large", _too_large(), None, "error", "too_large", None, None, "nodes",
      [f"{validation.MAX_NODES + 3} nodes", f"limit is {validation.MAX_NODES}"]),
 ]  # fmt: skip
@@ -176,10 +198,11 @@ CASES = [
     ("doc", "schedules", "severity", "code", "node_id", "edge_id", "field", "phrases"),
     [pytest.param(*case[1:], id=case[0]) for case in CASES],
 )
-def test_issue_code(doc: dict[str, Any], schedules: set[str] | None, severity: str, code: str,
+def test_issue_code(doc: dict[str, Any], schedules: set[str] | dict[str, Any] | None, severity: str, code: str,
                     node_id: str | None, edge_id: str | None, field: str | None,
                     phrases: list[str]) -> None:  # fmt: skip
-    report = validation.validate(copy.deepcopy(doc), schedules)
+    known = schedules if isinstance(schedules, dict) else {"schedules": schedules}
+    report = validation.validate(copy.deepcopy(doc), **known)
     issue = only(report, code, severity)
     assert issue.severity == severity
     assert (issue.node_id, issue.edge_id) == (node_id, edge_id)
@@ -195,7 +218,7 @@ def test_issue_code(doc: dict[str, Any], schedules: set[str] | None, severity: s
 def test_every_documented_code_has_a_case() -> None:
     documented = re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", validation.__doc__.split("What is checked, by code:")[1]
                             .split("A loop without")[0])  # fmt: skip
-    assert len(documented) == 21
+    assert len(documented) == 23
     assert set(documented) == {case[4] for case in CASES}
 
 
@@ -205,6 +228,74 @@ def test_unhandled_outcome_and_unreachable_node_are_only_warnings() -> None:
     assert report.ok
     assert sorted(codes(report, "warning")) == ["unhandled_outcome"] * 3 + ["unreachable_node"]
     assert isinstance(validation.compile_flow(doc), CompiledFlow)
+
+
+def _unhandled(doc: dict[str, Any]) -> list[str]:
+    return sorted(i.message.split("'")[1] for i in validation.validate(doc).warnings if i.code == "unhandled_outcome")
+
+
+@pytest.mark.parametrize(
+    ("target", "handled", "unhandled"),
+    [
+        pytest.param(department(), ["completed"],
+                     ["busy", "callbackRequested", "closed", "failed", "noAgents", "timeout", "voicemail"],
+                     id="department"),
+        pytest.param(department(), ["completed", "noAnswer"],
+                     ["busy", "callbackRequested", "closed", "failed", "noAgents", "voicemail"],
+                     id="department-legacy-noAnswer-takes-timeout"),
+        pytest.param(department(), ["completed", "noAnswer", "timeout"],
+                     ["busy", "callbackRequested", "closed", "failed", "noAgents", "voicemail"],
+                     id="department-timeout-and-legacy"),
+        pytest.param({"type": "number", "numbers": ["+14155550100"]}, ["completed"], ["busy", "failed", "noAnswer"],
+                     id="number"),
+        pytest.param({"type": "client", "identity": "ann"}, ["completed", "noAnswer", "busy", "failed"], [],
+                     id="client-all"),
+    ],
+)  # fmt: skip
+def test_unhandled_outcomes_depend_on_the_target(target: dict[str, Any], handled: list[str],
+                                                 unhandled: list[str]) -> None:  # fmt: skip
+    doc = with_nodes(transfer("t", target), hangup("z"), edges=[edge("t", "z", o) for o in handled])
+    assert validation.validate(doc).ok
+    assert _unhandled(doc) == unhandled
+
+
+@pytest.mark.parametrize(
+    ("priority", "ok"),
+    [("high", True), ("NORMAL", True), ("low", True), (0, True), (999, True), ("250", True),
+     ("{{ flow.variables.tier }}", True), ("{% if caller.from == '+1' %}high{% endif %}", True),
+     (1000, False), (-1, False), ("urgent", False), ("1000", False), ("", False), (True, False), (2.5, False),
+     (None, False), ([50], False)],
+)  # fmt: skip
+def test_department_priority(priority: Any, ok: bool) -> None:
+    doc = with_nodes(transfer("t", department(priority=priority)), variables={"tier": "high"})
+    errors = validation.validate(doc).errors
+    assert (errors == []) is ok, errors
+    if not ok:
+        assert [(e.field, e.code) for e in errors] == [("data.target.priority", "invalid_field")]
+        assert errors[0].message.endswith("use high, normal, low, a whole number 0 to 999, or a template that "
+                                          "renders to one of those")  # fmt: skip
+
+
+def test_department_priority_templates_are_checked() -> None:
+    doc = with_nodes(transfer("t", department(priority="{{ flow.variables.tier ")))
+    found = [(e.code, e.field) for e in validation.validate(doc).errors]
+    assert found == [("invalid_template", "data.target.priority")]
+
+
+@pytest.mark.parametrize(("value", "ok"), [(30, True), (86_400, True), (29, False), (86_401, False), ("x", False)])
+def test_department_max_wait(value: Any, ok: bool) -> None:
+    errors = validation.validate(with_nodes(transfer("t", department(maxWaitSeconds=value)))).errors
+    assert (errors == []) is ok
+    if not ok:
+        assert errors[0].field == "data.target.maxWaitSeconds"
+
+
+def test_departments_known_at_publish_are_checked_and_unknown_otherwise() -> None:
+    doc = with_nodes(transfer("t", department("sales")))
+    assert validation.validate(doc).ok  # a stored version compiled for a call: the departments are not known
+    assert validation.validate(doc, departments={"sales"}).ok
+    assert codes(validation.validate(doc, departments=set())) == ["unknown_department"]
+    assert "(none yet)" in validation.validate(doc, departments=set()).errors[0].message
 
 
 @pytest.mark.parametrize(
