@@ -28,6 +28,7 @@ FUNCTIONS = ROOT / "functions"
 #: (path prefix, function) in match order: the first prefix that matches wins.
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/webhook/voice/step", "flow_step"),
+    ("/webhook/departments/", "flow_step"),
     ("/webhook/voice/", "incoming_call"),
     ("/api/departments/", "route_department"),
     ("/api/", "deploy_flow"),
@@ -72,7 +73,8 @@ class Dispatcher:
         for prefix, name in ROUTES:
             if path.startswith(prefix):
                 return self.apps[name](environ, start_response)
-        body = (b"ivr local stack. Webhooks: POST /webhook/voice/{incoming,step,status,fallback}; "
+        body = (b"ivr local stack. Webhooks: POST /webhook/voice/{incoming,step,status,fallback}, "
+                b"/webhook/departments/<kind>; "
                 b"admin API: /api/flows/{id}, /api/numbers. See README.md.\n")  # fmt: skip
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]

@@ -226,9 +226,11 @@ class AgentSettings(Model):
         return next((m.tier for m in self.departments if m.department == department), None)
 
 
-def entry_id(call_sid: str, department: str) -> str:
-    """The queue entry of a call in a department: deterministic, so joining twice is one entry."""
-    return hashlib.sha256(f"{call_sid}/{department}".encode()).hexdigest()[:32]
+def entry_id(call_sid: str, department: str, join: str = "") -> str:
+    """The queue entry of a call in a department: deterministic, so joining twice is one entry.
+    ``join`` tells apart two transfers of one call to one department (a flow passes its turn)."""
+    key = f"{call_sid}/{department}" + (f"/{join}" if join else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def iso(at: datetime) -> str:

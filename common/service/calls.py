@@ -11,7 +11,11 @@ Rules owned here:
   at most about 2 s, whatever the node says, and a timeout is the node's ``failed`` outcome. It needs
   one of the instance's ``HTTP_SLOTS`` (16, at most 4 per tenant: see http_slots.py), held until the
   request ends or its deadline passes; without one the node fails at once.
-- status: finalises the call once (duration, Twilio's final status, outcome, billing event).
+- status: finalises the call once (duration, Twilio's final status, outcome, billing event), and
+  tells department routing the caller is gone (abandonment), every time: routing ignores repeats.
+- department transfers (``call_routing``): with ``routing`` set, a turn ending in a transfer to a
+  department joins its queue and answers the routing service's first document (the hold loop), or
+  resumes the flow at once with the outcome; without it the transfer is a Twilio <Enqueue>.
 - Every path answers valid TwiML. A missing call, an unexpected event or a store failure yields the
   stored TwiML, a polite goodbye, or the fallback destination: never an exception to the web layer.
   Budget enforcement (answer within 3 s even if the store hangs) is the web layer's job.
@@ -21,15 +25,14 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from common.adapters.ports import CallRecord, Deployment, FlowVersion, HttpFetcher, PhoneNumber, Store
+from common.adapters.ports import CallRecord, Deployment, HttpFetcher, Store
 from common.config import Settings
-from common.core import engine, schedules, twiml, validation
+from common.core import engine, twiml
 from common.core.call import (
     CallStarted,
     CallState,
@@ -44,8 +47,12 @@ from common.core.call import (
     SpeechHeard,
 )  # fmt: skip
 from common.core.errors import EngineError
-from common.core.flow import CompiledFlow
+from common.service.call_caches import FlowCache, NumberCache, ScheduleCache
+from common.service.call_routing import DepartmentCalls, Finished
 from common.service.http_slots import HttpSlots, SlotsFull
+
+if TYPE_CHECKING:
+    from common.service.routing import RoutingService
 
 log = logging.getLogger("ivr.calls")
 
@@ -68,99 +75,6 @@ class Forbidden(Exception):
     """A correctly signed request for a number or call of another Twilio account."""
 
 
-class FlowCache:
-    """Immutable flow versions, compiled once per process per (tenant, flow, version)."""
-
-    def __init__(self, store: Store, max_entries: int = 512) -> None:
-        self._store = store
-        self._max = max_entries
-        self._compiled: dict[tuple[str, str, str], CompiledFlow] = {}
-        self._lock = threading.Lock()
-
-    def get(self, tenant_id: str, flow_id: str, version: str) -> CompiledFlow:
-        key = (tenant_id, flow_id, version)
-        compiled = self._compiled.get(key)
-        if compiled is not None:
-            return compiled
-        stored = self._store.get_version(tenant_id, flow_id, version)
-        if stored is None:
-            raise LookupError(f"flow {flow_id} version {version} of tenant {tenant_id} does not exist")
-        compiled = self.compile(stored)
-        with self._lock:
-            if len(self._compiled) >= self._max:
-                self._compiled.pop(next(iter(self._compiled)))
-            self._compiled[key] = compiled
-        return compiled
-
-    @staticmethod
-    def compile(version: FlowVersion) -> CompiledFlow:
-        import json
-
-        return validation.compile_flow(json.loads(version.document))
-
-
-class NumberCache:
-    """A short per-instance cache of number -> deployment, so the webhook path reads it rarely."""
-
-    def __init__(self, store: Store, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._store, self._seconds, self._clock = store, seconds, clock
-        self._entries: dict[str, tuple[float, PhoneNumber | None]] = {}
-        self._last: dict[str, PhoneNumber] = {}  # last record seen per number, whatever its age
-
-    def last_known(self, number: str) -> PhoneNumber | None:
-        """No I/O: what this instance last read for ``number`` (for the failure path)."""
-        return self._last.get(number)
-
-    def get(self, number: str) -> PhoneNumber | None:
-        if self._seconds > 0:
-            hit = self._entries.get(number)
-            if hit is not None and self._clock() - hit[0] < self._seconds:
-                return hit[1]
-        found = self._store.get_number(number)
-        if self._seconds > 0:
-            self._entries[number] = (self._clock(), found)
-        if found is not None:
-            if len(self._last) >= 50_000:
-                self._last.pop(next(iter(self._last)))
-            self._last[number] = found
-        return found
-
-    def forget(self, number: str) -> None:
-        self._entries.pop(number, None)
-
-
-class ScheduleCache:
-    """A tenant's schedules, parsed, cached per instance for a few seconds (like numbers)."""
-
-    def __init__(self, store: Store, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._store, self._seconds, self._clock = store, seconds, clock
-        self._entries: dict[str, tuple[float, dict[str, schedules.Schedule]]] = {}
-
-    def get(self, tenant_id: str) -> dict[str, schedules.Schedule]:
-        hit = self._entries.get(tenant_id)
-        if hit is not None and self._clock() - hit[0] < self._seconds:
-            return hit[1]
-        table = {}
-        for record in self._store.list_schedules(tenant_id):
-            try:
-                table[record.name] = schedules.Schedule.model_validate(record.schedule)
-            except ValueError:
-                log.error("tenant %s schedule %s is unreadable; treated as closed", tenant_id, record.name)
-        if self._seconds > 0:
-            self._entries[tenant_id] = (self._clock(), table)
-        return table
-
-    def lookup(self, tenant_id: str) -> engine.ScheduleLookup:
-        def is_open(name: str, at: datetime) -> bool | None:
-            schedule = self.get(tenant_id).get(name)
-            return None if schedule is None else schedules.is_open(schedule, at)
-
-        return is_open
-
-    def forget(self, tenant_id: str) -> None:
-        self._entries.pop(tenant_id, None)
-
-
 def choose_flow(deployment: Deployment, lookup: engine.ScheduleLookup, now: datetime) -> tuple[str, str, str]:
     """(flow id, version, why) serving a call that arrives ``now`` on a number with ``deployment``."""
     if not deployment.schedules:
@@ -175,7 +89,8 @@ def choose_flow(deployment: Deployment, lookup: engine.ScheduleLookup, now: date
 class CallService:
     def __init__(self, store: Store, settings: Settings, fetcher: HttpFetcher,
                  now: Callable[[], datetime], flows: FlowCache | None = None,
-                 numbers: NumberCache | None = None, calendars: ScheduleCache | None = None) -> None:  # fmt: skip
+                 numbers: NumberCache | None = None, calendars: ScheduleCache | None = None,
+                 routing: RoutingService | None = None) -> None:  # fmt: skip
         self.store = store
         self.settings = settings
         self.fetcher = fetcher
@@ -184,6 +99,8 @@ class CallService:
         self.numbers = numbers or NumberCache(store, settings.number_cache_seconds)
         self.calendars = calendars or ScheduleCache(store, settings.number_cache_seconds)
         self.urls = twiml.UrlBuilder(settings.public_base_url)
+        self.routing = routing  # department routing; None: department transfers are Twilio queues
+        self.departments = DepartmentCalls(self)
 
     # -- incoming --------------------------------------------------------------------------------
 
@@ -203,19 +120,22 @@ class CallService:
         flow_id, version, why = choose_flow(number.deployment, lookup, now)
         flow = self.flows.get(number.tenant_id, flow_id, version)
         trigger = {k: params[k][:256] for k in TRIGGER_FIELDS if k in params}
-        result = engine.step(flow, None, CallStarted(trigger), now, lookup, version=version)
-        document = self._render(result.actions, result.state, number.tenant_id)
+        live = self.departments.live(number.tenant_id)
+        result = engine.step(flow, None, CallStarted(trigger), now, lookup, version=version, departments=live)
+        call = self.departments.call_info(number.tenant_id, sid, account, trigger.get("From", ""), to)
+        done = self.departments.finish(flow, result, call, now, lookup, version)
+        document = done.document
         stamp = now.isoformat()
         record = CallRecord(
             call_sid=sid, tenant_id=number.tenant_id, number=to, account_sid=account,
-            flow_id=flow_id, flow_version=version, seq=result.state.seq,
-            state=result.state.model_dump(mode="json"), twiml=document, status=result.state.status,
+            flow_id=flow_id, flow_version=version, seq=done.state.seq,
+            state=done.state.model_dump(mode="json"), twiml=document, status=done.state.status,
             created_at=stamp, updated_at=stamp,
             expires_at=now + timedelta(hours=self.settings.call_ttl_hours),
-            events=[{"type": "call.routed", "seq": result.state.seq, "at": stamp, "nodeId": None,
+            events=[{"type": "call.routed", "seq": done.state.seq, "at": stamp, "nodeId": None,
                      "data": {"deployment": number.deployment.id, "flowId": flow_id, "version": version,
-                              "reason": why}}] + [_event_dict(e) for e in result.events],
-            pending_http=_pending(result.actions),
+                              "reason": why}}, *done.events],
+            pending_http=_pending(done.actions),
         )  # fmt: skip
         if self.store.create_call(record):
             return document
@@ -241,25 +161,38 @@ class CallService:
         if not seq_text.isdigit() or int(seq_text) != record.seq + 1 or record.status != "active":
             return record.twiml  # duplicate, stale or malformed: the current document, unchanged
         state = CallState.model_validate(record.state)
+        return self.advance(record, token, state, lambda: self._event(state, params, record, deadline))
+
+    def advance(self, record: CallRecord, token: Any, state: CallState, event: Callable[[], InboundEvent],
+                say: str | None = None) -> str:  # fmt: skip
+        """Run one turn of a call read with ``token`` and write it (compare-and-set): the new TwiML, or,
+        when a concurrent duplicate wrote first, what it wrote. ``event`` is built only once the flow
+        is in hand (an HTTP node's request is performed then). ``say``: a line routing wants spoken
+        when the flow has nothing to say after the transfer."""
         flow = self.flows.get(record.tenant_id, record.flow_id, record.flow_version)
-        event = self._event(state, params, record, deadline)
+        lookup = self.calendars.lookup(record.tenant_id)
         try:
-            result = engine.step(flow, state, event, self.now(), self.calendars.lookup(record.tenant_id),
-                                 version=record.flow_version)
+            result = engine.step(flow, state, event(), self.now(), lookup, version=record.flow_version,
+                                 departments=self.departments.live(record.tenant_id))  # fmt: skip
         except EngineError as exc:
-            log.warning("call %s: %s", sid, exc)
+            log.warning("call %s: %s", record.call_sid, exc)
             return record.twiml
-        document = self._render(result.actions, result.state, record.tenant_id)
-        events = (record.events + [_event_dict(e) for e in result.events])[-MAX_EVENTS:]
+        call = self.departments.call_info(record.tenant_id, record.call_sid, record.account_sid,
+                                          state.trigger.get("From", ""), record.number)  # fmt: skip
+        done = self.departments.finish(flow, result, call, self.now(), lookup, record.flow_version, say=say)
+        return self._write(record, token, done)
+
+    def _write(self, record: CallRecord, token: Any, done: Finished) -> str:
+        events = (record.events + done.events)[-MAX_EVENTS:]
         updated = record.model_copy(update={
-            "seq": result.state.seq, "state": result.state.model_dump(mode="json"), "twiml": document,
-            "status": result.state.status, "updated_at": self.now().isoformat(), "events": events,
-            "pending_http": _pending(result.actions),
+            "seq": done.state.seq, "state": done.state.model_dump(mode="json"), "twiml": done.document,
+            "status": done.state.status, "updated_at": self.now().isoformat(), "events": events,
+            "pending_http": _pending(done.actions),
         })  # fmt: skip
         if self.store.write_call(updated, token):
-            return document
-        again = self.store.read_call(sid)  # a concurrent duplicate won the race: answer what it wrote
-        return again[0].twiml if again else document
+            return done.document
+        again = self.store.read_call(record.call_sid)  # a concurrent duplicate won the race: answer what it wrote
+        return again[0].twiml if again else done.document
 
     def _event(self, state: CallState, params: Mapping[str, str], record: CallRecord,
                deadline: float | None) -> InboundEvent:  # fmt: skip
@@ -299,8 +232,8 @@ class CallService:
             return HttpCompleted(status, body, error)
         return HttpCompleted(0, "", "no pending request")
 
-    def _render(self, actions: Any, state: CallState, tenant_id: str) -> str:
-        document = twiml.render(actions, self.urls, state.seq + 1, tenant_id)
+    def render(self, actions: Any, state: CallState, tenant_id: str, queue_document: str | None = None) -> str:
+        document = twiml.render(actions, self.urls, state.seq + 1, tenant_id, queue_document)
         problems = twiml.check(document)
         if problems:  # never hand Twilio a document it would refuse (and replay it on duplicates)
             log.error("call %s: rendered TwiML refused (%s); ending the call politely", state.call_sid,
@@ -321,7 +254,10 @@ class CallService:
             if record.account_sid != account:
                 raise Forbidden(f"call {sid} belongs to another Twilio account")
             if record.call_status is not None:
-                return  # already finalised: a duplicate callback writes nothing
+                # Already finalised: a duplicate callback writes nothing, but routing hears it again
+                # (it changes nothing there either), in case the first time it could not be reached.
+                self.departments.call_ended(record.tenant_id, sid)
+                return
             now = self.now()
             duration = _int(params.get("CallDuration"))
             state = record.state
@@ -336,6 +272,7 @@ class CallService:
                 "pending_http": None,
             })  # fmt: skip
             if self.store.write_call(updated, token):
+                self.departments.call_ended(record.tenant_id, sid)
                 return
         log.error("status callback for %s lost every write race; the sweep will finalise it", sid)
 
@@ -383,10 +320,6 @@ def _pending(actions: Any) -> dict[str, Any] | None:
                     "body": action.body, "content_type": action.content_type,
                     "timeout_seconds": action.timeout_seconds}  # fmt: skip
     return None
-
-
-def _event_dict(event: Any) -> dict[str, Any]:
-    return {"type": event.type, "seq": event.seq, "at": event.at, "nodeId": event.node_id, "data": event.data}
 
 
 def _int(text: str | None) -> int:

@@ -47,6 +47,7 @@ from common.service.routing_base import (
     ENTRY_TTL,
     WRITE_ATTEMPTS,
     CallerTwiml,
+    CallInfo,
     RoutingDeps,
     bump,
     commit,
@@ -103,10 +104,13 @@ class RoutingService:
 
     def route(self, tenant_id: str, call_sid: str, account_sid: str | None, department_id: str,
               priority: int | str, context: dict[str, Any] | None = None, now: datetime | None = None, *,
-              max_wait_seconds: int | None = None, answering: bool = True) -> RouteResult:  # fmt: skip
+              max_wait_seconds: int | None = None, answering: bool = True, call: CallInfo | None = None,
+              join: str = "") -> RouteResult:  # fmt: skip
         """Put a live call in a department's queue. ``answering``: the caller's own webhook is being
         answered with ``result.caller`` (the flow's transfer); False for the API, which redirects the
-        call to its hold loop (or its agent) through CallControl."""
+        call to its hold loop (or its agent) through CallControl. ``call``: what the host already knows
+        of the call (spares the lookup); ``join``: a flow's transfer (its turn), so a call sent to one
+        department twice gets a new entry each time while a retried join gets the same one."""
         now = now or self.deps.clock()
         try:
             level = parse_priority(priority)
@@ -118,14 +122,15 @@ class RoutingService:
         if department is None:
             raise ApiError(404, "not_found", f"department '{department_id}' does not exist",
                            [{"field": "department", "message": "no such department"}])  # fmt: skip
-        call = self.deps.call_lookup(call_sid)
+        call = call or self.deps.call_lookup(call_sid)
         if call is None or call.tenant_id != tenant_id or (account_sid and call.account_sid != account_sid):
             raise ApiError(404, "not_found", f"call {call_sid} is not a call of this tenant",
                            [{"field": "callSid", "message": "no such call"}])  # fmt: skip
         if call.status == "ended":
             raise ApiError(409, "call_ended", f"call {call_sid} has ended; it cannot join a queue",
                            [{"field": "callSid", "message": "the call has ended"}])  # fmt: skip
-        existing = self.store.get_entry(tenant_id, department_id, entry_id(call_sid, department_id))
+        key = entry_id(call_sid, department_id, join)
+        existing = self.store.get_entry(tenant_id, department_id, key)
         if existing is not None:
             return self._queued(existing, now, created=False, answering=answering)
         settings = department.settings
@@ -137,7 +142,7 @@ class RoutingService:
         if self.store.count_entries(tenant_id, department_id, "waiting") >= settings.max_queue_size:
             return RouteResult("full")
         at, longest = iso(now), settings.max_wait_seconds
-        entry = QueueEntry(tenant_id=tenant_id, department_id=department_id, id=entry_id(call_sid, department_id),
+        entry = QueueEntry(tenant_id=tenant_id, department_id=department_id, id=key,
                            call_sid=call_sid, account_sid=call.account_sid, caller=call.caller, called=call.called,
                            priority=level, arrived_at=at, joined_at=at, context=context, expires_at=now + ENTRY_TTL,
                            max_wait_seconds=min(longest, max_wait_seconds or longest),

@@ -213,6 +213,10 @@ class Dispatcher:
             if entry is not None and department is not None and entry.status == "connected" \
                     and entry.offer_id == offer and entry.connected_agent == agent_id and digits.strip()[:1] == "1":
                 return self._accepted(department, entry, offer)  # a retried delivery of the accept that won
+            if entry is not None and digits.strip()[:1] != "1" and any(
+                    h.get("event") == "declined" and h.get("offer") == offer and h.get("agent") == agent_id
+                    for h in entry.history):  # fmt: skip
+                return queue_twiml.refused("Declined. Goodbye.")  # a retried delivery of a decline
             if not holds or entry is None or agent is None or department is None:
                 if agent is not None and entry is not None and entry.offer_id == offer and offered_to(agent, entry):
                     commit(self.store, [bump(agent, **routing.agent_event(agent, "withdraw", now), **_FREE)])

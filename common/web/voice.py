@@ -33,7 +33,7 @@ BUDGET_SECONDS = 2.5
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 4096
 EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
-_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voice")
+pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voice")
 
 
 def _native(text: str) -> str:
@@ -67,11 +67,11 @@ def _query_value(query_string: bytes, name: str) -> str | None:
     return None
 
 
-def _xml(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
+def xml(body: str, status: int = 200) -> tuple[str, int, dict[str, str]]:
     return body, status, {"Content-Type": "text/xml; charset=utf-8"}
 
 
-def _forbidden(reason: str) -> tuple[str, int, dict[str, str]]:
+def forbidden(reason: str) -> tuple[str, int, dict[str, str]]:
     log.warning("voice webhook refused: %s", reason)
     return "Forbidden: " + reason, 403, {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -84,7 +84,10 @@ def verify(request: Any, svc: Services) -> str | None:
     if not signature:
         return "missing X-Twilio-Signature"
     account = request.form.get("AccountSid", "")
-    token = svc.settings.auth_token_for(account)
+    # Services.twilio_token also knows the accounts linked through the platform API; a container
+    # without it (older wiring) has only the settings' accounts.
+    lookup = getattr(svc, "twilio_token", None)
+    token = lookup(account) if callable(lookup) else svc.settings.auth_token_for(account)
     if token is None:
         return f"unknown AccountSid {account[:40]!r}"
     url = requested_url(request.environ, svc.settings.public_base_url)
@@ -95,45 +98,55 @@ def verify(request: Any, svc: Services) -> str | None:
     return f"signature does not match {url[:300]}"
 
 
+def refusal(request: Any, svc: Services) -> tuple[str, int, dict[str, str]] | None:
+    """Why a webhook request is not served (method, size, signature), before anything is read."""
+    if request.method != "POST":
+        return "Use POST", 405, {"Allow": "POST", "Content-Type": "text/plain"}
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return forbidden("body too large")
+    if request.content_length is None and request.headers.get("Transfer-Encoding"):
+        # Twilio always sends a Content-Length; a chunked body would have no size bound.
+        log.warning("voice webhook refused: no Content-Length")
+        return "Content-Length required", 411, {"Content-Type": "text/plain; charset=utf-8"}
+    problem = verify(request, svc)
+    return forbidden(problem) if problem else None
+
+
+def form(request: Any) -> dict[str, str]:
+    return {key: request.form.get(key, "")[:MAX_FIELD_CHARS] for key in request.form}
+
+
 def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
     deadline = time.monotonic() + BUDGET_SECONDS
     path = request.path.rstrip("/")
     name = path.rsplit("/", 1)[-1]
     if not path.startswith("/webhook/voice/") or name not in routes:
         return "Not found", 404, {"Content-Type": "text/plain"}
-    if request.method != "POST":
-        return "Use POST", 405, {"Allow": "POST", "Content-Type": "text/plain"}
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        return _forbidden("body too large")
-    if request.content_length is None and request.headers.get("Transfer-Encoding"):
-        # Twilio always sends a Content-Length; a chunked body would have no size bound.
-        log.warning("voice webhook refused: no Content-Length")
-        return "Content-Length required", 411, {"Content-Type": "text/plain; charset=utf-8"}
-    problem = verify(request, svc)
-    if problem:
-        return _forbidden(problem)
-    params = {key: request.form.get(key, "")[:MAX_FIELD_CHARS] for key in request.form}
+    refused = refusal(request, svc)
+    if refused is not None:
+        return refused
+    params = form(request)
     if name == "fallback":
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
-        return _xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
+        return xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
     job: Future[Any]
     if name == "status":
-        job = _pool.submit(svc.calls.status, params)
+        job = pool.submit(svc.calls.status, params)
     elif name == "incoming":
-        job = _pool.submit(svc.calls.incoming, params)
+        job = pool.submit(svc.calls.incoming, params)
     else:
-        job = _pool.submit(svc.calls.step, params, request.args.get("seq", ""), deadline)
+        job = pool.submit(svc.calls.step, params, request.args.get("seq", ""), deadline)
     try:
         result = job.result(timeout=max(0.0, deadline - time.monotonic()))
     except Forbidden as exc:
-        return _forbidden(str(exc))
+        return forbidden(str(exc))
     except FutureTimeout:
         job.cancel()  # if it never started, it never will; a running one finishes with its own deadlines
         log.error("%s for call %s overran %.1fs; answering the fallback", name, params.get("CallSid"),
                   BUDGET_SECONDS)  # fmt: skip
-        return _xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
+        return xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
     except Exception:
         log.exception("%s for call %s failed; answering the fallback", name, params.get("CallSid"))
-        return _xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
-    return _xml(EMPTY if name == "status" else str(result))
+        return xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
+    return xml(EMPTY if name == "status" else str(result))

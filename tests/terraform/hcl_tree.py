@@ -32,6 +32,7 @@ EXPECTED_ROUTES = {
     "/webhook/voice/status": "incoming_call",
     "/webhook/voice/fallback": "incoming_call",
     "/webhook/voice/step": "flow_step",
+    "/webhook/departments/*": "flow_step",
     "/api/*": "deploy_flow",
     "/api/departments/route": "route_department",
     "/api/departments/tasks/*": "route_department",

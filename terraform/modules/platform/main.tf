@@ -38,7 +38,7 @@ locals {
       public               = true
       ingress              = local.public_ingress
       webhook              = true
-      routes               = ["/webhook/voice/step"]
+      routes               = ["/webhook/voice/step", "/webhook/departments/*"]
       publishes_events     = true
       enqueues_tasks       = true
       reads_tenant_tokens  = true
