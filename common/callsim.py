@@ -28,7 +28,8 @@ Items for the loop and the agent's leg, taken when the call gets there (other it
     press:DIGITS        keys pressed in the hold loop's escape menu (1 callback, 2 voicemail) or at the
                         callback prompts (1 confirms the number, 2 keys in another: then press:+1555...);
                         in an ordinary Gather it is the same as the digits
-    hold:N              the caller hangs up after N more iterations of the hold loop (abandons)
+    hold:N              the caller hears N music clips of the hold loop (counting the one playing),
+                        then hangs up instead of following its Redirect (abandons)
     agent:answer[:SECS] the next agent offered the caller answers, hears the whisper, presses 1 and
                         talks SECS seconds (default 60); then the conversation ends (Dial completed)
     agent:no-answer     the agent's phone rings until the Dial's timeout (Dial no-answer)
@@ -290,9 +291,9 @@ class CallSession:
         """One more iteration of the hold loop, unless the caller gives up now."""
         self.holding += 1
         if self.items and self.items[0].startswith("hold:") and self.items[0][5:].isdigit():
-            self.leave_after = self.holding + int(self.items.pop(0)[5:])
-        if self.leave_after is not None and self.holding > self.leave_after:
-            self.result.transcript.append(f"CALLER hangs up while holding (after {self.holding - 1} iterations)")
+            self.leave_after = self.holding + int(self.items.pop(0)[5:]) - 1  # this clip was the first
+        if self.leave_after is not None and self.holding >= self.leave_after:
+            self.result.transcript.append("CALLER hangs up while holding")
             return False
         if self.holding > self.sim.max_hold:
             self.result.transcript.append(f"CALLER gives up after {self.sim.max_hold} hold iterations")

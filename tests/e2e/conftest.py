@@ -2,6 +2,10 @@
 
 ``store`` is parametrized over the embedded store and Google's Firestore emulator, so every test that
 uses ``stack`` runs against both; the emulator variant is skipped (or fails on CI) without it.
+
+``stack`` has no department routing (a transfer to a department is a Twilio <Enqueue>, as on a stack
+routing is not wired into) whatever the bootstrap wires; tests of routing attach it
+(``callkit.attach``), so both ways are covered however the container is built.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ _KIT = str(Path(__file__).resolve().parent.parent / "functions")
 if _KIT not in sys.path:
     sys.path.insert(0, _KIT)
 
+from callkit import detach  # noqa: E402
 from livestack import Stack, build_stack, warm_up  # noqa: E402
 
 from common import bootstrap  # noqa: E402
@@ -38,5 +43,6 @@ def store(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def stack(store: Any) -> Iterator[Stack]:
     built = build_stack(store)
+    detach(built)
     yield built
     bootstrap.install(None)
