@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from common.core import engine, simulator, twiml, validation
 from common.core.errors import FlowInvalid
-from common.core.flow import NODE_TYPES
+from common.core.flow import DEPARTMENT_OUTCOMES, NODE_TYPES
 
 # No example database: the tests write nothing into the working tree.
 SETTINGS = settings(deadline=None, database=None,
@@ -192,7 +192,8 @@ def node_data(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     if kind == "transferNode":
         target = draw(st.one_of(
             st.fixed_dictionaries({"type": st.just("department"), "department": st.sampled_from(["sales", "support"]),
-                                   "priority": st.integers(0, 100),
+                                   "priority": st.one_of(st.integers(0, 999), st.sampled_from(
+                                       ["high", "normal", "low", "{{ flow.variables.choice }}", "{{ caller.from }}"])),
                                    "context": st.just({"caller": "{{ caller.from }}",
                                                        "n": "{{ flow.variables.choice }}"})}),
             st.fixed_dictionaries({"type": st.just("number"), "numbers": st.lists(E164, min_size=1, max_size=10)}),
@@ -241,6 +242,8 @@ def valid_flow(draw: st.DrawFn) -> dict[str, Any]:
     for i, node in enumerate(nodes[1:]):
         if node["type"] == "decisionNode":
             outcomes = [*(r["id"] for r in node["data"]["rules"]), "default"]
+        elif node["type"] == "transferNode" and node["data"]["target"]["type"] == "department":
+            outcomes = [*DEPARTMENT_OUTCOMES, "noAnswer"]  # noAnswer: a legacy edge, taken for timeout
         else:
             outcomes = OUTCOMES[node["type"]]
         for outcome in outcomes:
@@ -275,7 +278,8 @@ def caller_item(waiting: str) -> st.SearchStrategy[str | None]:
                                 "dial:canceled", "dial:weird", None])  # fmt: skip
     if waiting == "queue":
         return st.sampled_from(["queue:bridged:20", "queue:leave", "queue:queue-full", "queue:error",
-                                "queue:system-error", "queue:hangup", "queue:redirected", None])  # fmt: skip
+                                "queue:system-error", "queue:hangup", "queue:redirected",
+                                *(f"queue:{o}:40" for o in DEPARTMENT_OUTCOMES), None])  # fmt: skip
     assert waiting == "record"
     return st.sampled_from(["record:https://api.twilio.com/rec/RE1:15", "record:none",
                             "record:https://api.twilio.com/rec/RE2:0", None])  # fmt: skip
