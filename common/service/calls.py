@@ -161,6 +161,8 @@ class CallService:
         if not seq_text.isdigit() or int(seq_text) != record.seq + 1 or record.status != "active":
             return record.twiml  # duplicate, stale or malformed: the current document, unchanged
         state = CallState.model_validate(record.state)
+        if state.department_wait is not None:
+            return record.twiml  # the caller holds in a department: only its routing webhooks move the call
         return self.advance(record, token, state, lambda: self._event(state, params, record, deadline))
 
     def advance(self, record: CallRecord, token: Any, state: CallState, event: Callable[[], InboundEvent],

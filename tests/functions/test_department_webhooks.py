@@ -364,6 +364,15 @@ def test_without_routing_the_hooks_are_not_served_and_transfers_enqueue(stack: S
     assert "<Enqueue " in body and ">demo.sales</Enqueue>" in body
 
 
+def test_a_step_cannot_move_a_call_that_holds_in_a_department(stack: Stack, routed: Routed) -> None:
+    routed.agent("ann", "sales", status="away")
+    first = to_sales(stack)
+    writes = stack.store.writes
+    late = ok(stack.signed_post("/webhook/voice/step?seq=3", params(QueueResult="bridged")))
+    assert late == first and stack.store.writes == writes
+    assert routed.waiting_of(SID).status == "waiting"
+
+
 def test_a_call_waiting_in_a_twilio_queue_still_resumes_by_its_step(stack: Stack, routed: Routed) -> None:
     detach(stack)
     to_sales(stack)  # enqueued before routing was switched on
