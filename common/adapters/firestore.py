@@ -23,6 +23,8 @@ Conditional writes instead of locking transactions: a call step, a draft saved w
 deploy all read, check, then commit with a precondition on the update time they read (one atomic
 commit for a deploy's numbers and history). A lost race fails the precondition and writes nothing.
 
+What Firestore cannot hold and how call documents are encoded: ``firestore_support``.
+
 An outage is one typed error: every public method turns the client's "did not answer" errors
 (UNAVAILABLE, DEADLINE_EXCEEDED, retries spent) into ``StoreUnavailable``, chaining the original, so
 callers answer 503 or the fallback without knowing Google's exception tree.
@@ -36,15 +38,20 @@ google.cloud.firestore when the store first needs its client (unless one was giv
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import re
 import threading
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from common.adapters.firestore_support import (  # noqa: F401  (firestore_can_hold: part of this module's API)
+    call_from_doc,
+    call_to_doc,
+    firestore_can_hold,
+    outage_errors,
+    translating_outages,
+    utc,
+)
 from common.adapters.ports import (
     ApiKey,
     CallRecord,
@@ -55,7 +62,6 @@ from common.adapters.ports import (
     PhoneNumber,
     RetiredFlow,
     ScheduleRecord,
-    StoreUnavailable,
     Tenant,
     TwilioAccount,
     check_document_ids,
@@ -68,101 +74,7 @@ RETRY_INITIAL = 0.1
 RETRY_MAXIMUM = 0.5
 
 
-def _utc(value: datetime) -> datetime:
-    """Aware UTC; a naive datetime is taken as UTC (what the Firestore client does with one)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _plain_datetime(value: datetime) -> datetime:
-    """The client returns DatetimeWithNanoseconds; records hold plain datetimes."""
-    return datetime.combine(value.date(), value.timetz())
-
-
-# Firestore cannot hold every JSON value: no array directly inside an array, no empty or __reserved__
-# map keys, integers within int64, strings that encode as UTF-8, at most 20 levels of nesting. A call's
-# ``state`` carries what flows put in it, including parsed HTTP responses (``[[lat, lng], ...]`` is
-# common), so such a field is stored as its JSON text instead: never a failed webhook.
-_RESERVED_KEY = re.compile(r"__.*__", re.DOTALL)
-_MAX_DEPTH = 20
-_INT64 = range(-(2**63), 2**63)
-ENCODED_FIELDS = ("state", "events", "pending_http")  # CallRecord fields that may hold foreign JSON
-
-
-def firestore_can_hold(value: Any, depth: int = 1) -> bool:
-    """True when ``value`` (JSON-like) round-trips through a Firestore field at ``depth``."""
-    if isinstance(value, dict):
-        return depth <= _MAX_DEPTH and all(
-            isinstance(k, str) and k != "" and not _RESERVED_KEY.fullmatch(k) and _utf8(k)
-            and firestore_can_hold(v, depth + 1) for k, v in value.items())  # fmt: skip
-    if isinstance(value, list):
-        return depth <= _MAX_DEPTH and all(
-            not isinstance(v, list) and firestore_can_hold(v, depth + 1) for v in value)  # fmt: skip
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return True
-    if isinstance(value, int):
-        return value in _INT64
-    if isinstance(value, str):
-        return _utf8(value)
-    return False
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates, e.g. from json.loads('"\\ud800"')
-        return False
-    return True
-
-
-def call_to_doc(call: CallRecord) -> dict[str, Any]:
-    doc = call.model_dump(mode="json")
-    doc["expires_at"] = _utc(call.expires_at)  # a real timestamp: the TTL policy's field
-    for field in ENCODED_FIELDS:
-        if not firestore_can_hold(doc[field]):
-            doc[field] = json.dumps(doc[field], separators=(",", ":"))
-    return doc
-
-
-def call_from_doc(doc: dict[str, Any]) -> CallRecord:
-    doc = dict(doc)
-    expires = doc.get("expires_at")
-    if isinstance(expires, datetime):
-        doc["expires_at"] = _plain_datetime(expires)
-    for field in ENCODED_FIELDS:
-        if isinstance(doc.get(field), str):  # stored as JSON text (see firestore_can_hold)
-            doc[field] = json.loads(doc[field])
-    return CallRecord.model_validate(doc)
-
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _outage_errors() -> tuple[type[BaseException], ...]:
-    from google.api_core import exceptions as gexc
-
-    return (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError)
-
-
-def _typed_outages(method: _Method) -> _Method:
-    @functools.wraps(method)
-    def translated(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except self._outages as exc:
-            raise StoreUnavailable(f"Firestore did not answer {method.__name__}: {exc}") from exc
-
-    return translated  # type: ignore[return-value]
-
-
-def _translating_outages(cls: type) -> type:
-    """Every public method of ``cls`` raises StoreUnavailable for an outage (see the docstring)."""
-    for name, member in list(vars(cls).items()):
-        if callable(member) and not name.startswith("_"):
-            setattr(cls, name, _typed_outages(member))
-    return cls
-
-
-@_translating_outages
+@translating_outages
 class FirestoreStore:
     def __init__(self, client: Any | None = None, project: str | None = None) -> None:
         from google.api_core import exceptions as gexc
@@ -173,7 +85,7 @@ class FirestoreStore:
         self._client_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._gexc = gexc
-        self._outages = _outage_errors()
+        self._outages = outage_errors()
         self.reads = 0
         self.writes = 0
         read_retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded,
@@ -534,7 +446,7 @@ class FirestoreStore:
 
         query = (self._col("calls")
                  .where(filter=FieldFilter("status", "==", "active"))
-                 .where(filter=FieldFilter("expires_at", "<=", _utc(now)))
+                 .where(filter=FieldFilter("expires_at", "<=", utc(now)))
                  .order_by("expires_at").limit(limit).select([]))  # ids only: call documents are big
         snaps = list(query.get(**self._read_kw))
         self._count(reads=len(snaps))

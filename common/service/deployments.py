@@ -30,24 +30,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from common.adapters.ports import (
     Conflict,
     Deployment,
     FlowVersion,
     PhoneNumber,
-    ScheduleRecord,
     Store,
     Tenant,
 )
 from common.config import Settings
-from common.core import schedules as sched
 from common.core import validation, versioning
 from common.core.flow import E164_PATTERN
 from common.service import ids
-from common.service.admin import ApiError, _Body, invalid, parse
+from common.service.admin import ApiError, _Body, parse
 from common.service.calls import FlowCache, NumberCache, ScheduleCache
+from common.service.schedule_admin import ScheduleAdmin
 
 Kind = Literal["deploy", "rollback", "promote", "undeploy"]
 
@@ -120,7 +119,7 @@ def _semver_key(version: str) -> tuple[int, int, int]:
     return versioning.parse_semver(version) or (-1, -1, -1)
 
 
-class DeploymentService:
+class DeploymentService(ScheduleAdmin):
     def __init__(self, store: Store, settings: Settings, now: Callable[[], datetime], flows: FlowCache,
                  numbers: NumberCache, schedules: ScheduleCache) -> None:  # fmt: skip
         self.store, self.settings, self.now = store, settings, now
@@ -383,62 +382,3 @@ class DeploymentService:
             if len(out) >= limit:
                 break
         return out
-
-    # -- schedules -------------------------------------------------------------------------------
-
-    def put_schedule(self, tenant: Tenant, name: str, body: Any, author: str) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise ApiError(400, "invalid_request", "the body must be a schedule (a JSON object)")
-        try:
-            schedule = sched.Schedule.model_validate({**body, "name": name})
-        except ValidationError as exc:
-            raise invalid(exc, 422, "schedule_invalid") from exc
-        record = ScheduleRecord(tenant_id=tenant.id, name=name, updated_by=author,
-                                schedule=schedule.model_dump(mode="json", by_alias=True),
-                                updated_at=self.now().isoformat())  # fmt: skip
-        self.store.put_schedule(record)
-        self.schedules.forget(tenant.id)
-        return record.schedule
-
-    def get_schedule(self, tenant: Tenant, name: str) -> sched.Schedule:
-        record = self.store.get_schedule(tenant.id, name)
-        if record is None:
-            raise ApiError(404, "not_found", f"schedule '{name}' does not exist")
-        return sched.Schedule.model_validate(record.schedule)
-
-    def list_schedules(self, tenant: Tenant) -> list[dict[str, Any]]:
-        return [r.schedule for r in self.store.list_schedules(tenant.id)]
-
-    def delete_schedule(self, tenant: Tenant, name: str) -> None:
-        self.get_schedule(tenant, name)
-        users = sorted({
-            number for d in self._current_deployments(tenant) for number in d.phone_numbers
-            if name in d.schedules or name in self._hours_schedules(tenant, d.flow_id, d.version)
-            or name in self._hours_schedules(tenant, d.fallback_flow, d.fallback_version)
-        })  # fmt: skip
-        if users:
-            raise ApiError(409, "schedule_in_use", f"schedule '{name}' is used by what "
-                           f"{', '.join(users)} run (deployment gate or hoursNode); redeploy them first")  # fmt: skip
-        self.store.delete_schedule(tenant.id, name)
-        self.schedules.forget(tenant.id)
-
-    def _current_deployments(self, tenant: Tenant) -> list[Deployment]:
-        seen: dict[str, Deployment] = {}
-        for d in self.store.list_deployments(tenant.id, 1000):
-            for number in d.phone_numbers:
-                record = self.store.get_number(number)
-                if record and record.deployment and record.deployment.id == d.id:
-                    seen[d.id] = d
-        return list(seen.values())
-
-    def schedule_status(self, tenant: Tenant, name: str, at: str | None) -> dict[str, Any]:
-        schedule = self.get_schedule(tenant, name)
-        try:
-            instant = datetime.fromisoformat(at) if at else self.now()
-        except ValueError as exc:
-            raise ApiError(400, "invalid_request", f"at={at!r} is not an ISO 8601 date-time") from exc
-        if instant.tzinfo is None:
-            raise ApiError(400, "invalid_request", "at needs a UTC offset, e.g. 2026-11-24T09:00:00-05:00")
-        status = sched.status(schedule, instant)
-        return {"schedule": name, "at": instant.isoformat(), **status.model_dump(mode="json", by_alias=True)}
-

@@ -52,6 +52,7 @@ class Operation:
     body: Any = None  # the model (or type) the JSON body must match; None: no body
     query: type[Query] | None = None
     success: int = 200
+    also_ok: tuple[int, ...] = ()  # other success statuses, same answer (register: 200 when already yours)
     response: Any = None  # the model of the success answer
     errors: tuple[int, ...] = ()  # statuses beyond those its shape implies (see openapi.statuses)
     headers: dict[str, str] = field(default_factory=dict)  # response headers: name -> description
@@ -131,7 +132,7 @@ def _operations() -> list[Operation]:
         op("list_numbers", "GET", "/api/numbers", "read", "The tenant's numbers and what they run",
           response=m.NumberList),
         op("register_number", "POST", "/api/numbers", "deploy", "Register a number to the tenant",
-          body=admin.NumberRequest, success=201, errors=(409, 422), response=m.NumberView),
+          body=admin.NumberRequest, success=201, also_ok=(200,), errors=(409, 422), response=m.NumberView),
         op("release_number", "DELETE", "/api/numbers/{phoneNumber}", "deploy", "Release a number nothing is "
           "deployed to", errors=(409,), response=m.Released),
         # schedules

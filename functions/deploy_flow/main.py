@@ -1,4 +1,5 @@
-"""deploy_flow: the admin API (flows, numbers, deploy, execute), authenticated by tenant API keys."""
+"""deploy_flow: the admin API under /api/ (docs/api.md; GET /api/openapi.json): flows, versions, deployments,
+numbers, schedules and keys with tenant API keys by role, and /api/platform/* with the platform admin key."""
 
 import functions_framework
 
