@@ -20,6 +20,13 @@ Caller script items (``--input`` on the command line):
                          busy (queue full) or failed. Twilio's QueueResult words are read as the
                          outcome an <Enqueue> gives: bridged (completed), leave and redirected
                          (timeout), queue-full (busy), hangup, error, system-error (failed)
+    agent:answer[:SECS] / agent:no-answer / agent:busy / agent:decline, press:DIGITS, hold:N,
+    customer:...         the items common/callsim.py plays in a department's hold loop over HTTP; here
+                         (no store, no loop) at a department transfer: an agent answering is completed;
+                         a missed, busy or declined offer puts the caller back (the next item decides);
+                         press:1 is callbackRequested (a press:1 right after it confirms the number),
+                         press:2 voicemail; hold:N is the caller hanging up while holding. At a Gather,
+                         press:DIGITS is the digits
     record:URL[:SECS]    a voicemail recording of SECS seconds (default 12)
     record:none          nothing recorded: Twilio does not request Record's action, it plays the next
                          verb (ours is a Redirect to the step, which the flow reads as noAudio); with no
@@ -159,7 +166,20 @@ class Simulation:
         return "\n".join(out)
 
 
-def parse_item(item: str) -> InboundEvent | Literal["hangup"]:
+@dataclass(frozen=True, slots=True)
+class HoldItem:
+    """A script item for a department's hold loop or an agent's leg (``press``, ``hold``, ``agent``,
+    ``customer``) and its value (``1``, ``3``, ``answer:45``, ``no-answer``)."""
+
+    kind: Literal["press", "hold", "agent", "customer"]
+    value: str
+
+
+_HOLD_GRAMMAR = {"press": r"\+?[0-9*#]+", "hold": r"[0-9]+", "agent": r"answer(:[0-9]+)?|no-answer|busy|decline",
+                 "customer": r"answer(:[0-9]+)?|no-answer|busy"}  # fmt: skip
+
+
+def parse_item(item: str) -> InboundEvent | HoldItem | Literal["hangup"]:
     text = item.strip()
     kind, _, rest = text.partition(":")
     kind = kind.lower()
@@ -193,9 +213,12 @@ def parse_item(item: str) -> InboundEvent | Literal["hangup"]:
             return RecordingEnded(SIM_RECORDING, int(secs), "hangup", "REsimulated")
         url, _, secs = rest.rpartition(":") if rest.rsplit(":", 1)[-1].isdigit() else (rest, "", "12")
         return RecordingEnded(url, int(secs or 12), recording_sid="REsimulated")
+    if kind in _HOLD_GRAMMAR and re.fullmatch(_HOLD_GRAMMAR[kind], rest):
+        return HoldItem(kind, rest)  # type: ignore[arg-type]
     raise ScriptError(
         f"cannot read input {item!r}: use digits (1, 42#), speech:TEXT, silence, dial:STATUS, "
-        "queue:OUTCOME, record:URL or hangup"
+        "queue:OUTCOME, record:URL, hangup, or for a department's hold loop press:DIGITS, hold:N, "
+        "agent:answer[:SECS]|no-answer|busy|decline"
     )
 
 
@@ -325,6 +348,11 @@ def _answer(state: CallState, actions: Sequence[Action], document: str, next_ite
     if parsed == "hangup":
         sim.add(turn, "caller", "hangs up")
         return "caller"
+    if waiting == "input" and isinstance(parsed, HoldItem) and parsed.kind == "press":
+        parsed = DigitsEntered(parsed.value[:-1] if len(parsed.value) > 1 and parsed.value.endswith("#")
+                               else parsed.value)  # fmt: skip
+    if waiting == "queue" and isinstance(parsed, HoldItem):
+        return _holding(parsed, next_item, node, turn, sim)
     if waiting == "input" and isinstance(parsed, SpeechHeard):
         gather = next((a for a in actions if isinstance(a, Gather)), None)
         if gather is not None and "speech" not in gather.input.split():
@@ -342,7 +370,7 @@ def _answer(state: CallState, actions: Sequence[Action], document: str, next_ite
         waited = f" after {parsed.wait_seconds}s" if parsed.wait_seconds else ""
         sim.add(turn, "system", f"department result: {parsed.outcome}{waited}")
         return parsed
-    if fits is not None and isinstance(parsed, fits):
+    if fits is not None and isinstance(parsed, fits) and not isinstance(parsed, HoldItem):
         sim.add(turn, "system", f"{waiting} result: {peek.split(':', 1)[1]}")
         return parsed
     if waiting == "input":
@@ -352,6 +380,46 @@ def _answer(state: CallState, actions: Sequence[Action], document: str, next_ite
     if remaining is not None:
         remaining.insert(0, peek)
     return _default_network(waiting, turn, sim)
+
+
+def _holding(item: HoldItem, next_item: CallerFn, node: str, turn: int, sim: Simulation) -> InboundEvent | Ender:
+    """Hold-loop items at a department transfer, without a queue: what they end the transfer with."""
+    while True:
+        if item.kind == "agent" and item.value.startswith("answer"):
+            sim.add(turn, "system", "department result: completed, an agent answered")
+            return DepartmentEnded("completed")
+        if item.kind == "agent":
+            sim.add(turn, "system", f"an agent's leg: {item.value}; the caller goes back to their place")
+        elif item.kind == "press" and item.value in ("1", "2"):
+            sim.add(turn, "caller", f"presses {item.value} while holding")
+            if item.value == "2":
+                return DepartmentEnded("voicemail")
+            remaining = getattr(next_item, "remaining", None)
+            if remaining and remaining[0].strip() == "press:1":
+                remaining.pop(0)
+                sim.add(turn, "caller", "presses 1 to confirm the number")
+            return DepartmentEnded("callbackRequested")
+        elif item.kind == "hold":
+            sim.add(turn, "caller", "hangs up while holding")
+            return "caller"
+        else:
+            sim.add(turn, "system", f"{item.kind}:{item.value} does nothing while holding")
+        peek = next_item("queue", node, turn)
+        if peek is None:
+            return _default_network("queue", turn, sim)
+        parsed = parse_item(peek)
+        if parsed == "hangup":
+            sim.add(turn, "caller", "hangs up")
+            return "caller"
+        if isinstance(parsed, DepartmentEnded):
+            sim.add(turn, "system", f"department result: {parsed.outcome}")
+            return parsed
+        if not isinstance(parsed, HoldItem):
+            remaining = getattr(next_item, "remaining", None)
+            if remaining is not None:
+                remaining.insert(0, peek)  # for the flow, after the transfer
+            return _default_network("queue", turn, sim)
+        item = parsed
 
 
 def _recording(recording: RecordingEnded, document: str, turn: int, sim: Simulation) -> InboundEvent | Ender:

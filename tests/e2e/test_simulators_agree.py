@@ -11,6 +11,7 @@ import re
 import pytest
 from livestack import AFTER_HOURS_NUMBER, CLOSED_AT, DEMO_NUMBER, TENANT_A, Stack
 
+from common.callsim import TwilioCallSimulator
 from common.core import simulator
 
 CASES = {
@@ -51,3 +52,42 @@ def test_both_simulators_take_the_same_path(stack: Stack, case: str) -> None:
     base = stack.svc.settings.public_base_url
     live = [e.body.replace(base, simulator.SIM_BASE_URL) for e in over_http.exchanges if "/status" not in e.url]
     assert in_process.twiml == live
+
+
+ROUTED = {
+    "an agent answers": (["1", "agent:answer:30"], False),
+    "an agent declines, the next answers": (["2", "agent:decline", "agent:answer:20"], False),
+    "a message from the hold loop": (["1", "press:2", "record:https://api.twilio.com/r/RE1:9"], True),
+    "a callback from the hold loop": (["2", "press:1", "press:1"], True),
+    "a caller who hangs up holding": (["1", "hold:3"], True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(ROUTED))
+def test_both_simulators_agree_on_department_scripts(stack: Stack, case: str) -> None:
+    """With routing the live stack holds the caller in its own loop (so the TwiML differs), but the same
+    hold-loop and agent items take the same path through the flow in both simulators."""
+    from callkit import MUSIC, attach
+
+    inputs, everyone_away = ROUTED[case]
+    routed = attach(stack)
+    menu = {"musicUrl": MUSIC, "escapeMenu": {"callback": True, "voicemail": True}}
+    for department in ("sales", "support"):
+        routed.department(department, hold=menu)
+        for n in (1, 2):
+            routed.agent(f"{department}{n}", department, status="away" if everyone_away else "available")
+    sim = simulator_over_http(stack)
+    over_http = sim.call(DEMO_NUMBER, inputs=list(inputs), advance=routed.advance)
+    assert over_http.problems == []
+    stored = stack.stored(over_http.call_sid)
+    flow = stack.svc.calls.flows.get(TENANT_A, "support_line", stored.flow_version)
+    in_process = simulator.simulate(flow, list(inputs), now=stack.clock(), tenant=TENANT_A)
+    assert in_process.problems == []
+    assert in_process.path == stored.state["path"]
+    assert in_process.unused_inputs == over_http.unused_inputs == []
+
+
+def simulator_over_http(stack: Stack) -> TwilioCallSimulator:
+    from livestack import ACCOUNT_A, BASE, TOKEN_A, transport
+
+    return TwilioCallSimulator(BASE, TOKEN_A, ACCOUNT_A, post=transport(stack.app), play_seconds=15)

@@ -41,13 +41,18 @@ SID = "REsimulated"
         ("record:https://r.example.com/x", RecordingEnded("https://r.example.com/x", 12, recording_sid=SID)),
         ("record:hangup", RecordingEnded(None, 0, "hangup")),
         ("record:hangup:8", RecordingEnded(simulator.SIM_RECORDING, 8, "hangup", SID)),
+        ("agent:answer:45", simulator.HoldItem("agent", "answer:45")),
+        ("agent:decline", simulator.HoldItem("agent", "decline")), ("press:1", simulator.HoldItem("press", "1")),
+        ("press:+15551234567#", simulator.HoldItem("press", "+15551234567#")),
+        ("hold:3", simulator.HoldItem("hold", "3")), ("customer:busy", simulator.HoldItem("customer", "busy")),
     ],
 )  # fmt: skip
 def test_parse_item(item: str, expected: Any) -> None:
     assert simulator.parse_item(item) == expected
 
 
-@pytest.mark.parametrize("item", ["", "speech:", "dial:", "queue", "record:", "press 1", "1 2", "queue:answered"])
+@pytest.mark.parametrize("item", ["", "speech:", "dial:", "queue", "record:", "press 1", "1 2", "queue:answered",
+                                  "agent:maybe", "agent:answer:x", "hold:", "hold:two", "press:", "customer:decline"])
 def test_parse_item_refuses(item: str) -> None:
     with pytest.raises(simulator.ScriptError, match="cannot read input"):
         simulator.parse_item(item)
@@ -241,3 +246,32 @@ def test_inputs_the_call_never_used_are_reported() -> None:
     assert sim.unused_inputs == ["2", "speech:more"]
     assert sim.to_dict()["unusedInputs"] == ["2", "speech:more"]
     assert simulator.simulate(compiled(MENU, MENU_EDGES), ["1"], now=NOW).unused_inputs == []
+
+
+@pytest.mark.parametrize(
+    ("items", "outcome", "unused"),
+    [
+        pytest.param(["agent:answer:45"], "o_completed", [], id="answered"),
+        pytest.param(["agent:no-answer", "agent:decline", "agent:busy", "agent:answer"], "o_completed", [],
+                     id="missed-then-answered"),
+        pytest.param(["press:1", "press:1"], "o_callbackRequested", [], id="callback-confirmed"),
+        pytest.param(["press:2"], "o_voicemail", [], id="voicemail"),
+        pytest.param(["agent:busy", "queue:timeout"], "o_timeout", [], id="then-a-queue-item"),
+        pytest.param(["agent:busy", "7"], "o_completed", ["7"], id="a-flow-item-waits-for-the-flow"),
+    ],
+)  # fmt: skip
+def test_hold_loop_items_end_a_department_transfer(items: list[str], outcome: str, unused: list[str]) -> None:
+    sim = simulator.simulate(department_flow(), list(items), now=NOW)
+    assert sim.path[-1] == outcome
+    assert sim.unused_inputs == unused
+
+
+def test_hanging_up_while_holding_ends_the_simulated_call() -> None:
+    sim = simulator.simulate(department_flow(), ["agent:no-answer", "hold:2"], now=NOW)
+    assert sim.hung_up_by == "caller" and sim.path == ["start", "t"]
+    assert "caller: hangs up while holding" in texts(sim)
+
+
+def test_press_is_digits_at_a_gather() -> None:
+    assert simulator.simulate(compiled(MENU, MENU_EDGES), ["press:1"], now=NOW).path == \
+        simulator.simulate(compiled(MENU, MENU_EDGES), ["1"], now=NOW).path  # fmt: skip
