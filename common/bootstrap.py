@@ -58,7 +58,7 @@ class _LinkedSettings(Settings):
 
 
 def _secret_store(settings: Settings) -> SecretStore:
-    if settings.secrets == "secret-manager":
+    if settings.secrets == "secretmanager":
         from common.adapters.secrets import SecretManagerStore
 
         return SecretManagerStore(settings.secrets_project)

@@ -17,10 +17,10 @@
     IVR_PLATFORM_ADMIN_KEY  the platform admin key (/api/platform/*); in production a Secret Manager
                             secret mounted as this variable. Unset: platform administration is off,
                             except on a local stack, which uses DEV_PLATFORM_ADMIN_KEY
-    IVR_SECRETS             where tenants' Twilio auth tokens live: secret-manager (default outside a
-                            local stack) | memory (default on a local stack; lost on restart)
-    IVR_SECRETS_PROJECT     the Secret Manager project (default GOOGLE_CLOUD_PROJECT)
-    IVR_TOKEN_CACHE_SECONDS how long an instance keeps a linked account's token (default 30; 0 = off)
+    IVR_SECRETS             where tenants' Twilio auth tokens live: secretmanager (default outside a
+                            local stack; Secret Manager in GOOGLE_CLOUD_PROJECT) | memory (default on a
+                            local stack; lost on restart)
+    IVR_ACCOUNT_CACHE_SECONDS  how long an instance keeps a linked account's token (default 30; 0 = off)
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Settings:
     environment: str = "local"
     verify_numbers: bool = False
     platform_admin_key: str | None = field(default=None, repr=False)
-    secrets: Literal["memory", "secret-manager"] = "memory"
+    secrets: Literal["memory", "secretmanager"] = "memory"
     secrets_project: str = ""
     token_cache_seconds: float = 30.0
 
@@ -86,9 +86,10 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"TWILIO_SUBACCOUNT_TOKENS is not JSON: {exc.msg}") from exc
     local = env.get("IVR_ENV", "local") == "local"
-    secret_backend = env.get("IVR_SECRETS", "memory" if local else "secret-manager")
-    if secret_backend not in ("memory", "secret-manager"):
-        raise ConfigError(f"IVR_SECRETS={secret_backend!r}: use 'secret-manager' or 'memory'")
+    secret_backend = env.get("IVR_SECRETS", "memory" if local else "secretmanager").replace("secret-manager",
+                                                                                           "secretmanager")
+    if secret_backend not in ("memory", "secretmanager"):
+        raise ConfigError(f"IVR_SECRETS={secret_backend!r}: use 'secretmanager' or 'memory'")
     platform_key = env.get("IVR_PLATFORM_ADMIN_KEY") or (DEV_PLATFORM_ADMIN_KEY if local else None)
     if platform_key is not None and len(platform_key) < 20:
         raise ConfigError("IVR_PLATFORM_ADMIN_KEY is too short: use at least 20 random characters")
@@ -110,6 +111,6 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         verify_numbers=env.get("IVR_VERIFY_NUMBERS", "off" if local else "twilio") == "twilio",
         platform_admin_key=platform_key,
         secrets=secret_backend,  # type: ignore[arg-type]
-        secrets_project=env.get("IVR_SECRETS_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT", ""),
-        token_cache_seconds=float(env.get("IVR_TOKEN_CACHE_SECONDS", "30")),
+        secrets_project=env.get("GOOGLE_CLOUD_PROJECT", ""),
+        token_cache_seconds=float(env.get("IVR_ACCOUNT_CACHE_SECONDS", "30")),
     )
