@@ -38,6 +38,9 @@ built only when the turn succeeds).
   caller input in between (digits, speech or a recording; silence does not count) ends the call with
   the flow's error message. Both protect callers from flows that loop forever.
 - Every node entry is appended to ``path`` and emitted as a ``node.entered`` event.
+- A text whose template does not parse (a version stored before that field was validated) never
+  fails the turn: it is spoken without its markup (a settings message left empty by that falls back
+  to the default message) and recorded as a ``template.invalid`` event with the field and error.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ from common.core.flow import (
     CompiledFlow,
     DecisionNode,
     DepartmentTarget,
+    FlowSettings,
     HangupNode,
     HoursNode,
     HttpRequestNode,
@@ -103,6 +107,10 @@ MAX_STREAK = 10
 MAX_HTTP_BODY = 64 * 1024
 DEFAULT_NO_INPUT = "Sorry, I didn't get that."
 DEFAULT_NO_MATCH = "Sorry, that is not a valid choice."
+GOODBYE_FIELD, ERROR_FIELD = "settings.goodbyeMessage", "settings.errorMessage"
+#: what a caller hears when a settings text is a template that does not parse and nothing is left of it
+_SAFE_TEXT = {GOODBYE_FIELD: FlowSettings.model_fields["goodbye_message"].default,
+              ERROR_FIELD: FlowSettings.model_fields["error_message"].default}  # fmt: skip
 
 #: Host-supplied answer to "is this named schedule open at this instant?"; None when unknown.
 ScheduleLookup = Callable[[str, datetime], bool | None]
@@ -191,19 +199,27 @@ class _Turn:
     def emit(self, type_: str, node_id: str | None = None, **data: Any) -> None:
         self.events.append(FlowEvent(type_, self.seq, self.now.isoformat(), node_id, data))
 
-    def render(self, source: str) -> str:
+    def render(self, source: str, field: str | None = None) -> str:
+        broken = templating.problem(source)
+        if broken is not None:
+            # Only a version stored before its field was checked gets here; the call goes on.
+            self.emit("template.invalid", self.cursor, field=field or "", error=str(broken)[:200])
+            return templating.without_markup(source) or _SAFE_TEXT.get(field or "", "")
         return templating.render(source, self.context)
 
-    def say(self, text: str, voice: str | None, language: str | None, loop: int = 1) -> Say:
-        return Say(self.render(text)[:4096], voice or self.settings.voice,
+    def say(self, text: str, voice: str | None, language: str | None, loop: int = 1,
+            field: str | None = None) -> Say:  # fmt: skip
+        return Say(self.render(text, field)[:4096], voice or self.settings.voice,
                    language or self.settings.language, loop)  # fmt: skip
 
     def caller_acted(self) -> None:
         self.streak.clear()
 
-    def end(self, reason: str, message: str | None, node_id: str | None = None, **data: Any) -> None:
+    def end(self, reason: str, message: str | None, node_id: str | None = None, *,
+            field: str | None = None, **data: Any) -> None:  # fmt: skip
+        """``field``: where ``message`` comes from when it is a flow setting (for a broken template)."""
         if message:
-            self.actions.append(self.say(message, None, None))
+            self.actions.append(self.say(message, None, None, field=field))
         self.actions.append(Hangup())
         self.end_reason = reason
         self.cursor = None
@@ -215,7 +231,7 @@ class _Turn:
         """Leave ``node`` by ``outcome`` and run nodes until the call waits or ends."""
         target = self.flow.next_node(node.id, outcome)
         if target is None:
-            self.end("unhandled_outcome", self.settings.goodbye_message, node.id, outcome=outcome)
+            self.end("unhandled_outcome", self.settings.goodbye_message, node.id, field=GOODBYE_FIELD, outcome=outcome)
             return
         self.run_from(target)
 
@@ -226,10 +242,10 @@ class _Turn:
             count = self.streak.get(node_id, 0) + 1
             self.streak[node_id] = count
             if self.steps > MAX_STEPS:
-                self.end("step_limit", self.settings.error_message, node_id, limit=MAX_STEPS)
+                self.end("step_limit", self.settings.error_message, node_id, field=ERROR_FIELD, limit=MAX_STEPS)
                 return
             if count > MAX_STREAK:
-                self.end("loop_guard", self.settings.error_message, node_id, limit=MAX_STREAK)
+                self.end("loop_guard", self.settings.error_message, node_id, field=ERROR_FIELD, limit=MAX_STREAK)
                 return
             self.path.append(node_id)
             self.cursor = node_id
@@ -244,7 +260,8 @@ class _Turn:
                 return
             target = self.flow.next_node(node_id, outcome)
             if target is None:
-                self.end("unhandled_outcome", self.settings.goodbye_message, node_id, outcome=outcome)
+                self.end("unhandled_outcome", self.settings.goodbye_message, node_id, field=GOODBYE_FIELD,
+                         outcome=outcome)  # fmt: skip
                 return
             node_id = target
 

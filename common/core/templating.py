@@ -14,6 +14,9 @@ Rules owned here:
   ``.waiting`` / ``.expectedWait``, looked up by the host only when a template reads it).
 - Rendering never fails a live call: an undefined variable renders as empty text (``validation``
   warns about undefined names before publish), and runaway templates hit Liquid's resource limits.
+  A text that does not parse (a version stored before its field was checked) renders as the text
+  with every ``{{ }}`` and ``{% %}`` left out (``without_markup``); ``problem`` says why, so the host
+  can record it.
 - Parsing is cached per distinct source string; the cache is process-wide and bounded.
 - A syntax error says where it is: line and column within the field's text (``TemplateSyntaxError``).
 - ``lint`` names what a template reads that no call will have: an unknown root, an unknown child of
@@ -24,6 +27,7 @@ Rules owned here:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
@@ -99,6 +103,26 @@ def is_template(source: str) -> bool:
     return "{{" in source or "{%" in source
 
 
+# An unclosed expression or tag runs to the end of the text: that is what Liquid would have read.
+_MARKUP = re.compile(r"\{\{.*?(?:\}\}|\Z)|\{%.*?(?:%\}|\Z)", re.DOTALL)
+
+
+def without_markup(source: str) -> str:
+    """``source`` with every expression and tag removed: what a caller hears of a broken template."""
+    return _MARKUP.sub("", source).strip()
+
+
+def problem(source: str) -> TemplateSyntaxError | None:
+    """Why ``source`` does not parse, or None when it does (or is plain text)."""
+    if not is_template(source):
+        return None
+    try:
+        _parse(source)
+    except TemplateSyntaxError as exc:
+        return exc
+    return None
+
+
 def check(source: str) -> list[list[str]]:
     """Parse ``source``; return the variable paths it reads. Raises TemplateSyntaxError."""
     if not is_template(source):
@@ -108,11 +132,15 @@ def check(source: str) -> list[list[str]]:
 
 
 def render(source: str, context: Mapping[str, Any]) -> str:
-    """Render ``source`` against ``context``. Never raises for a template that passed ``check``."""
+    """Render ``source`` against ``context``. Never raises."""
     if not is_template(source):
         return source
     try:
-        return str(_parse(source).render(**context))
+        template = _parse(source)
+    except TemplateSyntaxError:
+        return without_markup(source)
+    try:
+        return str(template.render(**context))
     except LiquidError:
         # A render-time failure (a limit, a filter given the wrong type) must not end the call:
         # the caller hears the text with the broken expression left out.

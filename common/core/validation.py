@@ -215,14 +215,7 @@ def _defined_variables(from_settings: set[str], nodes: Iterable[NodeBase]) -> se
 def _check_node_content(node: NodeBase, defined: set[str], node_ids: set[str], out: _Collector,
                         schedules: set[str] | None, departments: set[str] | None) -> None:  # fmt: skip
     for field, source in _templates(node):
-        try:
-            paths = templating.check(source)
-        except templating.TemplateSyntaxError as exc:
-            out.error("invalid_template", _template_problem(exc), node_id=node.id, field=field)
-            continue
-        for code, message in templating.lint(paths, defined, node_ids, departments):
-            # A decision on a department the account lacks would always read empty text: an error.
-            (out.error if code == "unknown_department" else out.warn)(code, message, node_id=node.id, field=field)
+        _check_template(source, defined, node_ids, departments, out, node_id=node.id, field=field)
     target = node.data.target if isinstance(node, TransferNode) else None
     if isinstance(target, DepartmentTarget) and departments is not None and target.department not in departments:
         out.error("unknown_department", f"department '{target.department}' does not exist; create it or pick "
@@ -247,6 +240,32 @@ def _check_node_content(node: NodeBase, defined: set[str], node_ids: set[str], o
         out.error("unknown_schedule", f"schedule '{node.data.schedule}' does not exist; create it or "
                   "pick one of: " + (", ".join(sorted(schedules)) or "(none yet)"), node_id=node.id,
                   field="data.schedule")  # fmt: skip
+
+
+#: the settings texts a call speaks, each rendered as a template
+SETTINGS_TEXTS = ("goodbyeMessage", "errorMessage")
+
+
+def _check_settings_texts(raw: Any, defined: set[str], node_ids: set[str], departments: set[str] | None,
+                          out: _Collector) -> None:  # fmt: skip
+    """Read from the raw settings so that another invalid setting does not hide a broken template."""
+    if not isinstance(raw, dict):
+        return
+    for key in SETTINGS_TEXTS:
+        if isinstance(raw.get(key), str):
+            _check_template(raw[key], defined, node_ids, departments, out, field=f"settings.{key}")
+
+
+def _check_template(source: str, defined: set[str], node_ids: set[str], departments: set[str] | None,
+                    out: _Collector, **where: Any) -> None:  # fmt: skip
+    try:
+        paths = templating.check(source)
+    except templating.TemplateSyntaxError as exc:
+        out.error("invalid_template", _template_problem(exc), **where)
+        return
+    for code, message in templating.lint(paths, defined, node_ids, departments):
+        # A decision on a department the account lacks would always read empty text: an error.
+        (out.error if code == "unknown_department" else out.warn)(code, message, **where)
 
 
 def _template_problem(exc: templating.TemplateSyntaxError) -> str:
@@ -471,6 +490,7 @@ def _validate(document: Any, schedules: set[str] | None,
     node_ids = {node.id for node in nodes}
     for node in nodes:
         _check_node_content(node, defined, node_ids, out, schedules, departments)
+    _check_settings_texts(document.get("settings"), defined, node_ids, departments, out)
     broken = {raw["id"] for raw in raw_nodes if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
     start = _check_graph(nodes, edges, out, broken - node_ids)
     report = out.report()
