@@ -53,6 +53,7 @@ from common.core.flow import (
     TransferNode,
     VoicemailNode,
 )  # fmt: skip
+from common.core.node_salvage import Salvaged, Unparsed, salvage
 
 MAX_NODES = 2_000
 _INPUT_NODES = (CollectNode, VoicemailNode)
@@ -113,8 +114,19 @@ class _Collector:
         )
 
 
-def _parse_nodes(raw_nodes: list[Any], out: _Collector) -> list[NodeBase]:
-    nodes: list[NodeBase] = []
+class _Parsed:
+    """The nodes as far as they parse: ``nodes`` (valid, or salvaged without their refused fields),
+    the ids of salvaged nodes whose outcomes are uncertain, and the nodes nothing could be parsed of."""
+
+    def __init__(self) -> None:
+        self.nodes: list[NodeBase] = []
+        self.uncertain: set[str] = set()
+        self.unparsed: dict[str, Unparsed] = {}
+
+
+def _parse_nodes(raw_nodes: list[Any], out: _Collector) -> _Parsed:
+    parsed = _Parsed()
+    nodes = parsed.nodes
     seen: set[str] = set()
     for index, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict):
@@ -139,7 +151,14 @@ def _parse_nodes(raw_nodes: list[Any], out: _Collector) -> list[NodeBase]:
             nodes.append(model.model_validate(raw))
         except ValidationError as exc:
             out.pydantic(exc, model, **where)
-    return nodes
+            kept = salvage(model, raw, exc, node_id, str(node_type))
+            if isinstance(kept, Salvaged):
+                nodes.append(kept.node)
+                if not kept.outcomes_known:
+                    parsed.uncertain.add(kept.node.id)
+            elif isinstance(kept, Unparsed):
+                parsed.unparsed[kept.id] = kept
+    return parsed
 
 
 def _parse_edges(raw_edges: list[Any], out: _Collector) -> list[Edge]:
@@ -200,8 +219,11 @@ def _parse_settings(raw: Any, out: _Collector) -> tuple[FlowSettings | None, str
     return parsed, parsed.timezone, set(parsed.variables)
 
 
-def _defined_variables(from_settings: set[str], nodes: Iterable[NodeBase]) -> set[str]:
+def _defined_variables(from_settings: set[str], nodes: Iterable[NodeBase],
+                       unparsed: Iterable[Unparsed] = ()) -> set[str]:  # fmt: skip
     names = set(from_settings)
+    for lost in unparsed:
+        names.update(lost.sets)
     for node in nodes:
         if isinstance(node, CollectNode):
             names.add(node.data.variable)
@@ -309,10 +331,16 @@ def _check_rule(operator: str, value: Any, node_id: str, field: str, out: _Colle
                   field=field)  # fmt: skip
 
 
-def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
-                 broken: set[str] | None = None) -> str | None:  # fmt: skip
+def _check_graph(parsed: _Parsed, edges: list[Edge], out: _Collector) -> str | None:
+    """Nodes that failed validation take part as far as they are known: a salvaged node with
+    uncertain outcomes, or an unparsed one, has its edges followed but neither refused nor asked for."""
+    nodes, unparsed = parsed.nodes, parsed.unparsed
     by_id = {node.id: node for node in nodes}
+    # An unparsed node whose type has fixed outcomes is checked by them; otherwise they are unknown.
+    fixed = {lost.id: lost.model for lost in unparsed.values() if lost.model.outcomes is NodeBase.outcomes}
+    lenient = parsed.uncertain | (set(unparsed) - set(fixed))
     starts = [node.id for node in nodes if isinstance(node, StartNode)]
+    starts += [lost.id for lost in unparsed.values() if lost.model is StartNode]
     if not starts:
         out.error("no_start_node", "the flow has no start node; add one node of type 'startNode' and "
                   "connect it to the first node callers should reach")  # fmt: skip
@@ -320,21 +348,21 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
         out.error("several_start_nodes", "a flow has exactly one start node; delete this one",
                   node_id=extra)  # fmt: skip
     used: dict[tuple[str, str], str] = {}
-    graph: dict[str, list[str]] = {node.id: [] for node in nodes}
+    graph: dict[str, list[str]] = {node_id: [] for node_id in [*by_id, *unparsed]}
     for edge in edges:
-        if edge.source not in by_id or edge.target not in by_id:
-            # A node that exists but failed to parse (``broken``) is reported on its own already.
-            missing = [end for end in (edge.source, edge.target)
-                       if end not in by_id and end not in (broken or ())]  # fmt: skip
-            if missing:
-                out.error("edge_missing_node", f"edge connects to node(s) {', '.join(map(repr, missing))} "
-                          "that do not exist; delete the edge or the reference", edge_id=edge.id)  # fmt: skip
+        missing = [end for end in (edge.source, edge.target) if end not in graph]
+        if missing:
+            out.error("edge_missing_node", f"edge connects to node(s) {', '.join(map(repr, missing))} "
+                      "that do not exist; delete the edge or the reference", edge_id=edge.id)  # fmt: skip
             continue
-        source = by_id[edge.source]
-        if edge.outcome not in source.outcomes():
-            options = ", ".join(source.outcomes()) or "none (this node ends the call)"
+        source = by_id.get(edge.source)
+        known = source.outcomes() if source is not None else fixed[edge.source].OUTCOMES \
+            if edge.source in fixed else ()  # fmt: skip
+        if edge.source not in lenient and edge.outcome not in known:
+            options = ", ".join(known) or "none (this node ends the call)"
+            kind = unparsed[edge.source].node_type if source is None else source.type  # type: ignore[attr-defined]
             out.error("unknown_outcome", f"edge leaves by {edge.outcome!r}, which is not an outcome "
-                      f"of {source.type}; use one of: {options}", edge_id=edge.id,  # type: ignore[attr-defined]
+                      f"of {kind}; use one of: {options}", edge_id=edge.id,
                       node_id=edge.source, field="sourceHandle")  # fmt: skip
             continue
         key = (edge.source, edge.outcome)
@@ -343,7 +371,7 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
                       f"'{used[key]}'; an outcome can lead to one node only", edge_id=edge.id,
                       node_id=edge.source)  # fmt: skip
             continue
-        if isinstance(by_id[edge.target], StartNode):
+        if edge.target in starts:
             out.error("edge_into_start", "no edge may lead into the start node; lead to the first "
                       "real node instead", edge_id=edge.id)  # fmt: skip
             continue
@@ -357,7 +385,7 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
                              "times out in the queue follows this edge while the node has no 'timeout' "
                              "edge. Connect 'timeout' instead", node_id=node.id,
                              edge_id=used[(node.id, legacy)])  # fmt: skip
-        for outcome in _possible_outcomes(node):
+        for outcome in [] if node.id in lenient else _possible_outcomes(node):
             if outcome == "timeout" and (node.id, "timeout") not in used and (node.id, "noAnswer") in used \
                     and isinstance(node, TransferNode) and isinstance(node.data.target, DepartmentTarget):  # fmt: skip
                 continue  # the legacy noAnswer edge takes it
@@ -365,13 +393,21 @@ def _check_graph(nodes: list[NodeBase], edges: list[Edge], out: _Collector,
                 out.warn("unhandled_outcome", f"outcome {outcome!r} has no edge: a call taking it "
                          "hears the goodbye message and is hung up; connect it if that is not meant",
                          node_id=node.id)  # fmt: skip
+    for node_id, model in fixed.items():
+        # noMatch depends on the collect's validation rules, which are not known here
+        for outcome in (o for o in model.OUTCOMES if o != "noMatch" and (node_id, o) not in used):
+            out.warn("unhandled_outcome", f"outcome {outcome!r} has no edge: a call taking it "
+                     "hears the goodbye message and is hung up; connect it if that is not meant",
+                     node_id=node_id)  # fmt: skip
     if not starts:
         return None
     reachable = _reach(starts[0], graph)
-    for node in nodes:
-        if node.id not in reachable:
-            out.warn("unreachable_node", "no path from the start node reaches this node", node_id=node.id)
-    for cycle in _loops_without_input(graph, by_id):
+    for node_id in graph:
+        if node_id not in reachable:
+            out.warn("unreachable_node", "no path from the start node reaches this node", node_id=node_id)
+    waits = {n.id for n in nodes if isinstance(n, _INPUT_NODES)}
+    waits |= {lost.id for lost in unparsed.values() if issubclass(lost.model, _INPUT_NODES)}
+    for cycle in _loops_without_input(graph, waits):
         names = " -> ".join([*cycle, cycle[0]])
         out.error("loop_without_input", f"these nodes can loop forever without waiting for the caller: "
                   f"{names}; put a collectNode on the loop or break it", node_id=cycle[0])  # fmt: skip
@@ -404,9 +440,9 @@ def _reach(start: str, graph: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _loops_without_input(graph: dict[str, list[str]], by_id: dict[str, NodeBase]) -> list[list[str]]:
+def _loops_without_input(graph: dict[str, list[str]], waits: set[str]) -> list[list[str]]:
     """Strongly connected components (iterative Tarjan) of the graph minus caller-input nodes."""
-    keep = {n for n in graph if not isinstance(by_id[n], _INPUT_NODES)}
+    keep = {n for n in graph if n not in waits}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
@@ -471,7 +507,8 @@ def _validate(document: Any, schedules: set[str] | None,
     if len(raw_nodes) > MAX_NODES:
         out.error("too_large", f"the flow has {len(raw_nodes)} nodes; the limit is {MAX_NODES}", field="nodes")
         return out.report(), None
-    nodes = _parse_nodes(raw_nodes, out)
+    parsed = _parse_nodes(raw_nodes, out)
+    nodes = parsed.nodes
     edges = _parse_edges(raw_edges, out)
     envelope = {k: v for k, v in document.items() if k not in ("nodes", "edges", "settings")}
     shell: Flow | None = None
@@ -486,13 +523,12 @@ def _validate(document: Any, schedules: set[str] | None,
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz directory such as 'America'
             out.error("unknown_time_zone", f"unknown time zone {timezone!r}; use an IANA name such as "
                       "'America/New_York'", field="settings.timezone")  # fmt: skip
-    defined = _defined_variables(variables, nodes)
-    node_ids = {node.id for node in nodes}
+    defined = _defined_variables(variables, nodes, parsed.unparsed.values())
+    node_ids = {node.id for node in nodes} | set(parsed.unparsed)
     for node in nodes:
         _check_node_content(node, defined, node_ids, out, schedules, departments)
     _check_settings_texts(document.get("settings"), defined, node_ids, departments, out)
-    broken = {raw["id"] for raw in raw_nodes if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
-    start = _check_graph(nodes, edges, out, broken - node_ids)
+    start = _check_graph(parsed, edges, out)
     report = out.report()
     if not report.ok or start is None or shell is None or flow_settings is None:
         return report, None
