@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from common.adapters.ports import HttpFetcher, NumberOwnership, Store, Tenant
 from common.adapters.secrets import SecretStore
@@ -23,6 +23,10 @@ from common.service.deployments import DeploymentService
 from common.service.inventory import InventoryService
 from common.service.tenants import TenantService
 from common.service.twilio_tokens import TwilioTokens
+
+if TYPE_CHECKING:
+    from common.routing_setup import RoutingSettings
+    from common.service.routing import RoutingService
 
 DEMO_TENANT = "demo"
 DEMO_NUMBER = "+13072249663"
@@ -39,6 +43,9 @@ class Services:
     inventory: InventoryService
     tenants: TenantService
     tokens: TwilioTokens
+    #: department routing (None: transfers to a department wait in a Twilio queue, as before routing)
+    routing: RoutingService | None = None
+    routing_settings: RoutingSettings | None = None
 
     def twilio_token(self, account_sid: str) -> str | None:
         """The auth token that verifies webhooks signed by ``account_sid``, or None for an account
@@ -73,7 +80,10 @@ def _utc_now() -> datetime:
 
 def build(settings: Settings, store: Store | None = None, now: Callable[[], datetime] = _utc_now,
           fetcher: HttpFetcher | None = None, ownership: NumberOwnership | None = None,
-          secrets: SecretStore | None = None) -> Services:  # fmt: skip
+          secrets: SecretStore | None = None,
+          routing: RoutingService | Literal["auto"] | None = "auto") -> Services:  # fmt: skip
+    """``routing="auto"`` builds department routing from the environment (common/routing_setup.py);
+    None leaves it out (department transfers then wait in a Twilio queue)."""
     if store is None:
         if settings.store == "firestore":
             from common.adapters.firestore import FirestoreStore
@@ -98,12 +108,19 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
     flows = FlowCache(store)
     numbers = NumberCache(store, settings.number_cache_seconds)
     calendars = ScheduleCache(store, settings.number_cache_seconds)
-    calls = CallService(store, settings, fetcher, now, flows, numbers, calendars)
+    routing_settings = None
+    if routing == "auto":
+        from common.routing_setup import RoutingSettings, build_routing
+
+        routing_settings = RoutingSettings.from_env(environment=settings.environment)
+        routing = build_routing(settings, store, now, routing=routing_settings, token_for=tokens.token,
+                                schedule_open=lambda tenant, name, at: calendars.lookup(tenant)(name, at))  # fmt: skip
+    calls = CallService(store, settings, fetcher, now, flows, numbers, calendars, routing=routing)
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
     inventory = InventoryService(store, now, numbers)
     tenants = TenantService(store, settings, now, secrets, tokens)
-    return Services(settings, store, calls, admin, deployments, inventory, tenants, tokens)
+    return Services(settings, store, calls, admin, deployments, inventory, tenants, tokens, routing, routing_settings)
 
 
 _lock = threading.Lock()
@@ -127,11 +144,20 @@ def install(container: Services | None) -> None:
 
 def seed_demo(svc: Services, api_key: str = DEV_API_KEY, flow_file: str = "support_line.json",
               number: str = DEMO_NUMBER) -> dict[str, Any]:
-    """A demo tenant whose example support flow is deployed to the demo number."""
+    """A demo tenant whose example support flow is deployed to the demo number, with departments sales
+    and support and two agents each when routing is wired."""
     tenant = Tenant(id=DEMO_TENANT, name="Demo company", twilio_account_sid=svc.settings.twilio_account_sid)
     svc.admin.create_tenant(tenant, api_key, label="dev")
     flow = json.loads((EXAMPLES / flow_file).read_text(encoding="utf-8"))
     svc.admin.put_flow(tenant, flow["id"], flow, None, author="seed")
     svc.admin.register_number(tenant, {"phoneNumber": number})
+    routing = None
+    if svc.routing is not None:  # before the deploy: publishing checks the flow's departments exist
+        from common.routing_demo import seed_routing_demo  # it imports this module
+
+        routing = seed_routing_demo(svc)
     deployed = svc.deployments.deploy(tenant, flow["id"], {"phoneNumbers": [number]}, author="seed")
-    return {"tenant": tenant.id, "apiKey": api_key, "number": number, **deployed}
+    result = {"tenant": tenant.id, "apiKey": api_key, "number": number, **deployed}
+    if routing is not None:
+        result["routing"] = routing
+    return result

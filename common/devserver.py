@@ -30,7 +30,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/webhook/voice/step", "flow_step"),
     ("/webhook/departments/", "flow_step"),
     ("/webhook/voice/", "incoming_call"),
-    ("/api/departments/", "route_department"),
+    ("/api/departments/route", "route_department"),  # as the load balancer routes them
+    ("/api/departments/tasks/", "route_department"),
     ("/api/", "deploy_flow"),
 )
 

@@ -147,6 +147,10 @@ def _authorize(authorization: str | None, svc: Services, operation: Operation) -
 
 def handle(request: Any, svc: Services) -> Reply:
     path = request.path.rstrip("/") or "/"
+    if path.split("/", 3)[1:3] in (["api", "departments"], ["api", "agents"]):
+        from common.web import routing_api  # it builds on this module's helpers
+
+        return routing_api.handle(request, svc)
     try:
         operation, params = _route(request.method, path)
     except ApiError as exc:

@@ -58,7 +58,8 @@ def make_stack(store: Any, app: devserver.Dispatcher, fetcher: Any = None, owner
     clock = [datetime(2026, 11, 24, 15, 0, tzinfo=UTC)]  # a Tuesday, 10:00 in New York
     settings = config.from_env({"PUBLIC_BASE_URL": BASE, "IVR_NUMBER_CACHE_SECONDS": "0",
                                 "TWILIO_SUBACCOUNT_TOKENS": json.dumps({OTHER_ACCOUNT: OTHER_TOKEN})})  # fmt: skip
-    svc = bootstrap.build(settings, store=store, now=lambda: clock[0], fetcher=fetcher, ownership=ownership)
+    svc = bootstrap.build(settings, store=store, now=lambda: clock[0], fetcher=fetcher, ownership=ownership,
+                          routing=None)
     seeded = bootstrap.seed_demo(svc)
     other = svc.admin.create_tenant(Tenant(id="other", name="Other Co", twilio_account_sid=OTHER_ACCOUNT))
     bootstrap.install(svc)

@@ -224,7 +224,7 @@ def build_stack(store: Any, fetcher: FakeFetcher | None = None, clock: FrozenClo
     settings = config.from_env(env(**extra_env))
     fetcher = fetcher or FakeFetcher()
     clock = clock or FrozenClock()
-    svc = bootstrap.build(settings, store=store, now=clock, fetcher=fetcher)
+    svc = bootstrap.build(settings, store=store, now=clock, fetcher=fetcher, routing=None)  # kits attach it
     bootstrap.seed_demo(svc)
     tenant_a = svc.admin.authenticate(f"Bearer {API_KEY_A}")
     if all_examples:

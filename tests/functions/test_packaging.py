@@ -46,7 +46,8 @@ os.chdir(bundle)
 for key in ("FIRESTORE_EMULATOR_HOST", "IVR_STORE"):
     os.environ.pop(key, None)
 os.environ.update({"PUBLIC_BASE_URL": "https://ivr.example.test", "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
-                   "TWILIO_AUTH_TOKEN": "bundle-token"})
+                   "TWILIO_AUTH_TOKEN": "bundle-token",
+                   "IVR_TASKS_SERVICE_ACCOUNT": "tasks@ivr.iam.gserviceaccount.com"})
 before = set(sys.modules)  # the interpreter's and .pth files' own imports (e.g. the google namespace)
 import base64, hashlib, hmac
 import functions_framework
@@ -74,7 +75,6 @@ elif name == "deploy_flow":
 else:
     r = client.post("/api/departments/route", json={}, base_url=base)
     answers["route"] = (r.status_code, r.get_data(as_text=True))
-    os.environ["IVR_TASKS_SERVICE_ACCOUNT"] = "tasks@ivr.iam.gserviceaccount.com"  # read per request
     r = client.post("/api/departments/tasks/sweep", json={}, headers={"X-Ivr-Task-Secret": "wrong"}, base_url=base)
     answers["task secret"] = (r.status_code, r.get_data(as_text=True))
     r = client.post("/api/departments/tasks/sweep", json={}, headers={"Authorization": "Bearer x.y.z"}, base_url=base)

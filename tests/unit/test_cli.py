@@ -444,7 +444,7 @@ def local_stack() -> Any:
 
 
 def test_call_warns_about_unused_inputs(capsys: pytest.CaptureFixture[str], local_stack: str) -> None:
-    code, out, err = run(capsys, "call", "+13072249663", "-i", "speech:Sales, please.", "-i", "queue:bridged",
+    code, out, err = run(capsys, "call", "+13072249663", "-i", "speech:Sales, please.", "-i", "agent:answer",
                          "-i", "5", "--url", local_stack)  # fmt: skip
     assert code == 0
     assert "webhooks, call CA" in out
