@@ -10,7 +10,11 @@ Rules owned here:
   timeout and by the webhook's deadline (less a reserve for the write): on a live call a request gets
   at most about 2 s, whatever the node says, and a timeout is the node's ``failed`` outcome. It needs
   one of the instance's ``HTTP_SLOTS`` (16, at most 4 per tenant: see http_slots.py), held until the
-  request ends or its deadline passes; without one the node fails at once.
+  request ends or its deadline passes; without one the node fails at once. Copies of one HTTP step
+  in a process (Twilio retries, one step delivered several times at once) perform its request once:
+  the others wait for that answer (at most until their own deadline), take no slot, and build the
+  same turn, so a copy is never refused a slot and never writes ``failed`` over the API's answer.
+  Whichever copy writes first, the others' compare-and-set fails and they answer what it wrote.
 - status: finalises the call once (duration, Twilio's final status, outcome, billing event), and
   tells department routing the caller is gone (abandonment), every time: routing ignores repeats.
 - department transfers (``call_routing``): with ``routing`` set, a turn ending in a transfer to a
@@ -49,7 +53,7 @@ from common.core.call import (
 from common.core.errors import EngineError
 from common.service.call_caches import FlowCache, NumberCache, ScheduleCache
 from common.service.call_routing import DepartmentCalls, Finished
-from common.service.http_slots import HttpSlots, SlotsFull
+from common.service.http_slots import HttpSlots, SingleFlight, SlotsFull
 
 if TYPE_CHECKING:
     from common.service.routing import RoutingService
@@ -101,6 +105,8 @@ class CallService:
         self.urls = twiml.UrlBuilder(settings.public_base_url)
         self.routing = routing  # department routing; None: department transfers are Twilio queues
         self.departments = DepartmentCalls(self)
+        # Copies of one HTTP step perform its request once (keyed by call and seq); one service per process.
+        self.http_flights = SingleFlight(keep_seconds=30.0)
 
     # -- incoming --------------------------------------------------------------------------------
 
@@ -220,19 +226,26 @@ class CallService:
                 timeout = min(timeout, deadline - time.monotonic() - WRITE_RESERVE_SECONDS)
             if timeout < MIN_FETCH_SECONDS:
                 return HttpCompleted(0, "", "no time left in this webhook's budget for the request")
-            # Concurrent duplicates of this webhook may both get here; the key lets the API dedupe.
-            headers = {"Idempotency-Key": f"{record.call_sid}-{record.seq + 1}", **request.headers}
-            try:  # slow APIs must not take every worker thread, nor one tenant every tenant's slots
-                slot = HTTP_SLOTS.acquire(record.tenant_id, time.monotonic() + timeout)
-            except SlotsFull as exc:
-                return HttpCompleted(0, "", str(exc))
-            try:
-                status, body, error = self.fetcher.fetch(request.method, request.url, headers,
-                                                         request.body, timeout)  # fmt: skip
-            finally:
-                HTTP_SLOTS.release(slot)
-            return HttpCompleted(status, body, error)
+            stop = time.monotonic() + timeout
+            shared = self.http_flights.do((record.call_sid, record.seq + 1), stop,
+                                          lambda: self._fetch(request, record, timeout, stop))  # fmt: skip
+            # None: the first copy outlived this one's deadline (its own write will carry the answer)
+            return shared or HttpCompleted(0, "", "a copy of this request is still in flight")
         return HttpCompleted(0, "", "no pending request")
+
+    def _fetch(self, request: HttpRequest, record: CallRecord, timeout: float,
+               stop: float) -> HttpCompleted:  # fmt: skip
+        # Copies in other processes may get here too; the key lets the API dedupe.
+        headers = {"Idempotency-Key": f"{record.call_sid}-{record.seq + 1}", **request.headers}
+        try:  # slow APIs must not take every worker thread, nor one tenant every tenant's slots
+            slot = HTTP_SLOTS.acquire(record.tenant_id, stop)
+        except SlotsFull as exc:
+            return HttpCompleted(0, "", str(exc))
+        try:
+            status, body, error = self.fetcher.fetch(request.method, request.url, headers, request.body, timeout)
+        finally:
+            HTTP_SLOTS.release(slot)
+        return HttpCompleted(status, body, error)
 
     def render(self, actions: Any, state: CallState, tenant_id: str, queue_document: str | None = None) -> str:
         document = twiml.render(actions, self.urls, state.seq + 1, tenant_id, queue_document)

@@ -10,6 +10,8 @@ Rules owned here:
   a request that overruns its deadline keeps no slot (the fetcher stops at the deadline anyway; this
   keeps the count right even if one does not). Releasing a slot twice, or after it expired, is
   harmless.
+- Copies of one request (Twilio retries, or one step delivered several times at once) take no slot
+  of their own: ``SingleFlight`` lets the first perform it and the others share its answer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 
 class SlotsFull(Exception):
@@ -60,3 +65,61 @@ class HttpSlots:
         with self._lock:
             self._expire()
             return sum(1 for owner, _ in self._held.values() if tenant is None or owner == tenant)
+
+
+class _Flight:
+    __slots__ = ("done", "finished_at", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.finished_at: float | None = None
+
+
+class SingleFlight:
+    """One request per key at a time in this process; copies wait for its answer and share it.
+
+    Rules owned here:
+    - The first caller of ``do`` for a key performs ``work``; a caller arriving while it runs waits
+      for it (at most until its own deadline) and gets the same result; one arriving after it ended
+      gets the kept result, for ``keep_seconds`` (long enough for Twilio's retries of one webhook).
+    - A copy whose deadline passes first, or whose leader raised, gets None and decides for itself.
+    - At most ``max_kept`` finished results are kept (the oldest go first); running ones always stay.
+    """
+
+    def __init__(self, keep_seconds: float = 60.0, max_kept: int = 1024,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.keep_seconds, self.max_kept = keep_seconds, max_kept
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._flights: dict[Hashable, _Flight] = {}
+
+    def _forget_old(self) -> None:
+        now = self._clock()
+        finished = [(f.finished_at, key) for key, f in self._flights.items() if f.finished_at is not None]
+        finished.sort(key=lambda item: item[0])
+        extra = len(finished) - self.max_kept
+        for index, (at, key) in enumerate(finished):
+            if index < extra or at + self.keep_seconds <= now:
+                del self._flights[key]
+
+    def do(self, key: Hashable, deadline: float, work: Callable[[], T]) -> T | None:
+        with self._lock:
+            self._forget_old()
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            flight.done.wait(max(0.0, deadline - self._clock()))
+            return cast(T | None, flight.result)
+        try:
+            flight.result = work()
+        except BaseException:
+            with self._lock:
+                self._flights.pop(key, None)
+            raise
+        finally:
+            flight.finished_at = self._clock()
+            flight.done.set()
+        return flight.result
