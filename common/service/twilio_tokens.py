@@ -36,7 +36,7 @@ _ACCOUNT_SID = re.compile(ids.ACCOUNT_SID)
 
 def secret_name(account_sid: str) -> str:
     """The secret that holds a linked account's auth token (names are not secret; tokens are)."""
-    return f"ivr-twilio-token-{account_sid}"
+    return f"twilio-token-{account_sid}"
 
 
 class TwilioTokens:

@@ -202,9 +202,6 @@ def test_functions_get_common_environment_and_twilio_secret() -> None:
         assert locals_(env_dir)["environment"] == env_name
 
 
-# Secret environment variables agreed with the application code that common/config.py may not read
-# yet (it is being extended at the same time): IVR_PLATFORM_ADMIN_KEY guards /api/platform/...
-SECRETS_THE_APP_IS_GAINING = {"IVR_PLATFORM_ADMIN_KEY"}
 
 
 def test_environment_matches_what_the_app_reads() -> None:
@@ -217,9 +214,12 @@ def test_environment_matches_what_the_app_reads() -> None:
     secret_keys |= set(re.findall(r'key = "([A-Z0-9_]+)"', local["common_secret_environment"]))
     for entry in function_catalogue().values():
         secret_keys |= {s["key"] for s in entry["extra_secrets"]}
-    unread = secret_keys - reads - SECRETS_THE_APP_IS_GAINING
+    unread = secret_keys - reads
     assert not unread, f"secrets the app does not read: {sorted(unread)}"
-    app_secrets = {name for name in reads if re.search(r"TOKEN|PEPPER|SECRET|PASSWORD", name)}
+    # IVR_SECRETS names the secret backend (a plain setting Terraform sets), not a secret itself.
+    plain = set(re.findall(r"^\s*([A-Z0-9_]+)\s*=", local["managed_environment"], re.M)) \
+        if isinstance(local["managed_environment"], str) else set(local["managed_environment"])
+    app_secrets = {name for name in reads if re.search(r"TOKEN|PEPPER|SECRET|PASSWORD|_KEY$", name)} - plain
     assert app_secrets <= secret_keys, f"secrets the app reads but Terraform does not provide: {app_secrets}"
     for name in ("PUBLIC_BASE_URL", "IVR_STORE", "IVR_ENV", "TWILIO_ACCOUNT_SID"):
         assert name in reads, f"common/config.py no longer reads {name}"
@@ -281,12 +281,17 @@ def test_least_privilege_roles() -> None:
             continue
         if grant["role"] == "roles/datastore.user":
             assert "condition" not in grant, name
-        elif grant["role"] in ("roles/secretmanager.secretAccessor", "roles/secretmanager.secretVersionAdder"):
+        elif grant["role"] in ("roles/secretmanager.secretAccessor", "roles/secretmanager.secretVersionAdder",
+                               "${google_project_iam_custom_role.tenant_token_secret_deleter.id}"):
             # Project-wide Secret Manager roles only under the twilio-token-* condition.
             assert block(grant, "condition")["expression"] == "${local.tenant_token_condition}", name
         else:
             assert grant["role"] == "${google_project_iam_custom_role.tenant_token_secret_creator.id}", (
                 f"{name}: functions get only Firestore, the tenant token grants and the creator role at project level"
+            )
+    deleter = resources(PLATFORM)["google_project_iam_custom_role"]["tenant_token_secret_deleter"]
+    assert deleter["permissions"] == ["secretmanager.secrets.delete"], (
+        "the deleter role holds the one permission unlinking needs"
             )
     for _, value in walk([load_dir(d) for d in all_module_dirs()]):
         assert not (isinstance(value, str) and PRIMITIVE_ROLE.search(value)), f"primitive role in {value!r}"

@@ -115,3 +115,30 @@ resource "google_project_iam_member" "tenant_token_secret_creator" {
   role    = google_project_iam_custom_role.tenant_token_secret_creator.id
   member  = "serviceAccount:${google_service_account.function[each.key].email}"
 }
+
+# Unlinking an account (a tenant relinked to another one) deletes that account's token secret, so
+# no token outlives its link. Deleting is authorised on the secret itself, so the name condition
+# applies: only twilio-token-* secrets can be deleted.
+resource "google_project_iam_custom_role" "tenant_token_secret_deleter" {
+  project     = var.project_id
+  role_id     = "${var.name_prefix}TenantTokenSecretDeleter"
+  title       = "IVR tenant token secret deleter (${var.environment})"
+  description = "Delete the ${local.tenant_token_secret_prefix}<AccountSid> secret of an unlinked Twilio account."
+  permissions = ["secretmanager.secrets.delete"]
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "tenant_token_secret_deleter" {
+  for_each = { for key, f in local.functions : key => f if f.writes_tenant_tokens }
+
+  project = var.project_id
+  role    = google_project_iam_custom_role.tenant_token_secret_deleter.id
+  member  = "serviceAccount:${google_service_account.function[each.key].email}"
+
+  condition {
+    title       = "twilio-token secrets only"
+    description = "Delete only ${local.tenant_token_secret_prefix}<AccountSid> secrets."
+    expression  = local.tenant_token_condition
+  }
+}
