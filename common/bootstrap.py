@@ -118,6 +118,8 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
     calls = CallService(store, settings, fetcher, now, flows, numbers, calendars, routing=routing)
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
+    if routing is not None:
+        deployments.departments_of = lambda tenant_id: {d.id for d in routing.store.list_departments(tenant_id)}
     inventory = InventoryService(store, now, numbers)
     tenants = TenantService(store, settings, now, secrets, tokens)
     return Services(settings, store, calls, admin, deployments, inventory, tenants, tokens, routing, routing_settings)

@@ -232,6 +232,7 @@ class AdminService:
                 compiled, request.inputs, now=_aware(request.now) or self.now(), http=mocks,
                 caller_number=request.caller, dialled_number=request.to,
                 version=request.version or "draft", schedules=lambda name, at: table.get(name),
+                tenant=tenant.id,
             )  # fmt: skip
         except simulator.ScriptError as exc:
             raise ApiError(400, "invalid_request", f"inputs: {exc}") from exc

@@ -124,6 +124,12 @@ class DeploymentService(ScheduleAdmin):
                  numbers: NumberCache, schedules: ScheduleCache) -> None:  # fmt: skip
         self.store, self.settings, self.now = store, settings, now
         self.flows, self.numbers, self.schedules = flows, numbers, schedules
+        #: the tenant's department ids, when department routing is wired (bootstrap sets it): publish
+        #: and deploy refuse flows that transfer to a department the tenant lacks
+        self.departments_of: Callable[[str], set[str]] | None = None
+
+    def _departments(self, tenant: Tenant) -> set[str] | None:
+        return self.departments_of(tenant.id) if self.departments_of is not None else None
 
     # -- versions --------------------------------------------------------------------------------
 
@@ -142,7 +148,7 @@ class DeploymentService(ScheduleAdmin):
                  reuse: bool) -> FlowVersion:  # fmt: skip
         document = self._draft(tenant, flow_id)
         known = {r.name for r in self.store.list_schedules(tenant.id)}
-        report = validation.validate(document, schedules=known)
+        report = validation.validate(document, schedules=known, departments=self._departments(tenant))
         if not report.ok:
             raise ApiError(422, "flow_invalid", f"the draft cannot be published: {report.errors[0].render()}",
                            report.model_dump(mode="json"))  # fmt: skip
@@ -246,6 +252,22 @@ class DeploymentService(ScheduleAdmin):
             for name in sorted(self._hours_schedules(tenant, flow_id, version) - known):
                 problems.append(f"{flow_id}@{version} has an hoursNode reading schedule '{name}', which does "
                                 "not exist; create it first")  # fmt: skip
+        departments = self._departments(tenant)
+        if departments is not None:  # a version published earlier may name a department deleted since
+            for flow_id, version in versions:
+                for name in sorted(self._transfer_departments(tenant, flow_id, version) - departments):
+                    problems.append(f"{flow_id}@{version} transfers to department '{name}', which does not "
+                                    f"exist; create it with PUT /api/departments/{name}")  # fmt: skip
+
+    def _transfer_departments(self, tenant: Tenant, flow_id: str | None, version: str | None) -> set[str]:
+        if not flow_id or not version:
+            return set()
+        found = self.store.get_version(tenant.id, flow_id, version)
+        if found is None:
+            return set()
+        targets = [n.get("data", {}).get("target", {}) for n in json.loads(found.document).get("nodes", [])
+                   if n.get("type") == "transferNode"]  # fmt: skip
+        return {t["department"] for t in targets if isinstance(t, dict) and t.get("type") == "department"}
 
     def _recheck(self, tenant: Tenant, earlier: Deployment, problems: list[str]) -> None:
         """Re-applying an earlier deployment: its schedules may have been deleted since."""
