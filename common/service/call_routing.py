@@ -348,7 +348,5 @@ def _id(query: Mapping[str, str], name: str) -> str:
 
 
 def _int(text: str | None) -> int | None:
-    try:
-        return max(0, int(text)) if text else None
-    except ValueError:
-        return None
+    """1-9 ASCII digits, else None: bounded, so a huge number in a request never reaches int() or the store."""
+    return int(text) if text and re.fullmatch(r"[0-9]{1,9}", text) else None

@@ -28,6 +28,7 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -66,6 +67,7 @@ TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Directio
 MAX_EVENTS = 2_000
 WRITE_RESERVE_SECONDS = 0.5  # of a webhook's budget, kept for the state write after an HTTP request
 MIN_FETCH_SECONDS = 0.2
+_SEQ = re.compile(r"[0-9]{1,9}")  # a step's seq: ASCII digits only (str.isdigit accepts '²'), bounded
 # HTTP-node requests in flight per instance (each holds a voice worker thread), and per tenant.
 HTTP_SLOTS = HttpSlots(total=16, per_tenant=4)
 FINISHED_RETENTION = timedelta(days=30)
@@ -164,12 +166,47 @@ class CallService:
         record, token = found
         if record.account_sid != account:
             raise Forbidden(f"call {sid} belongs to another Twilio account")
-        if not seq_text.isdigit() or int(seq_text) != record.seq + 1 or record.status != "active":
+        seq = int(seq_text) if _SEQ.fullmatch(seq_text) else None  # bounded: int() of 5,000 digits raises
+        if params.get("RecordingUrl") and seq is not None and self._late_recording(record, token, params, seq):
+            return record.twiml
+        if seq != record.seq + 1 or record.status != "active":
             return record.twiml  # duplicate, stale or malformed: the current document, unchanged
         state = CallState.model_validate(record.state)
         if state.department_wait is not None:
             return record.twiml  # the caller holds in a department: only its routing webhooks move the call
         return self.advance(record, token, state, lambda: self._event(state, params, record, deadline))
+
+    def _late_recording(self, record: CallRecord, token: Any, params: Mapping[str, str], seq: int) -> bool:
+        """Keep a recording whose Record action arrives after the call moved on without it: the status
+        callback came first (the call ended waiting in the voicemail), or the Redirect after <Record>
+        took noAudio. True when the request was such a late action (answered with the stored TwiML)."""
+        url = params.get("RecordingUrl", "")[:1024]
+        for _ in range(3):  # the compare-and-set can lose to another late write; re-check then
+            state = record.state
+            ended_waiting = record.status != "active" and seq == record.seq + 1 and state.get("waiting") == "record"
+            empty = [e for e in record.events if e.get("type") == "recording.ended" and e.get("seq") == record.seq
+                     and not (e.get("data") or {}).get("recorded")] if seq == record.seq else []  # fmt: skip
+            if not ended_waiting and not empty:
+                return False
+            if any(e.get("type") == "recording.ended" and (e.get("data") or {}).get("url") == url
+                   for e in record.events):  # fmt: skip
+                return True  # kept already: a duplicate writes nothing
+            node_id = state.get("cursor") if ended_waiting else empty[-1].get("nodeId")
+            late = {"type": "recording.ended", "seq": record.seq, "at": self.now().isoformat(), "nodeId": node_id,
+                    "data": {"late": True, "recorded": True, "url": url,
+                             "duration": _int(params.get("RecordingDuration")),
+                             "recordingSid": params.get("RecordingSid", "")[:64]}}  # fmt: skip
+            log.warning("call %s: recording %s arrived after the call moved on; kept as a late event",
+                        record.call_sid, url)  # fmt: skip
+            updated = record.model_copy(update={"events": [*record.events, late][-MAX_EVENTS:],
+                                                "updated_at": self.now().isoformat()})  # fmt: skip
+            if self.store.write_call(updated, token):
+                return True
+            found = self.store.read_call(record.call_sid)
+            if found is None:
+                return True
+            record, token = found
+        return True
 
     def advance(self, record: CallRecord, token: Any, state: CallState, event: Callable[[], InboundEvent],
                 say: str | None = None) -> str:  # fmt: skip
@@ -338,14 +375,13 @@ def _pending(actions: Any) -> dict[str, Any] | None:
 
 
 def _int(text: str | None) -> int:
-    try:
-        return max(0, int(text or 0))
-    except ValueError:
-        return 0
+    """A count Twilio sends (a duration): 0 unless 1-9 ASCII digits, so no huge number reaches the store."""
+    return int(text) if text and _SEQ.fullmatch(text) else 0
 
 
 def _float(text: str | None) -> float | None:
     try:
-        return float(text) if text else None
+        value = float(text) if text and len(text) <= 32 else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None

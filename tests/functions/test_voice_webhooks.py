@@ -323,6 +323,49 @@ def test_the_record_action_and_the_redirect_advance_the_call_once(stack: Stack, 
     stored, writes = stack.stored(VOICEMAIL_SID), stack.store.writes
     late = stack.signed_post("/webhook/voice/step?seq=3", requests[1])
     assert late.status_code == 200 and late.get_data(as_text=True) == winner
-    assert stack.store.writes == writes and stack.stored(VOICEMAIL_SID) == stored
     assert stored.seq == 3
     assert stored.state["path"][-1] == ("saved" if first == "record action" else "nothing")
+    after = stack.stored(VOICEMAIL_SID)
+    assert (after.seq, after.state, after.twiml) == (stored.seq, stored.state, stored.twiml)
+    if first == "record action":
+        assert stack.store.writes == writes and after == stored
+    else:  # the recording came after the redirect took noAudio: kept on the call, the flow not moved
+        assert stack.store.writes == writes + 1
+        assert _late_recordings(after) == [RECORDED["RecordingUrl"]]
+
+
+def _late_recordings(record: object) -> list[str]:
+    events = getattr(record, "events")  # noqa: B009 - a CallRecord
+    return [e["data"]["url"] for e in events if e["type"] == "recording.ended" and e["data"].get("late")]
+
+
+@pytest.mark.parametrize("order", ["status, action", "status, action, action again", "redirect, action twice"])
+def test_a_recording_arriving_after_the_call_moved_on_is_kept(stack: Stack, order: str) -> None:
+    """A caller hanging up mid-message: Twilio may deliver the status callback (or the Redirect) before
+    Record's action. The recording is kept on the call as a late recording.ended, once."""
+    _at_the_voicemail(stack)
+    params = call_params(VOICEMAIL_SID, to=AFTER_HOURS_NUMBER, CallStatus="completed")
+    action = {**params, **RECORDED, "Digits": "hangup"}
+    if order.startswith("status"):
+        assert stack.signed_post("/webhook/voice/status", {**params, "CallDuration": "30"}).status_code == 200
+    else:
+        stack.signed_post("/webhook/voice/step?seq=3", params)
+    ended = stack.stored(VOICEMAIL_SID)
+    writes = stack.store.writes
+    copies = 2 if ("again" in order or "twice" in order) else 1
+    answers = [stack.signed_post("/webhook/voice/step?seq=3", action) for _ in range(copies)]
+    assert all(a.status_code == 200 and a.get_data(as_text=True) == ended.twiml for a in answers)
+    after = stack.stored(VOICEMAIL_SID)
+    assert stack.store.writes == writes + 1
+    assert _late_recordings(after) == [RECORDED["RecordingUrl"]]
+    assert (after.seq, after.state, after.status, after.outcome) == (ended.seq, ended.state, ended.status,
+                                                                     ended.outcome)  # fmt: skip
+
+
+def test_a_late_action_without_a_recording_writes_nothing(stack: Stack) -> None:
+    _at_the_voicemail(stack)
+    params = call_params(VOICEMAIL_SID, to=AFTER_HOURS_NUMBER, CallStatus="completed")
+    stack.signed_post("/webhook/voice/status", {**params, "CallDuration": "30"})
+    writes = stack.store.writes
+    stack.signed_post("/webhook/voice/step?seq=3", {**params, "RecordingDuration": "0", "Digits": "hangup"})
+    assert stack.store.writes == writes
