@@ -8,7 +8,8 @@ Rules owned here:
   Whether Twilio signs an action URL with the connection-override fragment we put on it (``#ct=...``)
   is not documented, so a signature over the URL with exactly that fragment is accepted too; any
   other fragment is not.
-  A missing or wrong signature is 403 and nothing is read or written.
+  A missing or wrong signature is 403 and nothing is read or written; a body over ``MAX_BODY_BYTES``
+  is 413, before anything else is read.
 - Every signed request gets 200 and valid TwiML within ``BUDGET_SECONDS``: the service runs on a
   worker thread; if it fails or overruns, the caller hears an apology and is sent to the fallback
   destination. Twilio never sees a 5xx from us.
@@ -103,7 +104,9 @@ def refusal(request: Any, svc: Services) -> tuple[str, int, dict[str, str]] | No
     if request.method != "POST":
         return "Use POST", 405, {"Allow": "POST", "Content-Type": "text/plain"}
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        return forbidden("body too large")
+        log.warning("voice webhook refused: body of %s bytes", request.content_length)
+        return (f"Payload Too Large: the body has {request.content_length} bytes; a voice webhook takes at most "
+                f"{MAX_BODY_BYTES} bytes"), 413, {"Content-Type": "text/plain; charset=utf-8"}  # fmt: skip
     if request.content_length is None and request.headers.get("Transfer-Encoding"):
         # Twilio always sends a Content-Length; a chunked body would have no size bound.
         log.warning("voice webhook refused: no Content-Length")

@@ -115,7 +115,8 @@ def test_oversized_body_is_refused_before_anything_else(stack: Stack) -> None:
     writes, reads = stack.store.writes, stack.store.reads
     params = call_params(Padding="x" * (voice.MAX_BODY_BYTES + 10))
     response = stack.signed_post("/webhook/voice/incoming", params)
-    assert response.status_code == 403
+    assert response.status_code == 413
+    assert f"at most {voice.MAX_BODY_BYTES} bytes" in response.get_data(as_text=True)
     assert (stack.store.writes, stack.store.reads) == (writes, reads)
 
 
