@@ -7,7 +7,8 @@ Pause, Gather, Dial, Enqueue, Record, Redirect, Hangup), posts the status callba
 ends, and can replay every webhook to check that duplicates are answered alike.
 
 Caller script items are those of ``common.core.simulator`` (digits, speech:TEXT, silence,
-dial:STATUS, queue:RESULT, record:URL[:SECS], record:none, record:hangup[:SECS], hangup), played as
+dial:STATUS, queue:RESULT, record:URL[:SECS], record:none, record:hangup[:SECS], hangup, and the hold
+loop's press:, hold:, agent:, customer:), played as
 Twilio plays them:
 
 - a Gather with input="dtmf" does not listen for speech: a scripted speech item there is silence;

@@ -28,9 +28,9 @@ Caller script items (``--input`` on the command line):
                          press:2 voicemail; hold:N is the caller hanging up while holding. At a Gather,
                          press:DIGITS is the digits
     record:URL[:SECS]    a voicemail recording of SECS seconds (default 12)
-    record:none          nothing recorded: Twilio does not request Record's action, it plays the next
-                         verb (ours is a Redirect to the step, which the flow reads as noAudio); with no
-                         verb after <Record> the call ends
+    record:none[:SECS]   nothing recorded (SECS is ignored): Twilio does not request Record's action, it
+                         plays the next verb (ours is a Redirect to the step, which the flow reads as
+                         noAudio); with no verb after <Record> the call ends
     record:hangup[:SECS] the caller hangs up during the recording. With SECS > 0 seconds of audio,
                          Twilio posts Record's action with that recording and Digits=hangup, and the flow
                          runs on, but the caller is gone: nothing of its answer is heard, the call ends.
@@ -87,6 +87,10 @@ from common.core.flow import DEPARTMENT_OUTCOMES, PRIORITY_NAMES, CompiledFlow
 MAX_TURNS = 10 * (engine.MAX_STEPS + 1)
 SIM_BASE_URL = "https://simulator.invalid"
 SIM_RECORDING = "https://api.twilio.com/2010-04-01/Accounts/ACsim/Recordings/REsimulated"
+
+
+#: how an outbound dial can end (Twilio's DialCallStatus; answered is read as completed)
+DIAL_WORDS = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
 
 
 class ScriptError(ValueError):
@@ -194,7 +198,10 @@ def parse_item(item: str) -> InboundEvent | HoldItem | Literal["hangup"]:
     value, _, secs = rest.partition(":")
     seconds = int(secs) if secs.isdigit() else 0
     if kind == "dial" and value:
-        return DialEnded(value, seconds or (60 if value in ("completed", "answered") else 0))
+        status = value.lower()
+        if status not in DIAL_WORDS:
+            raise ScriptError(f"cannot read input {item!r}: a dial ends {', '.join(DIAL_WORDS)}")
+        return DialEnded(status, seconds or (60 if status in ("completed", "answered") else 0))
     if kind == "queue" and value:
         outcome = QUEUE_WORDS.get(value.lower())
         if outcome is None:
@@ -202,7 +209,7 @@ def parse_item(item: str) -> InboundEvent | HoldItem | Literal["hangup"]:
                               f"{', '.join(DEPARTMENT_OUTCOMES)} (or a QueueResult: {', '.join(LEGACY_QUEUE)})")
         return DepartmentEnded(outcome, seconds)
     if kind == "record" and rest:
-        if rest == "none":
+        if value.lower() == "none":  # record:none[:SECS]: nothing recorded, whatever the seconds say
             return RecordingEnded(None, 0)
         if rest == "hangup" or rest.startswith("hangup:"):
             secs = rest[len("hangup:"):]
@@ -216,9 +223,10 @@ def parse_item(item: str) -> InboundEvent | HoldItem | Literal["hangup"]:
     if kind in _HOLD_GRAMMAR and re.fullmatch(_HOLD_GRAMMAR[kind], rest):
         return HoldItem(kind, rest)  # type: ignore[arg-type]
     raise ScriptError(
-        f"cannot read input {item!r}: use digits (1, 42#), speech:TEXT, silence, dial:STATUS, "
-        "queue:OUTCOME, record:URL, hangup, or for a department's hold loop press:DIGITS, hold:N, "
-        "agent:answer[:SECS]|no-answer|busy|decline"
+        f"cannot read input {item!r}: use digits (1, 42#), speech:TEXT, silence, hangup, dial:STATUS[:SECS], "
+        "queue:OUTCOME[:SECS], record:URL[:SECS], record:none, record:hangup[:SECS], or for a department's "
+        "hold loop press:DIGITS, hold:N, agent:answer[:SECS]|no-answer|busy|decline, "
+        "customer:answer[:SECS]|no-answer|busy"
     )
 
 

@@ -275,3 +275,24 @@ def test_hanging_up_while_holding_ends_the_simulated_call() -> None:
 def test_press_is_digits_at_a_gather() -> None:
     assert simulator.simulate(compiled(MENU, MENU_EDGES), ["press:1"], now=NOW).path == \
         simulator.simulate(compiled(MENU, MENU_EDGES), ["1"], now=NOW).path  # fmt: skip
+
+
+@pytest.mark.parametrize("item", ["record:none", "record:none:30", "record:NONE:5", "record:none:"])
+def test_record_none_is_an_empty_recording_whatever_follows(item: str) -> None:
+    assert simulator.parse_item(item) == RecordingEnded(None, 0)
+
+
+@pytest.mark.parametrize(("item", "allowed"), [("dial:weird", "no-answer"), ("dial:weird:30", "canceled"),
+                                               ("queue:weird", "noAgents")])  # fmt: skip
+def test_unknown_dial_and_queue_words_name_the_allowed_values(item: str, allowed: str) -> None:
+    with pytest.raises(simulator.ScriptError, match="cannot read input") as info:
+        simulator.parse_item(item)
+    assert allowed in str(info.value)
+
+
+def test_the_unreadable_input_message_lists_every_item_kind() -> None:
+    with pytest.raises(simulator.ScriptError) as info:
+        simulator.parse_item("what?")
+    for kind in ("digits", "speech:", "silence", "dial:", "queue:", "record:URL", "record:none", "record:hangup",
+                 "hangup", "press:", "hold:", "agent:", "customer:"):  # fmt: skip
+        assert kind in str(info.value), kind
