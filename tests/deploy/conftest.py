@@ -1,83 +1,107 @@
-"""A local stack per test: services on a chosen store, a movable clock, an HTTP client, a Twilio caller."""
+"""The deploy tests' stack: tests/functions/livestack.py's one stack with tenant B owning nothing, seen
+through thin adapters in the shape these tests use.
+
+    stack.api("POST", "/api/numbers", {...}, tenant=TENANT_B) -> (status, json or None)
+    stack.post(url, params, headers) -> (status, text)     # a full URL, raw query kept, like Twilio
+    stack.caller(account, token)                            # the call simulator (account A by default)
+    stack.clock.at += timedelta(hours=1)                    # livestack's FrozenClock
+
+Base URL, accounts, tokens, tenants, keys and the clock are livestack's (re-exported here); only the
+New York schedule below is this suite's own data: it is sent through the API, never seeded.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.test import Client
 
-from common import bootstrap, callsim, config, devserver
-from common.adapters.memory import MemoryStore
-from common.adapters.ports import Tenant
+_KIT = str(Path(__file__).resolve().parent.parent / "functions")
+if _KIT not in sys.path:  # the same livestack module the functions and e2e suites import
+    sys.path.insert(0, _KIT)
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-BASE = "https://ivr.example.test"
-OTHER_ACCOUNT = "AC" + "b" * 32
-OTHER_TOKEN = "other-tenant-token"
+import livestack  # noqa: E402
+from livestack import (  # noqa: E402,F401  (re-exported for the deploy tests)
+    ACCOUNT_A,
+    ACCOUNT_B,
+    API_KEY_A,
+    API_KEY_B,
+    BASE,
+    DEMO_NUMBER,
+    TENANT_A,
+    TENANT_B,
+    TOKEN_A,
+    TOKEN_B,
+    FrozenClock,
+    env,
+)
+
+from common import bootstrap, callsim  # noqa: E402
+from common.adapters.memory import MemoryStore  # noqa: E402
+from common.adapters.ports import NumberOwnership  # noqa: E402
+
+#: API keys by tenant id, as the seeding in livestack.build_stack creates them.
+KEYS = {TENANT_A: API_KEY_A, TENANT_B: API_KEY_B}
 
 
 @dataclass
-class Stack:
-    svc: bootstrap.Services
-    client: Client
-    clock: list[datetime]
-    keys: dict[str, str] = field(default_factory=dict)
+class DeployStack:
+    live: livestack.Stack
 
-    def api(self, method: str, path: str, body: Any = None, tenant: str = "demo",
+    @property
+    def svc(self) -> bootstrap.Services:
+        return self.live.svc
+
+    @property
+    def clock(self) -> FrozenClock:
+        return self.live.clock
+
+    @property
+    def client(self) -> Client:
+        return livestack.client(self.live.app)
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return KEYS
+
+    def api(self, method: str, path: str, body: Any = None, tenant: str = TENANT_A,
             headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
-        auth = {"Authorization": f"Bearer {self.keys[tenant]}", **(headers or {})}
-        reply = self.client.open(path, method=method, json=body, headers=auth)
+        reply = self.live.api(method, path, json=body, key=KEYS[tenant], headers=headers)
         text = reply.get_data(as_text=True)
         return reply.status_code, (json.loads(text) if text else None)
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-        assert url.startswith(BASE)
-        path_and_query = url[len(BASE) :]
-        path, _, query = path_and_query.partition("?")
-        raw = {"REQUEST_URI": path_and_query, "RAW_URI": path_and_query}
-        reply = self.client.post(path, query_string=query, data=params, headers=headers, environ_overrides=raw)
-        return reply.status_code, reply.get_data(as_text=True)
+        return livestack.transport(self.live.app)(url, params, headers)
 
     def caller(self, account: str | None = None, token: str | None = None) -> callsim.TwilioCallSimulator:
-        return callsim.TwilioCallSimulator(BASE, token or self.svc.settings.twilio_auth_token,
-                                           account or self.svc.settings.twilio_account_sid, post=self.post)  # fmt: skip
+        return self.live.sim(token=token or TOKEN_A, account=account or ACCOUNT_A)
 
 
-@pytest.fixture(scope="session")
-def wsgi_app() -> devserver.Dispatcher:
-    return devserver.make_app()
-
-
-def make_stack(store: Any, app: devserver.Dispatcher, fetcher: Any = None, ownership: Any = None) -> Stack:
-    clock = [datetime(2026, 11, 24, 15, 0, tzinfo=UTC)]  # a Tuesday, 10:00 in New York
-    settings = config.from_env({"PUBLIC_BASE_URL": BASE, "IVR_NUMBER_CACHE_SECONDS": "0",
-                                "TWILIO_SUBACCOUNT_TOKENS": json.dumps({OTHER_ACCOUNT: OTHER_TOKEN})})  # fmt: skip
-    svc = bootstrap.build(settings, store=store, now=lambda: clock[0], fetcher=fetcher, ownership=ownership,
-                          routing=None)
-    seeded = bootstrap.seed_demo(svc)
-    other = svc.admin.create_tenant(Tenant(id="other", name="Other Co", twilio_account_sid=OTHER_ACCOUNT))
-    bootstrap.install(svc)
-    return Stack(svc, Client(app), clock, {"demo": seeded["apiKey"], "other": other})
+def make_stack(store: Any, fetcher: Any = None, ownership: NumberOwnership | None = None) -> DeployStack:
+    """Tenant A (demo) runs support_line on DEMO_NUMBER; tenant B exists with no flow, number or history."""
+    return DeployStack(livestack.build_stack(store, fetcher=fetcher, ownership=ownership, all_examples=False,
+                                             tenant_b_flow=False))  # fmt: skip
 
 
 @pytest.fixture
-def stack(wsgi_app: devserver.Dispatcher) -> Iterator[Stack]:
-    yield make_stack(MemoryStore(), wsgi_app)
+def stack() -> Iterator[DeployStack]:
+    yield make_stack(MemoryStore())
     bootstrap.install(None)
 
 
 def example(name: str, **changes: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text())
+    document = livestack.example(name)
     document.update(changes)
     return document
 
 
+#: Business hours in New York with Thanksgiving off (livestack seeds London hours only with all_examples).
 BUSINESS_HOURS = {
     "timezone": "America/New_York",
     "weekly": {day: [{"start": "09:00", "end": "17:00"}]

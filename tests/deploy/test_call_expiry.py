@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from common import config
-from tests.deploy.conftest import BASE, Stack
+from tests.deploy.conftest import ACCOUNT_A, BASE, DEMO_NUMBER, DeployStack
 
 
-def signed_incoming(stack: Stack, sid: str) -> None:
-    params = {"CallSid": sid, "AccountSid": config.DEV_ACCOUNT_SID, "From": "+15005550006", "To": "+13072249663"}
+def signed_incoming(stack: DeployStack, sid: str) -> None:
+    params = {"CallSid": sid, "AccountSid": ACCOUNT_A, "From": "+15005550006", "To": DEMO_NUMBER}
     url = f"{BASE}/webhook/voice/incoming"
     status, _ = stack.post(url, params, {"X-Twilio-Signature": stack.caller().sign(url, params)})
     assert status == 200
 
 
-def test_sweep_expires_only_calls_past_their_ttl(stack: Stack) -> None:
+def test_sweep_expires_only_calls_past_their_ttl(stack: DeployStack) -> None:
     signed_incoming(stack, "CA" + "a" * 32)
-    stack.clock[0] += timedelta(hours=5)
+    stack.clock.at += timedelta(hours=5)
     signed_incoming(stack, "CA" + "b" * 32)
     assert stack.svc.calls.expire_stale() == 0
-    stack.clock[0] += timedelta(hours=1, seconds=1)  # the first call is now 6 h old: past IVR_CALL_TTL_HOURS
+    stack.clock.at += timedelta(hours=1, seconds=1)  # the first call is now 6 h old: past IVR_CALL_TTL_HOURS
     assert stack.svc.calls.expire_stale() == 1
     old = stack.svc.store.read_call("CA" + "a" * 32)
     young = stack.svc.store.read_call("CA" + "b" * 32)
@@ -30,13 +29,13 @@ def test_sweep_expires_only_calls_past_their_ttl(stack: Stack) -> None:
     assert stack.svc.calls.expire_stale() == 0  # idempotent
 
 
-def test_a_finalised_call_is_never_expired(stack: Stack) -> None:
+def test_a_finalised_call_is_never_expired(stack: DeployStack) -> None:
     signed_incoming(stack, "CA" + "c" * 32)
-    params = {"CallSid": "CA" + "c" * 32, "AccountSid": config.DEV_ACCOUNT_SID, "CallStatus": "completed",
+    params = {"CallSid": "CA" + "c" * 32, "AccountSid": ACCOUNT_A, "CallStatus": "completed",
               "CallDuration": "42"}  # fmt: skip
     url = f"{BASE}/webhook/voice/status"
     assert stack.post(url, params, {"X-Twilio-Signature": stack.caller().sign(url, params)})[0] == 200
-    stack.clock[0] += timedelta(days=1)
+    stack.clock.at += timedelta(days=1)
     assert stack.svc.calls.expire_stale() == 0
     record = stack.svc.store.read_call("CA" + "c" * 32)
     assert record is not None and (record[0].duration_seconds, record[0].call_status) == (42, "completed")

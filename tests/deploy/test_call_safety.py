@@ -9,14 +9,24 @@ from typing import Any
 
 import pytest
 
-from common import config
 from common.adapters.memory import MemoryStore
 from common.core import twiml
-from tests.deploy.conftest import BASE, BUSINESS_HOURS, OTHER_ACCOUNT, OTHER_TOKEN, Stack, example, make_stack
+from tests.deploy.conftest import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    BASE,
+    BUSINESS_HOURS,
+    DEMO_NUMBER,
+    TENANT_B,
+    TOKEN_B,
+    DeployStack,
+    example,
+    make_stack,
+)
 from tests.deploy.test_pipeline import publish
 
-NUMBER = "+13072249663"
-ACCOUNT = config.DEV_ACCOUNT_SID
+NUMBER = DEMO_NUMBER
+ACCOUNT = ACCOUNT_A
 
 
 class RecordingFetcher:
@@ -30,7 +40,7 @@ class RecordingFetcher:
         return self.status, self.body, None
 
 
-def send(stack: Stack, url: str, params: dict[str, str], token: str | None = None,
+def send(stack: DeployStack, url: str, params: dict[str, str], token: str | None = None,
          account: str | None = None) -> tuple[int, str]:  # fmt: skip
     url = url.split("#", 1)[0]
     signature = stack.caller(account, token).sign(url, params)
@@ -44,15 +54,15 @@ def action_of(document: str) -> str:
 
 
 @pytest.fixture
-def lookup_stack(wsgi_app: Any) -> Stack:
+def lookup_stack() -> DeployStack:
     fetcher = RecordingFetcher(200, json.dumps({"status": "active", "name": "Zo\u0001e\u000b", "balance": "7"}))
-    stack = make_stack(MemoryStore(), wsgi_app, fetcher)
+    stack = make_stack(MemoryStore(), fetcher)
     assert stack.api("PUT", "/api/flows/account_lookup", example("account_lookup"))[0] == 200
     assert stack.api("POST", "/api/flows/account_lookup/deploy", {"phoneNumbers": [NUMBER]})[0] == 200
     return stack
 
 
-def test_control_characters_from_an_api_never_reach_twilio(lookup_stack: Stack) -> None:
+def test_control_characters_from_an_api_never_reach_twilio(lookup_stack: DeployStack) -> None:
     sid = "CA" + "d" * 32
     base = {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER}
     status, first = send(lookup_stack, f"{BASE}/webhook/voice/incoming", base)
@@ -63,7 +73,7 @@ def test_control_characters_from_an_api_never_reach_twilio(lookup_stack: Stack) 
     assert "Hello Zoe. Your balance is 7 dollars." in spoken
 
 
-def test_http_node_requests_carry_an_idempotency_key_per_turn(lookup_stack: Stack) -> None:
+def test_http_node_requests_carry_an_idempotency_key_per_turn(lookup_stack: DeployStack) -> None:
     sid = "CA" + "e" * 32
     base = {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER}
     _, first = send(lookup_stack, f"{BASE}/webhook/voice/incoming", base)
@@ -75,25 +85,25 @@ def test_http_node_requests_carry_an_idempotency_key_per_turn(lookup_stack: Stac
     assert fetcher.headers[0]["Accept"] == "application/json"  # the node's own headers still go
 
 
-def test_another_account_cannot_replay_an_incoming_call(stack: Stack) -> None:
+def test_another_account_cannot_replay_an_incoming_call(stack: DeployStack) -> None:
     sid = "CA" + "f" * 32
     params = {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER}
     status, mine = send(stack, f"{BASE}/webhook/voice/incoming", params)
     assert status == 200
-    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant="other")[0] == 201
-    assert stack.api("PUT", "/api/flows/support_line", example("support_line"), tenant="other")[0] == 200
+    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant=TENANT_B)[0] == 201
+    assert stack.api("PUT", "/api/flows/support_line", example("support_line"), tenant=TENANT_B)[0] == 200
     assert (
-        stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": ["+14155550111"]}, tenant="other")[0]
+        stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": ["+14155550111"]}, tenant=TENANT_B)[0]
         == 200
     )
-    stolen = {**params, "AccountSid": OTHER_ACCOUNT, "To": "+14155550111"}
-    status, body = send(stack, f"{BASE}/webhook/voice/incoming", stolen, OTHER_TOKEN, OTHER_ACCOUNT)
+    stolen = {**params, "AccountSid": ACCOUNT_B, "To": "+14155550111"}
+    status, body = send(stack, f"{BASE}/webhook/voice/incoming", stolen, TOKEN_B, ACCOUNT_B)
     assert status == 403 and "Thanks for calling" not in body
     status, again = send(stack, f"{BASE}/webhook/voice/incoming", params)  # the real retry still replays
     assert (status, again) == (200, mine)
 
 
-def test_a_store_failure_sends_the_caller_to_the_numbers_own_fallback(stack: Stack) -> None:
+def test_a_store_failure_sends_the_caller_to_the_numbers_own_fallback(stack: DeployStack) -> None:
     assert stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240001", "fallbackDial": "+13125550100"})[0] == 201
     assert stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": ["+13072240001"]})[0] == 200
     params = {"CallSid": "CA" + "9" * 32, "AccountSid": ACCOUNT, "From": "+15005550006", "To": "+13072240001"}
@@ -108,7 +118,7 @@ def test_a_store_failure_sends_the_caller_to_the_numbers_own_fallback(stack: Sta
     assert status == 200 and "<Dial" in body and "+13125550100" in body and twiml.check(body) == []
 
 
-def test_schedules_read_by_running_flows_cannot_be_deleted_and_rollback_rechecks_them(stack: Stack) -> None:
+def test_schedules_read_by_running_flows_cannot_be_deleted_and_rollback_rechecks_them(stack: DeployStack) -> None:
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
     assert stack.api("PUT", "/api/flows/after_hours_voicemail", example("after_hours_voicemail"))[0] == 200
     assert stack.api("POST", "/api/flows/after_hours_voicemail/deploy", {"phoneNumbers": [NUMBER]})[0] == 200
@@ -127,8 +137,8 @@ def test_schedules_read_by_running_flows_cannot_be_deleted_and_rollback_rechecks
     assert status == 422 and "schedule 'weekends' does not exist" in body["error"]["message"]
 
 
-def test_a_body_without_content_length_is_bounded_too(stack: Stack) -> None:
-    big = b"CallSid=CA1&AccountSid=" + config.DEV_ACCOUNT_SID.encode() + b"&Pad=" + b"x" * (70 * 1024)
+def test_a_body_without_content_length_is_bounded_too(stack: DeployStack) -> None:
+    big = b"CallSid=CA1&AccountSid=" + ACCOUNT_A.encode() + b"&Pad=" + b"x" * (70 * 1024)
     before = stack.svc.store.writes  # type: ignore[attr-defined]
     reply = stack.client.post(
         "/webhook/voice/incoming", input_stream=__import__("io").BytesIO(big),
@@ -140,7 +150,7 @@ def test_a_body_without_content_length_is_bounded_too(stack: Stack) -> None:
     assert stack.svc.store.writes == before  # type: ignore[attr-defined]
 
 
-def test_execute_reads_a_clock_without_offset_as_utc(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_execute_reads_a_clock_without_offset_as_utc(stack: DeployStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Tokyo")  # a server-local reading would be 9 hours off
     time.tzset()
     try:

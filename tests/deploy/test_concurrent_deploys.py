@@ -6,16 +6,16 @@ import threading
 from typing import Any
 
 from common.service.admin import ApiError
-from tests.deploy.conftest import example, make_stack
+from tests.deploy.conftest import DEMO_NUMBER, TENANT_A, example, make_stack
 
-NUMBER = "+13072249663"
+NUMBER = DEMO_NUMBER
 
 
 def test_concurrent_deploys_to_one_number_have_one_winner_and_a_consistent_history(
-    firestore_store: Any, wsgi_app: Any
+    firestore_store: Any
 ) -> None:
-    stack = make_stack(firestore_store, wsgi_app)
-    tenant = stack.svc.admin.authenticate(f"Bearer {stack.keys['demo']}")
+    stack = make_stack(firestore_store)
+    tenant = stack.svc.admin.authenticate(f"Bearer {stack.keys[TENANT_A]}")
     for version in ("1.1.0", "1.2.0"):
         flow = example("support_line")
         flow["nodes"][1]["data"]["text"] = f"Greeting {version}"
@@ -50,7 +50,7 @@ def test_concurrent_deploys_to_one_number_have_one_winner_and_a_consistent_histo
         assert all(loser.status == 409 for loser in losers), outcomes
         after = stack.svc.store.get_number(NUMBER)
         assert after is not None and after.deployment is not None
-        history = stack.svc.store.list_deployments("demo")
+        history = stack.svc.store.list_deployments(TENANT_A)
         ids = [d.id for d in history]
         assert after.deployment.id == ids[0], f"round {round_}: the number points at the newest history entry"
         new = [d for d in history if d.id not in {before.deployment.id} and d.created_by.startswith("racer-")]

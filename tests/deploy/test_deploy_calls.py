@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common import config
-from tests.deploy.conftest import BASE, BUSINESS_HOURS, Stack, example
+from tests.deploy.conftest import ACCOUNT_A, BASE, BUSINESS_HOURS, TENANT_A, DeployStack, example
 from tests.deploy.test_pipeline import NUMBER, change_greeting, publish
 
-ACCOUNT = config.DEV_ACCOUNT_SID
+ACCOUNT = ACCOUNT_A
 
 
-def webhook(stack: Stack, url: str, params: dict[str, str]) -> str:
+def webhook(stack: DeployStack, url: str, params: dict[str, str]) -> str:
     url = url.split("#", 1)[0]
     signature = stack.caller().sign(url, params)
     status, body = stack.post(url, params, {"X-Twilio-Signature": signature})
@@ -22,7 +21,7 @@ def webhook(stack: Stack, url: str, params: dict[str, str]) -> str:
     return body
 
 
-def start(stack: Stack, sid: str) -> str:
+def start(stack: DeployStack, sid: str) -> str:
     return webhook(stack, f"{BASE}/webhook/voice/incoming",
                    {"CallSid": sid, "AccountSid": ACCOUNT, "From": "+15005550006", "To": NUMBER})  # fmt: skip
 
@@ -33,12 +32,12 @@ def action_of(twiml: str) -> str:
     return found.group(1).replace("&amp;", "&")
 
 
-def deploy(stack: Stack, version: str) -> None:
+def deploy(stack: DeployStack, version: str) -> None:
     status, body = stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": [NUMBER], "version": version})
     assert status == 200, body
 
 
-def test_a_call_finishes_on_the_version_it_started_with(stack: Stack) -> None:
+def test_a_call_finishes_on_the_version_it_started_with(stack: DeployStack) -> None:
     change_greeting(stack, "Greeting one.")
     assert publish(stack, "1.1.0")[0] == 201
     deploy(stack, "1.1.0")
@@ -65,7 +64,7 @@ def test_a_call_finishes_on_the_version_it_started_with(stack: Stack) -> None:
     assert "Greeting one." in start(stack, "CA" + "3" * 32)
 
 
-def setup_schedule_deploy(stack: Stack) -> None:
+def setup_schedule_deploy(stack: DeployStack) -> None:
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
     assert (
         stack.api("PUT", "/api/flows/agent_transfer", example("after_hours_voicemail", id="agent_transfer"))[0] == 200
@@ -86,9 +85,10 @@ def setup_schedule_deploy(stack: Stack) -> None:
     ("2026-11-26T10:00:00", "closed"),  # Thanksgiving, 4th Thursday of November
     ("2026-11-28T10:00:00", "closed"),  # Saturday
 ])  # fmt: skip
-def test_the_number_switches_between_flow_and_fallback_at_the_boundary(stack: Stack, local: str, served: str) -> None:
+def test_the_number_switches_between_flow_and_fallback_at_the_boundary(stack: DeployStack, local: str,
+                                                                       served: str) -> None:  # fmt: skip
     setup_schedule_deploy(stack)
-    stack.clock[0] = datetime.fromisoformat(local + "-05:00").astimezone(UTC)
+    stack.clock.at = datetime.fromisoformat(local + "-05:00").astimezone(UTC)
     twiml = start(stack, "CA" + "4" * 32)
     record = stack.svc.store.read_call("CA" + "4" * 32)
     assert record is not None
@@ -101,19 +101,19 @@ def test_the_number_switches_between_flow_and_fallback_at_the_boundary(stack: St
     assert routed["type"] == "call.routed" and routed["data"]["reason"] == f"schedule_{served}"
 
 
-def test_a_deleted_schedule_counts_as_closed(stack: Stack) -> None:
+def test_a_deleted_schedule_counts_as_closed(stack: DeployStack) -> None:
     setup_schedule_deploy(stack)
     # Deleting an in-use schedule is refused by the API, so remove it behind the API's back.
-    stack.svc.store.delete_schedule("demo", "business_hours")
+    stack.svc.store.delete_schedule(TENANT_A, "business_hours")
     assert "Our office is closed." in start(stack, "CA" + "5" * 32)
 
 
-def test_hours_node_reads_the_tenants_schedule_during_a_call(stack: Stack) -> None:
+def test_hours_node_reads_the_tenants_schedule_during_a_call(stack: DeployStack) -> None:
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
     assert stack.api("PUT", "/api/flows/after_hours_voicemail", example("after_hours_voicemail"))[0] == 200
     status, _ = stack.api("POST", "/api/flows/after_hours_voicemail/deploy", {"phoneNumbers": [NUMBER]})
     assert status == 200
-    stack.clock[0] = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 10:00 in New York: open
+    stack.clock.at = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 10:00 in New York: open
     assert "demo.front_desk" in start(stack, "CA" + "6" * 32)
-    stack.clock[0] = datetime(2026, 11, 24, 23, 0, tzinfo=UTC)  # 18:00: closed
+    stack.clock.at = datetime(2026, 11, 24, 23, 0, tzinfo=UTC)  # 18:00: closed
     assert "Our office is closed." in start(stack, "CA" + "7" * 32)

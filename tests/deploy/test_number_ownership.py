@@ -15,7 +15,7 @@ from twilio.http.response import Response
 from common import config
 from common.adapters.memory import MemoryStore
 from common.adapters.twilio_numbers import TwilioNumberOwnership
-from tests.deploy.conftest import OTHER_ACCOUNT, OTHER_TOKEN, make_stack
+from tests.deploy.conftest import ACCOUNT_A, ACCOUNT_B, DEMO_NUMBER, TENANT_B, env, make_stack
 
 
 class FakeTwilioApi(HttpClient):
@@ -41,17 +41,17 @@ class FakeTwilioApi(HttpClient):
         return Response(200, json.dumps(page))
 
 
-SETTINGS = config.from_env({"TWILIO_SUBACCOUNT_TOKENS": json.dumps({OTHER_ACCOUNT: OTHER_TOKEN})})
+SETTINGS = config.from_env(env())  # account A, and sub-account B with its token
 
 
 @pytest.mark.parametrize(("account", "number", "expected"), [
-    (config.DEV_ACCOUNT_SID, "+13072240002", True),
-    (config.DEV_ACCOUNT_SID, "+14155550111", False),
-    (OTHER_ACCOUNT, "+14155550111", True),
+    (ACCOUNT_A, "+13072240002", True),
+    (ACCOUNT_A, "+14155550111", False),
+    (ACCOUNT_B, "+14155550111", True),
     ("AC" + "c" * 32, "+14155550111", None),  # no token for that account: cannot ask
 ])  # fmt: skip
 def test_ownership_is_read_from_the_accounts_incoming_numbers(account: str, number: str, expected: bool | None) -> None:
-    api = FakeTwilioApi({config.DEV_ACCOUNT_SID: {"+13072240002"}, OTHER_ACCOUNT: {"+14155550111"}})
+    api = FakeTwilioApi({ACCOUNT_A: {"+13072240002"}, ACCOUNT_B: {"+14155550111"}})
     assert TwilioNumberOwnership(SETTINGS, http_client=api).owns(account, number) is expected
     if expected is not None:
         method, uri, params, auth = api.requests[0]
@@ -62,16 +62,16 @@ def test_ownership_is_read_from_the_accounts_incoming_numbers(account: str, numb
 
 def test_a_twilio_error_means_unknown_not_owned() -> None:
     api = FakeTwilioApi({}, fail=True)
-    assert TwilioNumberOwnership(SETTINGS, http_client=api).owns(config.DEV_ACCOUNT_SID, "+13072240002") is None
+    assert TwilioNumberOwnership(SETTINGS, http_client=api).owns(ACCOUNT_A, "+13072240002") is None
 
 
-def test_a_tenant_cannot_claim_a_number_of_another_account(wsgi_app: Any) -> None:
-    api = FakeTwilioApi({config.DEV_ACCOUNT_SID: {"+13072249663", "+13072240002"}, OTHER_ACCOUNT: {"+14155550111"}})
-    stack = make_stack(MemoryStore(), wsgi_app, ownership=TwilioNumberOwnership(SETTINGS, http_client=api))
-    status, body = stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240002"}, tenant="other")
+def test_a_tenant_cannot_claim_a_number_of_another_account() -> None:
+    api = FakeTwilioApi({ACCOUNT_A: {DEMO_NUMBER, "+13072240002"}, ACCOUNT_B: {"+14155550111"}})
+    stack = make_stack(MemoryStore(), ownership=TwilioNumberOwnership(SETTINGS, http_client=api))
+    status, body = stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240002"}, tenant=TENANT_B)
     assert status == 422 and body["error"]["code"] == "number_not_owned"
     assert stack.svc.store.get_number("+13072240002") is None
-    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant="other")[0] == 201
+    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant=TENANT_B)[0] == 201
     assert stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240002"})[0] == 201
     api.fail = True
     status, body = stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240003"})

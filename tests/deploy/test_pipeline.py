@@ -8,29 +8,29 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import BUSINESS_HOURS, Stack, example
+from tests.deploy.conftest import BUSINESS_HOURS, DEMO_NUMBER, TENANT_A, TENANT_B, DeployStack, example
 
-NUMBER = "+13072249663"
+NUMBER = DEMO_NUMBER
 SEED_BODY = {"environment": "production", "phoneNumbers": [NUMBER], "schedules": ["business_hours"],
              "fallbackFlow": "agent_transfer", "version": "1.2.0"}  # fmt: skip
 
 
-def snapshot(stack: Stack) -> str:
+def snapshot(stack: DeployStack) -> str:
     return json.dumps(stack.svc.store._docs, sort_keys=True, default=str)  # type: ignore[attr-defined]
 
 
-def change_greeting(stack: Stack, text: str) -> None:
+def change_greeting(stack: DeployStack, text: str) -> None:
     flow = example("support_line")
     flow["nodes"][1]["data"]["text"] = text
     status, _ = stack.api("PUT", "/api/flows/support_line", flow)
     assert status == 200
 
 
-def publish(stack: Stack, version: str, flow: str = "support_line", message: str = "") -> tuple[int, Any]:
+def publish(stack: DeployStack, version: str, flow: str = "support_line", message: str = "") -> tuple[int, Any]:
     return stack.api("POST", f"/api/flows/{flow}/versions", {"version": version, "message": message})
 
 
-def prepare_seed(stack: Stack) -> None:
+def prepare_seed(stack: DeployStack) -> None:
     """The state the seed deploy body needs: a schedule, a fallback flow, version 1.2.0."""
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
     assert (
@@ -44,7 +44,7 @@ def prepare_seed(stack: Stack) -> None:
 # -- versions --------------------------------------------------------------------------------------
 
 
-def test_publish_records_semver_hash_author_and_message(stack: Stack) -> None:
+def test_publish_records_semver_hash_author_and_message(stack: DeployStack) -> None:
     change_greeting(stack, "Hello from 1.1.0")
     status, body = stack.api("POST", "/api/flows/support_line/versions", {"version": "1.1.0", "message": "greeting"},
                              headers={"X-Ivr-Author": "ana@acme.test"})  # fmt: skip
@@ -63,7 +63,7 @@ def test_publish_records_semver_hash_author_and_message(stack: Stack) -> None:
     ("1.0.0", 409, "version_not_newer"),
     ("0.9.0", 409, "version_not_newer"),
 ])  # fmt: skip
-def test_publish_refuses_bad_or_old_version_numbers(stack: Stack, version: str, status: int, code: str) -> None:
+def test_publish_refuses_bad_or_old_version_numbers(stack: DeployStack, version: str, status: int, code: str) -> None:
     change_greeting(stack, "something new")
     before = snapshot(stack)
     got, body = publish(stack, version)
@@ -71,13 +71,13 @@ def test_publish_refuses_bad_or_old_version_numbers(stack: Stack, version: str, 
     assert snapshot(stack) == before
 
 
-def test_republishing_identical_content_is_refused_and_names_the_version(stack: Stack) -> None:
+def test_republishing_identical_content_is_refused_and_names_the_version(stack: DeployStack) -> None:
     status, body = publish(stack, "2.0.0")
     assert status == 409 and body["error"]["code"] == "duplicate_content"
     assert "1.0.0" in body["error"]["message"]
 
 
-def test_moving_boxes_is_not_a_new_version(stack: Stack) -> None:
+def test_moving_boxes_is_not_a_new_version(stack: DeployStack) -> None:
     flow = example("support_line")
     for node in flow["nodes"]:
         node["position"] = {"x": node["position"]["x"] + 500, "y": node["position"]["y"] * 2}
@@ -90,7 +90,7 @@ def test_moving_boxes_is_not_a_new_version(stack: Stack) -> None:
     assert status == 200 and diff["identical"] is True
 
 
-def test_semantic_diff_names_added_removed_and_changed(stack: Stack) -> None:
+def test_semantic_diff_names_added_removed_and_changed(stack: DeployStack) -> None:
     flow = example("support_line")
     flow["nodes"][1]["data"]["text"] = "Changed greeting"
     flow["nodes"] = [n for n in flow["nodes"] if n["id"] != "give_up"]
@@ -110,9 +110,9 @@ def test_semantic_diff_names_added_removed_and_changed(stack: Stack) -> None:
     assert {c["id"] for c in diff["edgesChanged"]} == {"e-menu-silent", "e-menu-wrong", "e-route-default"}
 
 
-def test_draft_etag_conflict_keeps_the_stored_draft(stack: Stack) -> None:
+def test_draft_etag_conflict_keeps_the_stored_draft(stack: DeployStack) -> None:
     status, current = stack.api("GET", "/api/flows/support_line")
-    reply = stack.client.get("/api/flows/support_line", headers={"Authorization": f"Bearer {stack.keys['demo']}"})
+    reply = stack.client.get("/api/flows/support_line", headers={"Authorization": f"Bearer {stack.keys[TENANT_A]}"})
     etag = reply.headers["ETag"]
     change_greeting(stack, "edit by Bo")  # someone else saves first
     mine = copy.deepcopy(current)
@@ -126,7 +126,7 @@ def test_draft_etag_conflict_keeps_the_stored_draft(stack: Stack) -> None:
 # -- deploy ----------------------------------------------------------------------------------------
 
 
-def test_the_seed_deploy_body_switches_the_number_and_records_history(stack: Stack) -> None:
+def test_the_seed_deploy_body_switches_the_number_and_records_history(stack: DeployStack) -> None:
     prepare_seed(stack)
     status, body = stack.api("POST", "/api/flows/support_line/deploy", SEED_BODY)
     assert status == 200, body
@@ -149,7 +149,8 @@ def test_the_seed_deploy_body_switches_the_number_and_records_history(stack: Sta
     ({"fallbackFlow": None}, "need a fallbackFlow"),
     ({"environment": "staging"}, "belongs to environment 'production'"),
 ])  # fmt: skip
-def test_a_deploy_that_fails_its_checks_changes_nothing(stack: Stack, change: dict[str, Any], phrase: str) -> None:
+def test_a_deploy_that_fails_its_checks_changes_nothing(stack: DeployStack, change: dict[str, Any],
+                                                        phrase: str) -> None:  # fmt: skip
     prepare_seed(stack)
     before = snapshot(stack)
     status, body = stack.api("POST", "/api/flows/support_line/deploy", {**SEED_BODY, **change})
@@ -158,7 +159,7 @@ def test_a_deploy_that_fails_its_checks_changes_nothing(stack: Stack, change: di
     assert snapshot(stack) == before
 
 
-def test_all_problems_are_reported_at_once(stack: Stack) -> None:
+def test_all_problems_are_reported_at_once(stack: DeployStack) -> None:
     status, body = stack.api("POST", "/api/flows/support_line/deploy", {
         "phoneNumbers": [NUMBER, "+14155550199"], "version": "3.0.0", "schedules": ["x"],
         "fallbackFlow": "support_line",
@@ -166,8 +167,8 @@ def test_all_problems_are_reported_at_once(stack: Stack) -> None:
     assert status == 422 and len(body["error"]["details"]) == 4
 
 
-def test_someone_elses_number_cannot_be_deployed_to(stack: Stack) -> None:
-    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant="other")[0] == 201
+def test_someone_elses_number_cannot_be_deployed_to(stack: DeployStack) -> None:
+    assert stack.api("POST", "/api/numbers", {"phoneNumber": "+14155550111"}, tenant=TENANT_B)[0] == 201
     before = snapshot(stack)
     status, body = stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": ["+14155550111"]})
     assert status == 422 and "not one of your numbers" in body["error"]["message"]
@@ -177,7 +178,7 @@ def test_someone_elses_number_cannot_be_deployed_to(stack: Stack) -> None:
 # -- rollback and promotion ------------------------------------------------------------------------
 
 
-def test_rollback_returns_to_the_previous_deployment_and_is_recorded(stack: Stack) -> None:
+def test_rollback_returns_to_the_previous_deployment_and_is_recorded(stack: DeployStack) -> None:
     prepare_seed(stack)
     assert stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": [NUMBER], "version": "1.2.0"})[0] == 200
     status, body = stack.api("POST", "/api/flows/support_line/rollback",
@@ -198,7 +199,7 @@ def test_rollback_returns_to_the_previous_deployment_and_is_recorded(stack: Stac
     ]
 
 
-def test_rollback_to_a_named_version_or_deployment(stack: Stack) -> None:
+def test_rollback_to_a_named_version_or_deployment(stack: DeployStack) -> None:
     prepare_seed(stack)
     _, first = stack.api("GET", "/api/deployments")
     seed_id = first["deployments"][-1]["id"]
@@ -217,14 +218,14 @@ def test_rollback_to_a_named_version_or_deployment(stack: Stack) -> None:
     ({"phoneNumbers": [NUMBER], "version": "7.0.0"}, "has no version 7.0.0"),
     ({"phoneNumbers": [NUMBER], "deployment": "dep_missing"}, "does not exist"),
 ])  # fmt: skip
-def test_rollback_errors_change_nothing(stack: Stack, body: dict[str, Any], phrase: str) -> None:
+def test_rollback_errors_change_nothing(stack: DeployStack, body: dict[str, Any], phrase: str) -> None:
     before = snapshot(stack)
     status, reply = stack.api("POST", "/api/flows/support_line/rollback", body)
     assert status == 422 and any(phrase in p for p in reply["error"]["details"]), reply
     assert snapshot(stack) == before
 
 
-def test_promote_deploys_what_staging_runs_to_production(stack: Stack) -> None:
+def test_promote_deploys_what_staging_runs_to_production(stack: DeployStack) -> None:
     assert stack.api("POST", "/api/numbers", {"phoneNumber": "+13072240000", "environment": "staging"})[0] == 201
     change_greeting(stack, "Staging greeting")
     assert publish(stack, "1.1.0")[0] == 201
@@ -240,7 +241,7 @@ def test_promote_deploys_what_staging_runs_to_production(stack: Stack) -> None:
 # -- schedules -------------------------------------------------------------------------------------
 
 
-def test_schedule_crud_status_and_in_use_protection(stack: Stack) -> None:
+def test_schedule_crud_status_and_in_use_protection(stack: DeployStack) -> None:
     status, body = stack.api("PUT", "/api/schedules/business_hours", {**BUSINESS_HOURS, "timezone": "Mars/Base"})
     assert status == 422 and body["error"]["details"][0]["field"] == "timezone"
     assert stack.api("PUT", "/api/schedules/business_hours", BUSINESS_HOURS)[0] == 200
@@ -267,7 +268,7 @@ def test_schedule_crud_status_and_in_use_protection(stack: Stack) -> None:
 # -- isolation -------------------------------------------------------------------------------------
 
 
-def test_tenants_cannot_see_or_touch_each_others_flows_numbers_and_history(stack: Stack) -> None:
+def test_tenants_cannot_see_or_touch_each_others_flows_numbers_and_history(stack: DeployStack) -> None:
     prepare_seed(stack)
     before = snapshot(stack)
     for method, path, body in [
@@ -278,12 +279,12 @@ def test_tenants_cannot_see_or_touch_each_others_flows_numbers_and_history(stack
         ("POST", "/api/flows/support_line/versions", {"version": "5.0.0"}),
         ("GET", "/api/schedules/business_hours", None),
     ]:
-        status, reply = stack.api(method, path, body, tenant="other")
+        status, reply = stack.api(method, path, body, tenant=TENANT_B)
         assert status == 404, (path, reply)
-    status, reply = stack.api("POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER]}, tenant="other")
+    status, reply = stack.api("POST", "/api/flows/support_line/rollback", {"phoneNumbers": [NUMBER]}, tenant=TENANT_B)
     assert status == 422 and "not one of your numbers" in reply["error"]["message"]
-    status, reply = stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": [NUMBER]}, tenant="other")
+    status, reply = stack.api("POST", "/api/flows/support_line/deploy", {"phoneNumbers": [NUMBER]}, tenant=TENANT_B)
     assert status in (404, 422)
-    assert stack.api("GET", "/api/deployments", tenant="other")[1] == {"deployments": []}
-    assert stack.api("GET", "/api/schedules", tenant="other")[1] == {"schedules": []}
+    assert stack.api("GET", "/api/deployments", tenant=TENANT_B)[1] == {"deployments": []}
+    assert stack.api("GET", "/api/schedules", tenant=TENANT_B)[1] == {"schedules": []}
     assert snapshot(stack) == before

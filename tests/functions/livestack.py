@@ -26,7 +26,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.test import Client, TestResponse
 
 from common import bootstrap, callsim, config, devserver
-from common.adapters.ports import Tenant
+from common.adapters.ports import NumberOwnership, Tenant
 from common.core import twiml
 
 BASE = "https://ivr.example.test"
@@ -216,15 +216,20 @@ def example(name: str) -> dict[str, Any]:
     return json.loads((bootstrap.EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def build_stack(store: Any, fetcher: FakeFetcher | None = None, clock: FrozenClock | None = None,
-                all_examples: bool = True, **extra_env: str) -> Stack:  # fmt: skip
+def build_stack(store: Any, fetcher: Any = None, clock: FrozenClock | None = None, all_examples: bool = True,
+                tenant_b_flow: bool = True, ownership: NumberOwnership | None = None,
+                **extra_env: str) -> Stack:  # fmt: skip
     """Tenant A (the demo tenant, account A) runs support_line on DEMO_NUMBER and, when
     ``all_examples``, account_lookup and after_hours_voicemail on two more numbers; tenant B (its own
-    sub-account B) runs support_line on B_NUMBER. Installs the container for the function apps."""
+    sub-account B) runs support_line on B_NUMBER unless ``tenant_b_flow`` is False (then it owns
+    nothing, for tests that count what another tenant can see). ``fetcher`` is any HttpFetcher (a
+    FakeFetcher by default), ``ownership`` the NumberOwnership port (the bootstrap default when None).
+    Installs the container for the function apps."""
     settings = config.from_env(env(**extra_env))
     fetcher = fetcher or FakeFetcher()
     clock = clock or FrozenClock()
-    svc = bootstrap.build(settings, store=store, now=clock, fetcher=fetcher, routing=None)  # kits attach it
+    svc = bootstrap.build(settings, store=store, now=clock, fetcher=fetcher, ownership=ownership,
+                          routing=None)  # fmt: skip  # kits attach routing
     bootstrap.seed_demo(svc)
     tenant_a = svc.admin.authenticate(f"Bearer {API_KEY_A}")
     if all_examples:
@@ -233,7 +238,8 @@ def build_stack(store: Any, fetcher: FakeFetcher | None = None, clock: FrozenClo
             deploy(svc, tenant_a, example(flow_name), number)
     tenant_b = Tenant(id=TENANT_B, name="Tenant B", twilio_account_sid=ACCOUNT_B)
     svc.admin.create_tenant(tenant_b, API_KEY_B, label="tests")
-    deploy(svc, tenant_b, example("support_line"), B_NUMBER)
+    if tenant_b_flow:
+        deploy(svc, tenant_b, example("support_line"), B_NUMBER)
     bootstrap.install(svc)
     return Stack(svc, fetcher, wsgi_app(), clock)
 
