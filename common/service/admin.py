@@ -89,13 +89,27 @@ def parse(model: type[BaseModel], body: Any, where: str = "") -> Any:
     try:
         return model.model_validate(body if body is not None else {})
     except ValidationError as exc:
-        raise invalid(exc, 400, "invalid_request", where) from exc
+        raise invalid(exc, 400, "invalid_request", where, model) from exc
 
 
-def invalid(exc: ValidationError, status: int, code: str, where: str = "") -> ApiError:
-    """An ApiError naming every invalid field (dotted path) and leading with the first."""
-    details = [{"field": ".".join(map(str, (where, *e["loc"]) if where else e["loc"])), "message": e["msg"]}
-               for e in exc.errors(include_url=False)]  # fmt: skip
+def invalid(exc: ValidationError, status: int, code: str, where: str = "",
+            model: type[BaseModel] | None = None) -> ApiError:  # fmt: skip
+    """An ApiError naming every invalid field (dotted path) and leading with the first; with the
+    ``model`` that raised, each message says what is wrong and how to fix it in our words."""
+    explained: list[tuple[str, str]] | None = None
+    if model is not None:
+        from common.core.field_messages import explain
+
+        try:
+            explained = explain(model, exc)
+        except Exception:  # wording is a courtesy: never let it turn a 400 into a 500
+            explained = None
+    if explained:
+        details = [{"field": ".".join(p for p in (where, path) if p), "message": message}
+                   for path, message in explained]  # fmt: skip
+    else:
+        details = [{"field": ".".join(map(str, (where, *e["loc"]) if where else e["loc"])), "message": e["msg"]}
+                   for e in exc.errors(include_url=False)]  # fmt: skip
     return ApiError(status, code, f"{details[0]['field'] or 'body'}: {details[0]['message']}", details)
 
 

@@ -38,7 +38,7 @@ class ScheduleAdmin:
         try:
             schedule = sched.Schedule.model_validate({**body, "name": name})
         except ValidationError as exc:
-            raise invalid(exc, 422, "schedule_invalid") from exc
+            raise invalid(exc, 422, "schedule_invalid", model=sched.Schedule) from exc
         record = ScheduleRecord(tenant_id=tenant.id, name=name, updated_by=author,
                                 schedule=schedule.model_dump(mode="json", by_alias=True),
                                 updated_at=self.now().isoformat())  # fmt: skip

@@ -347,3 +347,16 @@ def test_a_chunked_20_mb_draft_over_a_real_socket_is_413_and_not_saved(stack: St
     finally:
         server.shutdown()
     assert stack.store.get_draft("demo", "big") is None
+
+
+def test_invalid_bodies_are_explained_in_the_projects_words(stack: Any) -> None:
+    """Field errors of request bodies and schedules say what is wrong and how to fix it, not pydantic's
+    wording ("Input should be ...")."""
+    reply = stack.api("PUT", "/api/schedules/hours", json={"timezone": "America/New_York", "colour": "red",
+                      "overrides": [{"start": "2026-11-24T00:00", "end": "2026-11-25T00:00", "mode": "maybe",
+                                     "reason": "x"}]})  # fmt: skip
+    assert reply.status_code == 422
+    details = {d["field"]: d["message"] for d in reply.get_json()["error"]["details"]}
+    assert details["overrides.0.mode"] == "mode is 'maybe'; use 'closed' or 'open'"
+    assert details["colour"] == "unknown field 'colour'; remove it or check its spelling"
+    assert not any("Input should be" in m for m in details.values())
