@@ -27,7 +27,7 @@ from typing import Any
 
 from common.cli_common import UsageError
 
-DEMO_SCRIPT = ("silence", "speech:Support, please.", "queue:bridged")
+DEMO_SCRIPT = ("silence", "speech:Support, please.", "agent:answer:45")
 STOP_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)) if s is not None)
 
 

@@ -237,6 +237,9 @@ def test_demo_prints_a_transcript(capsys: pytest.CaptureFixture[str]) -> None:
                  "Connecting you to support.", "Thanks for calling Acme. Goodbye."):  # fmt: skip
         assert line in out
     assert out.index("Sorry, I didn't hear anything.") < out.index("Connecting you to support.")
+    # the demo's support department rings its agent, who hears the whisper and accepts
+    assert "AGENT hears: Call for Support" in out and "AGENT presses 1" in out
+    assert out.index("Connecting you to support.") < out.index("AGENT presses 1") < out.index("Goodbye.")
 
 
 # --- a reader that stops early: no traceback ---------------------------------------------------------
