@@ -52,7 +52,7 @@ def test_validate_invalid_flow_exits_1_naming_the_nodes(capsys: pytest.CaptureFi
     assert f"{path}: error: node 'hello', field 'data.text':" in out
     assert "4096" in out
     assert f"{path}: error: node 'menu2', field 'type': unknown node type 'menuNode'" in out
-    assert out.rstrip().endswith("2 error(s), 1 warning(s)")  # start's edge leads to the broken node
+    assert out.rstrip().endswith("2 error(s), 1 warning(s)")  # the broken node 'hello' has no 'next' edge
 
 
 def test_validate_warnings_only_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_validate_json_report(capsys: pytest.CaptureFixture[str], tmp_path: Path
     report = json.loads(out)
     assert [(i["code"], i["node_id"]) for i in report["errors"]] == [("invalid_field", "hello"),
                                                                        ("unknown_node_type", "menu2")]  # fmt: skip
-    assert [(i["code"], i["node_id"]) for i in report["warnings"]] == [("unhandled_outcome", "start")]
+    assert [(i["code"], i["node_id"]) for i in report["warnings"]] == [("unhandled_outcome", "hello")]
 
 
 @pytest.mark.parametrize(

@@ -275,7 +275,7 @@ def caller_item(waiting: str) -> st.SearchStrategy[str | None]:
                          st.just("silence"), st.just("1"))  # fmt: skip
     if waiting == "dial":
         return st.sampled_from(["dial:completed", "dial:answered:30", "dial:busy", "dial:no-answer", "dial:failed",
-                                "dial:canceled", "dial:weird", None])  # fmt: skip
+                                "dial:canceled", "dial:failed", None])  # fmt: skip
     if waiting == "queue":
         return st.sampled_from(["queue:bridged:20", "queue:leave", "queue:queue-full", "queue:error",
                                 "queue:system-error", "queue:hangup", "queue:redirected",
