@@ -33,8 +33,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
+
+from common.adapters.process_group import ProcessGroup
 
 ENV_LAUNCHER = "IVR_FIRESTORE_EMULATOR_BIN"
 DEB_PACKAGE = "google-cloud-cli-firestore-emulator"
@@ -149,86 +150,20 @@ def warm_up(client: Any) -> float:
     return time.monotonic() - began
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether a process of group ``pgid`` is still running (zombies excluded where /proc shows them).
-
-    The java child is orphaned when the launcher dies, so its zombie waits for init to reap it.
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, _ppid, group = stat[stat.rindex(")") + 2:].split()[:3]
-        if int(group) == pgid and state not in ("Z", "X"):
-            return True
-    return False
-
-
-def group_running_threads(pgid: int) -> int:
-    """Threads of group ``pgid`` not stopped (state T/t), zombie or dead (0 where /proc is absent)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return 0
-    running = 0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
-                continue
-            for task in (entry / "task").iterdir():
-                task_stat = (task / "stat").read_text()
-                if task_stat[task_stat.rindex(")") + 2] not in "TtZX":
-                    running += 1
-        except (OSError, ValueError):
-            continue
-    return running
-
-
-class FirestoreEmulator:
+class FirestoreEmulator(ProcessGroup):
     """One emulator process on 127.0.0.1:<free port>; ``host`` is what FIRESTORE_EMULATOR_HOST takes."""
 
     def __init__(self, launcher: str | None = None, port: int | None = None,
                  startup_timeout: float = 30.0) -> None:  # fmt: skip
+        super().__init__()
         self.launcher = launcher
         self.port = port
         self.startup_timeout = startup_timeout
         self.started_in: float | None = None  # seconds from spawn to "Ok"
-        self._proc: subprocess.Popen[bytes] | None = None
         self._watchdog: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._log_path: str | None = None
         self._last_output = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        if self.port is None:
-            raise RuntimeError("the emulator has not been started")
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The launcher's pid, which is also its process group id."""
-        return None if self._proc is None else self._proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> FirestoreEmulator:
         if self._proc is not None:
@@ -311,33 +246,6 @@ class FirestoreEmulator:
                 )
             time.sleep(0.05)
 
-    def output_tail(self, lines: int = 30) -> str:
-        if self._log_path is None:
-            return ""
-        try:
-            text = Path(self._log_path).read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, sig)
-
-    def _group_gone(self, timeout: float) -> bool:
-        """Wait until no live process of the group is left (zombies hold no port: they don't count)."""
-        assert self._proc is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            self._proc.poll()  # reap the launcher, the group's leader
-            if not group_alive(self._proc.pid):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-
     @property
     def watchdog_pid(self) -> int | None:
         return None if self._watchdog is None else self._watchdog.pid
@@ -354,14 +262,7 @@ class FirestoreEmulator:
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the whole process group, SIGKILL what lingers, return once it is gone; idempotent."""
         self._end_watchdog()
-        if self._proc is None:
-            return
-        self._signal_group(signal.SIGCONT)  # a paused JVM cannot act on SIGTERM
-        self._signal_group(signal.SIGTERM)
-        if not self._group_gone(grace):
-            self._signal_group(signal.SIGKILL)  # java may outlive the wrapper: sweep the group
-            self._group_gone(grace)
-        self._cleanup()
+        super().stop(grace)
 
     def kill(self) -> None:
         """SIGKILL the process group at once: an outage, for tests of failure handling."""
@@ -371,40 +272,6 @@ class FirestoreEmulator:
         self._signal_group(signal.SIGKILL)
         self._group_gone(5.0)
         self._cleanup()
-
-    def pause(self, timeout: float = 5.0) -> None:
-        """SIGSTOP the process group: the port stays open but nothing answers (a hung backend).
-
-        Returns once every thread of the group is stopped: the signal takes effect asynchronously,
-        and a busy JVM goes on answering for a few milliseconds after kill() has returned.
-        """
-        self._signal_group(signal.SIGSTOP)
-        if self._proc is None:
-            return
-        deadline = time.monotonic() + timeout
-        while group_running_threads(self._proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def resume(self) -> None:
-        self._signal_group(signal.SIGCONT)
-
-    def _cleanup(self) -> None:
-        self._proc = None
-        atexit.unregister(self.stop)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._log_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._log_path)
-            self._log_path = None
-
-    def __enter__(self) -> FirestoreEmulator:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
-        self.stop()
 
     # -- data ------------------------------------------------------------------------------------
 

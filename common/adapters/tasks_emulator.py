@@ -24,11 +24,9 @@ removed from its environment, so tasks for 127.0.0.1 never go through a proxy.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,10 +34,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from common.adapters.emulator import EmulatorUnavailable, group_alive, group_running_threads
+from common.adapters.emulator import EmulatorUnavailable
+from common.adapters.process_group import ProcessGroup
 
 ENV_LAUNCHER = "IVR_TASKS_EMULATOR_BIN"
 SCRIPT = "gcloud-tasks-emulator"
@@ -84,35 +81,18 @@ def _answers(port: int) -> bool:
         return False
 
 
-class TasksEmulator:
+class TasksEmulator(ProcessGroup):
     """One gcloud-tasks-emulator on <free port>; ``host`` is what CloudTasksTimers(emulator_host=) takes."""
 
     def __init__(self, queues: Sequence[str] = (), port: int | None = None, max_retries: int = 5,
                  startup_timeout: float = 20.0, launcher: list[str] | None = None) -> None:  # fmt: skip
+        super().__init__()
         self.queues = list(queues)
         self.port = port
         self.max_retries = max_retries
         self.startup_timeout = startup_timeout
         self.launcher = launcher
         self.started_in: float | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._log_path: str | None = None
-
-    @property
-    def host(self) -> str:
-        if self.port is None:
-            raise RuntimeError("the tasks emulator has not been started")
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The emulator's pid, which is also its process group id."""
-        return None if self._proc is None else self._proc.pid
 
     def start(self) -> TasksEmulator:
         if self._proc is not None:
@@ -162,67 +142,3 @@ class TasksEmulator:
                     f"the Cloud Tasks emulator did not listen on {self.host} within "
                     f"{self.startup_timeout:.0f} s; its output ends with:\n{self.output_tail()}")  # fmt: skip
             time.sleep(0.05)
-
-    def output_tail(self, lines: int = 30) -> str:
-        if self._log_path is None:
-            return ""
-        try:
-            text = Path(self._log_path).read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self._proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, sig)
-
-    def _group_gone(self, timeout: float) -> bool:
-        assert self._proc is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            self._proc.poll()
-            if not group_alive(self._proc.pid):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM the process group, SIGKILL what lingers, return once it is gone; idempotent."""
-        if self._proc is None:
-            return
-        self._signal_group(signal.SIGCONT)
-        self._signal_group(signal.SIGTERM)
-        if not self._group_gone(grace):
-            self._signal_group(signal.SIGKILL)
-            self._group_gone(grace)
-        self._cleanup()
-
-    def pause(self, timeout: float = 5.0) -> None:
-        """SIGSTOP the group: the port stays open, nothing answers (a hung backend, for timeout tests)."""
-        self._signal_group(signal.SIGSTOP)
-        deadline = time.monotonic() + timeout
-        while self._proc is not None and group_running_threads(self._proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def resume(self) -> None:
-        self._signal_group(signal.SIGCONT)
-
-    def _cleanup(self) -> None:
-        self._proc = None
-        atexit.unregister(self.stop)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._log_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._log_path)
-            self._log_path = None
-
-    def __enter__(self) -> TasksEmulator:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
-        self.stop()

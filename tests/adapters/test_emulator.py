@@ -18,6 +18,7 @@ import pytest
 
 from common.adapters import emulator as emu
 from common.adapters.emulator import EmulatorUnavailable, FirestoreEmulator
+from common.adapters.process_group import group_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +79,7 @@ def test_stop_ends_the_java_child_too(firestore_emulator: FirestoreEmulator) -> 
         assert response.read().strip() == b"Ok"
     host = emulator.host
     emulator.stop()
-    assert not emu.group_alive(pgid) and not _java_in_group(pgid)  # not just the launcher script
+    assert not group_alive(pgid) and not _java_in_group(pgid)  # not just the launcher script
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://{host}/", timeout=2)
     emulator.stop()  # idempotent
@@ -175,12 +176,12 @@ def test_the_watchdog_stops_a_group_once_its_starter_is_gone() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             watchdog.send_signal(sig)  # ignored: only the end of its pipe ends it
         time.sleep(0.3)
-        assert watchdog.poll() is None and emu.group_alive(group.pid)
+        assert watchdog.poll() is None and group_alive(group.pid)
         assert watchdog.stdin is not None
         watchdog.stdin.close()  # what the kernel does when the starter dies
         assert watchdog.wait(timeout=10) == 0
         group.wait(timeout=10)
-        _wait(lambda: not emu.group_alive(group.pid), 10, "the group to go")  # the sleeping child too
+        _wait(lambda: not group_alive(group.pid), 10, "the group to go")  # the sleeping child too
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group.pid, signal.SIGKILL)
@@ -222,7 +223,7 @@ def test_ivr_run_takes_its_emulator_along_when_stopped(firestore_emulator: Fires
         assert f"stopping ({sig.name})" in rest
 
         group = next(iter(groups))
-        assert not emu.group_alive(group) and not _java_in_group(group)  # gone when ivr run returned
+        assert not group_alive(group) and not _java_in_group(group)  # gone when ivr run returned
         assert _emulator_groups(emulator_port) == set()
         assert watchdogs[0] not in _cmdlines()
         assert not _answers(f"http://{emulator_host}/")
@@ -257,7 +258,7 @@ def test_an_emulator_whose_starter_is_killed_is_stopped_by_its_watchdog(firestor
         assert _answers(f"http://{host}/") and _java_in_group(group)
         starter.kill()  # SIGKILL: no handler, no finally, no atexit runs
         starter.wait()
-        _wait(lambda: not emu.group_alive(group), 20, "the watchdog to stop the emulator")
+        _wait(lambda: not group_alive(group), 20, "the watchdog to stop the emulator")
         assert not _java_in_group(group)
         assert not _answers(f"http://{host}/")
     finally:
