@@ -42,7 +42,6 @@ empty key) are stored as their JSON text and listed in ``json_fields``; the quer
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -59,8 +58,9 @@ from common.adapters.firestore import (
     RETRY_INITIAL,
     RETRY_MAXIMUM,
     firestore_can_hold,
+    outage_errors,
+    translating_outages,
 )  # fmt: skip
-from common.adapters.ports import StoreUnavailable
 from common.adapters.routing_store import Agent, Department, QueueEntry, RoutingRecord, path_of
 
 JSON_FIELDS = "json_fields"
@@ -99,26 +99,7 @@ def _kind(record: RoutingRecord) -> type[RoutingRecord]:
     return Department if isinstance(record, Department) else Agent if isinstance(record, Agent) else QueueEntry
 
 
-def _typed_outages(method: _Method) -> _Method:
-    @functools.wraps(method)
-    def translated(self: FirestoreRoutingStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except self._outages as exc:
-            raise StoreUnavailable(f"Firestore did not answer {method.__name__}: {exc}") from exc
-
-    return translated  # type: ignore[return-value]
-
-
-def _translating_outages(cls: type) -> type:
-    """Every public method of ``cls`` raises StoreUnavailable for an outage (see the module docstring)."""
-    for name, member in list(vars(cls).items()):
-        if callable(member) and not name.startswith("_"):
-            setattr(cls, name, _typed_outages(member))
-    return cls
-
-
-@_translating_outages
+@translating_outages
 class FirestoreRoutingStore:
     def __init__(self, client: Any | None = None, project: str | None = None) -> None:
         from google.api_core import exceptions as gexc
@@ -129,8 +110,7 @@ class FirestoreRoutingStore:
         self._client_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._gexc = gexc
-        self._outages: tuple[type[BaseException], ...] = (gexc.ServiceUnavailable, gexc.DeadlineExceeded,
-                                                          gexc.RetryError)  # fmt: skip
+        self._outages = outage_errors()
         self.reads = 0
         self.writes = 0
         read_retry = Retry(predicate=if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded,
