@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import cli_admin, cli_inventory, cli_routing, cli_stack
+from common import cli_admin, cli_import, cli_inventory, cli_load, cli_report, cli_routing, cli_stack
 from common.cli_common import URL_HELP, ApiFailure, HelpFormatter, Unreachable, UsageError, default_url, load_json
 from common.core import simulator, validation
 from common.core.errors import FlowInvalid
@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_admin.add_commands(sub)
     cli_inventory.add_commands(sub)
     cli_routing.add_commands(sub)
+    cli_report.add_commands(sub)
+    cli_import.add_commands(sub)
+    cli_load.add_commands(sub)
     return parser
 
 

@@ -33,6 +33,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/departments/route", "route_department"),  # as the load balancer routes them
     ("/api/departments/tasks/", "route_department"),
     ("/api/", "deploy_flow"),
+    ("/console", "deploy_flow"),  # the operations console, same origin as the admin API
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

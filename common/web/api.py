@@ -16,6 +16,7 @@ is the reference. This module owns what is HTTP about them:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from collections.abc import Callable
@@ -145,12 +146,30 @@ def _authorize(authorization: str | None, svc: Services, operation: Operation) -
     return principal
 
 
+#: path prefixes served by a web module of their own, in ``common.web`` (each builds on this module's
+#: helpers, so it is imported on first use): department routing, the event pipeline's tasks, the
+#: reports and the operations console.
+DELEGATES: tuple[tuple[str, str], ...] = (
+    ("/api/departments", "routing_api"),
+    ("/api/agents", "routing_api"),
+    ("/api/events", "events_api"),
+    ("/api/reports", "reports_api"),
+    ("/console", "console"),
+)
+
+
+def _delegate(path: str) -> Callable[[Any, Services], Reply] | None:
+    for prefix, module in DELEGATES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return importlib.import_module(f"common.web.{module}").handle
+    return None
+
+
 def handle(request: Any, svc: Services) -> Reply:
     path = request.path.rstrip("/") or "/"
-    if path.split("/", 3)[1:3] in (["api", "departments"], ["api", "agents"]):
-        from common.web import routing_api  # it builds on this module's helpers
-
-        return routing_api.handle(request, svc)
+    delegate = _delegate(path)
+    if delegate is not None:
+        return delegate(request, svc)
     try:
         operation, params = _route(request.method, path)
     except ApiError as exc:
