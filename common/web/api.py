@@ -147,11 +147,12 @@ def _authorize(authorization: str | None, svc: Services, operation: Operation) -
 
 
 #: path prefixes served by a web module of their own, in ``common.web`` (each builds on this module's
-#: helpers, so it is imported on first use): department routing, the event pipeline's tasks, the
-#: reports and the operations console.
+#: helpers, so it is imported on first use): department routing, live calls, the event pipeline's
+#: tasks, the reports and the operations console.
 DELEGATES: tuple[tuple[str, str], ...] = (
     ("/api/departments", "routing_api"),
     ("/api/agents", "routing_api"),
+    ("/api/calls", "calls_api"),
     ("/api/events", "events_api"),
     ("/api/reports", "reports_api"),
     ("/console", "console"),
