@@ -452,6 +452,20 @@ class FirestoreStore:
         self._count(reads=len(snaps))
         return [snap.id for snap in snaps]
 
+    def list_calls(self, tenant_id: str, active: bool | None = None, limit: int = 50) -> list[CallRecord]:
+        """Composite indexes (firestore.tf): tenant_id + created_at, tenant_id + status + created_at.
+        Ties on created_at come back by document id (the call sid) descending, like the memory store."""
+        from google.cloud.firestore import FieldFilter, Query
+
+        check_document_ids(tenant_id)
+        if limit <= 0:
+            return []
+        query = self._col("calls").where(filter=FieldFilter("tenant_id", "==", tenant_id))
+        if active is not None:
+            query = query.where(filter=FieldFilter("status", "==", "active" if active else "ended"))
+        query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
+        return [call_from_doc(d) for d in self._query(query)]
+
     # -- health ----------------------------------------------------------------------------------
 
     def ping(self) -> None:

@@ -288,6 +288,16 @@ class MemoryStore:
                      if d["status"] == "active" and datetime.fromisoformat(d["expires_at"]) <= now]  # fmt: skip
         return found[:limit]
 
+    def list_calls(self, tenant_id: str, active: bool | None = None, limit: int = 50) -> list[CallRecord]:
+        check_document_ids(tenant_id)
+        with self._lock:
+            docs = [copy.deepcopy(d) for d in self._docs.get("calls", {}).values() if d["tenant_id"] == tenant_id
+                    and (active is None or (d["status"] == "active") == active)]  # fmt: skip
+        docs.sort(key=lambda d: (d["created_at"], d["call_sid"]), reverse=True)
+        found = [CallRecord.model_validate(d) for d in docs[:max(0, limit)]]
+        self.reads += len(found)
+        return found
+
     # -- health ----------------------------------------------------------------------------------
 
     def ping(self) -> None:

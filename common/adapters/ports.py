@@ -259,6 +259,10 @@ class Store(Protocol):
 
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]: ...
 
+    def list_calls(self, tenant_id: str, active: bool | None = None, limit: int = 50) -> list[CallRecord]:
+        """The tenant's calls, newest first (by ``created_at``, then call sid descending), at most
+        ``limit``; ``active`` True: only ``status == "active"``, False: only ended, None: both."""
+
     # health
     def ping(self) -> None:
         """Return when the backend answers; StoreUnavailable (within the read deadline) otherwise."""

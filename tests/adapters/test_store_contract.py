@@ -10,7 +10,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -328,6 +328,30 @@ def test_active_calls_expired(store: Store) -> None:
     assert len(store.active_calls_expired(NOW, limit=1)) == 1
     assert store.active_calls_expired(NOW - timedelta(hours=1)) == []
     assert sorted(store.active_calls_expired(NOW + timedelta(minutes=10))) == ["CA-edge", "CA-live", "CA-old"]
+
+
+def test_list_calls_newest_first_filtered_limited_and_scoped(store: Store) -> None:
+    def at(sid: str, minutes: int, status: Literal["active", "ended"] = "active", tenant_id: str = "acme") -> None:
+        stamp = (NOW + timedelta(minutes=minutes)).isoformat()
+        store.create_call(call(sid, status=status).model_copy(
+            update={"created_at": stamp, "tenant_id": tenant_id}))  # fmt: skip
+
+    at("CA-1", 1)
+    at("CA-2", 2, "ended")
+    at("CA-3", 3)
+    at("CA-3b", 3, "ended")  # same second as CA-3: ties by call sid, descending
+    at("CA-4", 4, tenant_id="rival")
+    assert [c.call_sid for c in store.list_calls("acme")] == ["CA-3b", "CA-3", "CA-2", "CA-1"]
+    assert [c.call_sid for c in store.list_calls("acme", active=True)] == ["CA-3", "CA-1"]
+    assert [c.call_sid for c in store.list_calls("acme", active=False)] == ["CA-3b", "CA-2"]
+    assert [c.call_sid for c in store.list_calls("acme", limit=2)] == ["CA-3b", "CA-3"]
+    assert [c.call_sid for c in store.list_calls("acme", active=True, limit=1)] == ["CA-3"]
+    assert store.list_calls("acme", limit=0) == []
+    assert [c.call_sid for c in store.list_calls("rival")] == ["CA-4"]
+    assert store.list_calls("nobody") == []
+    first = store.list_calls("acme", limit=1)[0]
+    found = store.read_call("CA-3b")
+    assert found is not None and first == found[0]  # whole records, as read_call gives them
 
 
 def test_returned_records_do_not_alias_stored_documents(store: Store) -> None:

@@ -127,3 +127,37 @@ resource "google_firestore_index" "this" {
     }
   }
 }
+
+# The console's call list (FirestoreStore.list_calls): a tenant's calls newest first, optionally only
+# active or only ended ones. Kept apart from local.firestore_indexes, which lists the routing queries.
+locals {
+  call_list_indexes = {
+    calls_by_tenant = [
+      { field_path = "tenant_id", order = "ASCENDING" },
+      { field_path = "created_at", order = "DESCENDING" },
+    ]
+    calls_by_tenant_status = [
+      { field_path = "tenant_id", order = "ASCENDING" },
+      { field_path = "status", order = "ASCENDING" },
+      { field_path = "created_at", order = "DESCENDING" },
+    ]
+  }
+}
+
+resource "google_firestore_index" "call_list" {
+  for_each = local.call_list_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "calls"
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+
+    content {
+      field_path = fields.value.field_path
+      order      = fields.value.order
+    }
+  }
+}
