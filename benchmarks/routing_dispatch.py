@@ -15,7 +15,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.adapters.routing_store import MemoryRoutingStore, QueueEntry  # noqa: E402
+from common.adapters.routing_store import Agent, MemoryRoutingStore, QueueEntry  # noqa: E402
 from common.core import routing  # noqa: E402
 from common.core.queue_twiml import QueueUrls  # noqa: E402
 from common.core.routing_model import entry_id, iso  # noqa: E402
@@ -60,8 +60,33 @@ class Timers:
         return fresh
 
 
-def build(agents: int) -> tuple[RoutingService, MemoryRoutingStore, Clock, dict[str, CallInfo]]:
-    store, clock = MemoryRoutingStore(), Clock()
+class ReadsEveryAgent:
+    """The store as the service read it before agent reads were filtered by status: every agent of
+    the department is read, and the status filter applied afterwards. The "before" column."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def list_agents(self, tenant_id: str, department_id: str | None = None, *,
+                    statuses: Collection[str] | None = None) -> list[Agent]:  # fmt: skip
+        agents = self._inner.list_agents(tenant_id, department_id)
+        return agents if statuses is None else [a for a in agents if a.status in statuses]
+
+
+def set_status(store: Any, agent_id: str, status: str) -> None:
+    agent = store.get_agent("acme", agent_id)
+    assert agent is not None
+    assert store.commit([agent.model_copy(update={"status": status, "revision": agent.revision + 1})])
+
+
+def build(agents: int, every_agent: bool = False) -> tuple[RoutingService, Any, Clock, dict[str, CallInfo]]:
+    """The department ``sales`` with ``agents`` agents: 2 busy (on calls), agent000 away until the
+    assignment is measured, the rest half away, half offline, as in a department staffed in shifts."""
+    memory, clock = MemoryRoutingStore(), Clock()
+    store: Any = ReadsEveryAgent(memory) if every_agent else memory
     phone: dict[str, CallInfo] = {}
     deps = RoutingDeps(store=store, timers=Timers(), calls=Calls(), urls=QueueUrls("https://ivr.example.test", "https://m.example/h.mp3"),
                        clock=clock, call_lookup=phone.get, rng=Random(1))  # fmt: skip
@@ -72,11 +97,12 @@ def build(agents: int) -> tuple[RoutingService, MemoryRoutingStore, Clock, dict[
     for i in range(agents):
         service.admin.put_agent("acme", f"agent{i:03d}", {"name": f"Agent {i}", "contact": f"+1555100{i:04d}",
                                                           "departments": [{"department": "sales"}]})  # fmt: skip
-        service.admin.set_status("acme", f"agent{i:03d}", {"status": "away"})
+        status = "away" if i == 0 else "busy" if i <= 2 else ("away" if i % 2 else "offline")
+        set_status(store, f"agent{i:03d}", status)
     return service, store, clock, phone
 
 
-def measured(store: MemoryRoutingStore, work: Callable[[], Any]) -> tuple[int, int, Any]:
+def measured(store: Any, work: Callable[[], Any]) -> tuple[int, int, Any]:
     reads, writes = store.reads, store.writes
     result = work()
     return store.reads - reads, store.writes - writes, result
@@ -87,91 +113,100 @@ def join(service: RoutingService, phone: dict[str, CallInfo], clock: Clock, sid:
     return service.route("acme", sid, "ACacme", "sales", priority, {"customerInfo": {"id": sid}}, clock())
 
 
-def costs(agents: int) -> None:
-    service, store, clock, phone = build(agents)
+def costs(agents: int, every_agent: bool) -> list[tuple[str, int, int]]:
+    """Reads and writes of each step of one caller's way through the queue."""
+    service, store, clock, phone = build(agents, every_agent)
+    rows: list[tuple[str, int, int]] = []
+
+    def row(label: str, work: Callable[[], Any]) -> Any:
+        r, w, result = measured(store, work)
+        rows.append((label, r, w))
+        return result
+
     for i in range(20):
         join(service, phone, clock, f"CAw{i:03d}")
-    r, w, _ = measured(store, lambda: join(service, phone, clock, "CAjoin"))
-    print(f"join (route, {agents} agents, 20 waiting, nobody free): {r} reads, {w} writes")
-
+    row("join (20 waiting, nobody free)", lambda: join(service, phone, clock, "CAjoin"))
     me = service.store.get_entry("acme", "sales", entry_id("CAjoin", "sales"))
     assert me is not None
     clock.at += timedelta(seconds=5)
-    r, w, _ = measured(store, lambda: service.hold("acme", "sales", me.id, clock()))
-    print(f"hold-loop iteration, nothing to announce: {r} reads, {w} writes")
+    row("waiting-loop iteration, nothing to announce", lambda: service.hold("acme", "sales", me.id, clock()))
     clock.at += timedelta(seconds=60)
     service.dispatcher.deps.departments.forget("acme", "sales")  # type: ignore[union-attr]
-    r, w, _ = measured(store, lambda: service.hold("acme", "sales", me.id, clock()))
-    print(f"hold-loop iteration, department settings not cached, a ladder step due: {r} reads, {w} writes")
+    row("waiting-loop iteration, settings reread, a ladder step due", lambda: service.hold("acme", "sales", me.id,
+                                                                                          clock()))  # fmt: skip
     clock.at += timedelta(seconds=60)
-    r, w, _ = measured(store, lambda: service.hold("acme", "sales", me.id, clock()))
-    print(f"hold-loop iteration, announcement due but nothing changed (place and wait recomputed): {r} reads, "
-          f"{w} writes")  # fmt: skip
+    row("waiting-loop iteration, announcement due, nothing new", lambda: service.hold("acme", "sales", me.id,
+                                                                                     clock()))  # fmt: skip
     join(service, phone, clock, "CAvip", "high")  # someone joins ahead: the place changes
     clock.at += timedelta(seconds=60)
-    r, w, _ = measured(store, lambda: service.hold("acme", "sales", me.id, clock()))
-    print(f"hold-loop iteration, announcing a new place: {r} reads, {w} writes")
+    row("waiting-loop iteration, announcing a new place", lambda: service.hold("acme", "sales", me.id, clock()))
 
-    store.commit([store.get_agent("acme", "agent000").model_copy(  # type: ignore[union-attr]
-        update={"status": "available", "revision": store.get_agent("acme", "agent000").revision + 1})])  # type: ignore[union-attr]
-    r, w, made = measured(store, lambda: service.dispatcher.dispatch("acme", "sales", clock()))
+    set_status(store, "agent000", "available")
+    made = row("assignment (pick + one commit over entry and agent + redirect)",
+               lambda: service.dispatcher.dispatch("acme", "sales", clock()))  # fmt: skip
     [assignment] = made
-    print(f"assignment (dispatch: pick + one commit over entry and agent + redirect): {r} reads, {w} writes")
     entry, offer = assignment.entry, assignment.entry.offer_id or ""
-    r, w, _ = measured(store, lambda: service.connect("acme", "sales", entry.id, clock()))
-    print(f"connect document (the redirect's target): {r} reads, {w} writes")
-    r, w, _ = measured(store, lambda: service.dispatcher.whisper("acme", "sales", entry.id, offer, "agent000"))
-    print(f"whisper: {r} reads, {w} writes")
-    r, w, _ = measured(store, lambda: service.dispatcher.accept("acme", "sales", entry.id, offer, "agent000", "1",
-                                                                clock()))  # fmt: skip
-    print(f"accept (entry connected, agent busy): {r} reads, {w} writes")
+    row("connect document (the redirect's target)", lambda: service.connect("acme", "sales", entry.id, clock()))
+    row("whisper", lambda: service.dispatcher.whisper("acme", "sales", entry.id, offer, "agent000"))
+    row("accept (entry connected, agent busy)",
+        lambda: service.dispatcher.accept("acme", "sales", entry.id, offer, "agent000", "1", clock()))  # fmt: skip
     clock.at += timedelta(seconds=120)
-    r, w, _ = measured(store, lambda: service.dial_ended("acme", "sales", entry.id, offer, "completed", 120, clock()))
-    print(f"call ended (entry completed, agent to wrap-up, stats): {r} reads, {w} writes")
+    row("call ended (entry completed, agent to wrap-up)",
+        lambda: service.dial_ended("acme", "sales", entry.id, offer, "completed", 120, clock()))  # fmt: skip
+    clock.at += timedelta(seconds=90)
+    row("sweep (21 waiting, nobody stuck)", lambda: service.handle_task("sweep", {"tenant": "acme",
+                                                                                  "department": "sales"}, clock()))
+    return rows
+
+
+def print_costs(agents: int) -> None:
+    before, after = costs(agents, every_agent=True), costs(agents, every_agent=False)
+    print(f"reads / writes per step, department of {agents} agents (2 busy, 1 becoming free, "
+          f"{agents - 3} away or offline); before: every agent read, after: only the statuses each decision needs")
+    print(f"  {'step':62} {'before':>13} {'after':>13}")
+    for (label, r0, w0), (_, r1, w1) in zip(before, after, strict=True):
+        print(f"  {label:62} {r0:5} r {w0:3} w {r1:5} r {w1:3} w")
 
 
 def pick_time(waiting: int, repeat: int, agent_count: int) -> None:
-    service, store, clock, phone = build(agents=agent_count)
-    rng = Random(5)
-    entries = []
-    for i in range(waiting):  # written straight to the store: the join path is measured above
-        at = iso(clock() + timedelta(milliseconds=10 * i))
-        entries.append(QueueEntry(tenant_id="acme", department_id="sales", id=entry_id(f"CA{i:05d}", "sales"),
-                                  call_sid=f"CA{i:05d}", account_sid="ACacme", arrived_at=at, joined_at=at,
-                                  priority=rng.choice([100, 50, 10])))  # fmt: skip
-        phone[f"CA{i:05d}"] = CallInfo("acme", "ACacme", "active", "+15557770000", "+13072249663")
-    store.commit(entries)
-    clock.at += timedelta(seconds=20)
-    agents = store.list_agents("acme", "sales")
-    pick: list[float] = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        front = store.list_entries("acme", "sales", "waiting", 5)
-        entry = routing.next_entry(front, clock())
-        assert entry is not None
-        free = [a.model_copy(update={"status": "available"}) for a in agents]
-        routing.choose_agents("longestIdle", free, {a.id: 1 for a in free}, rng=rng)
-        pick.append(time.perf_counter() - began)
-    full: list[float] = []
-    reads: list[int] = []
-    agent = store.get_agent("acme", agents[0].id)
-    assert agent is not None
-    store.commit([agent.model_copy(update={"status": "available", "revision": agent.revision + 1})])
-    for _ in range(repeat):
-        r0 = store.reads
-        began = time.perf_counter()
-        [made] = service.dispatcher.dispatch("acme", "sales", clock())
-        full.append(time.perf_counter() - began)
-        reads.append(store.reads - r0)
-        # the offer goes unanswered: the caller back at the front, the agent free again, for the next round
-        service.dispatcher.release("acme", "sales", made.entry.id, made.entry.offer_id or "", clock(), "bench",
-                                   miss=False)  # fmt: skip
-    left = store.count_entries("acme", "sales", "waiting")
-    print(f"pick the next caller with {waiting} waiting (the front 5 in queue order + strategy over "
-          f"{len(agents)} agents): p50 {ms(pick, 0.5)} ms, p99 {ms(pick, 0.99)} ms")  # fmt: skip
-    print(f"full dispatch of one caller, {left} waiting, {len(agents)} agents: p50 {ms(full, 0.5)} ms, "
-          f"p99 {ms(full, 0.99)} ms, {statistics.median(reads):.0f} reads (the agents, the front of the queue, "
-          "the commit's 2)")  # fmt: skip
+    for every_agent in (True, False):
+        service, store, clock, phone = build(agent_count, every_agent)
+        rng = Random(5)
+        entries = []
+        for i in range(waiting):  # written straight to the store: the join path is measured above
+            at = iso(clock() + timedelta(milliseconds=10 * i))
+            entries.append(QueueEntry(tenant_id="acme", department_id="sales", id=entry_id(f"CA{i:05d}", "sales"),
+                                      call_sid=f"CA{i:05d}", account_sid="ACacme", arrived_at=at, joined_at=at,
+                                      priority=rng.choice([100, 50, 10])))  # fmt: skip
+            phone[f"CA{i:05d}"] = CallInfo("acme", "ACacme", "active", "+15557770000", "+13072249663")
+        store.commit(entries)
+        clock.at += timedelta(seconds=20)
+        set_status(store, "agent000", "available")
+        pick: list[float] = []
+        for _ in range(repeat):  # the pick alone: the front of the queue, the free agents, the strategy
+            began = time.perf_counter()
+            free = routing.available_agents(store.list_agents("acme", "sales", statuses=routing.MAY_BE_AVAILABLE),
+                                            clock())  # fmt: skip
+            entry = routing.next_entry(store.list_entries("acme", "sales", "waiting", 5), clock())
+            assert entry is not None and free
+            routing.choose_agents("longestIdle", free, {a.id: 1 for a in free}, rng=rng)
+            pick.append(time.perf_counter() - began)
+        full: list[float] = []
+        reads: list[int] = []
+        for _ in range(repeat):
+            r0 = store.reads
+            began = time.perf_counter()
+            [made] = service.dispatcher.dispatch("acme", "sales", clock())
+            full.append(time.perf_counter() - began)
+            reads.append(store.reads - r0)
+            # the offer goes unanswered: the caller back at the front, the agent free again, for the next round
+            service.dispatcher.release("acme", "sales", made.entry.id, made.entry.offer_id or "", clock(), "bench",
+                                       miss=False)  # fmt: skip
+        left = store.count_entries("acme", "sales", "waiting")
+        label = "before (every agent read)" if every_agent else "after (free agents only) "
+        print(f"{label}: {left} waiting, {agent_count} agents: pick the next caller and agent p50 {ms(pick, 0.5)} ms, "
+              f"p99 {ms(pick, 0.99)} ms; whole dispatch p50 {ms(full, 0.5)} ms, p99 {ms(full, 0.99)} ms, "
+              f"{statistics.median(reads):.0f} reads")  # fmt: skip
 
 
 def ms(samples: list[float], q: float) -> str:
@@ -185,7 +220,7 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    costs(args.agents)
+    print_costs(args.agents)
     pick_time(args.waiting, args.repeat, args.agents)
 
 

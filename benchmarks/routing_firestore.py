@@ -5,12 +5,15 @@
 Runs the routing service (common/service/routing.py) on FirestoreRoutingStore and prints, from the
 store's own counters (documents, as Firestore bills them):
   - reads/writes per assignment: one ``dispatch`` that offers the head of the queue to a free agent
-    (longestIdle, 4 agents, 10 waiting), and the assignment commit alone;
-  - reads/writes per hold-loop iteration: a waiting caller's ``hold`` when nothing is due, and when
-    a position/wait announcement is due (which counts its place and records what it said);
+    (longestIdle, 12 agents of whom 2 busy and 1 free, 10 waiting), and the assignment commit alone;
+  - reads/writes per waiting-loop iteration: a waiting caller's ``hold`` when nothing is due, and
+    when a position/wait announcement is due (which counts its place and records what it said);
+  - each of those "before" (every agent of the department read, as the service did before agent
+    reads were filtered by status) and "after" (only the statuses each decision needs);
   - with ``--waiting`` callers in one department: the time to pick the head of the queue
-    (``list_entries`` of 1, 5 and 50: the dispatcher's pick windows), to count the waiting, and to
-    count how many are ahead of the last caller (one aggregation over the same index).
+    (``list_entries`` of 1, 5 and 50: the dispatcher's pick windows), to count the waiting, to
+    count how many are ahead of the last caller (one aggregation over the same index), and to pick
+    the next caller and agent as the dispatcher does (the free agents + the front 5 + the strategy).
 Latencies are wall clock on a loopback emulator (p50/p99 over ``--repeat`` runs): they show the
 shape (what grows with the queue, what does not), not production latency. ``--memory`` prints the
 same counts on MemoryRoutingStore, which must agree.
@@ -32,9 +35,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from routing_dispatch import ReadsEveryAgent  # noqa: E402  (benchmarks/: the script's own directory)
+
 from common.adapters.call_control import NullCallControl  # noqa: E402
 from common.adapters.routing_store import QueueEntry, RoutingRecord, RoutingStore, queue_key  # noqa: E402
 from common.adapters.timers import EmbeddedTimers  # noqa: E402
+from common.core import routing  # noqa: E402
 from common.core.queue_twiml import QueueUrls  # noqa: E402
 from common.core.routing_model import entry_id, iso  # noqa: E402
 from common.service.routing import RoutingService  # noqa: E402
@@ -42,6 +48,7 @@ from common.service.routing_base import CallInfo, RoutingDeps  # noqa: E402
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TENANT, ACCOUNT = "acme", "AC" + "a" * 32
+AGENTS = 12
 
 
 def ms(seconds: float) -> str:
@@ -63,9 +70,9 @@ class Costs:
         self.store = store
 
     def __call__(self, fn: Callable[[], Any]) -> tuple[int, int, Any]:
-        self.store.reads = self.store.writes = 0
+        reads, writes = self.store.reads, self.store.writes
         result = fn()
-        return self.store.reads, self.store.writes, result
+        return self.store.reads - reads, self.store.writes - writes, result
 
 
 def build(store: RoutingStore, now: list[datetime]) -> tuple[RoutingService, dict[str, CallInfo]]:
@@ -78,15 +85,29 @@ def build(store: RoutingStore, now: list[datetime]) -> tuple[RoutingService, dic
     return RoutingService(deps), phone
 
 
-def scenario(store: RoutingStore, label: str) -> None:
+def set_status(store: Any, agent_id: str, status: str, **more: Any) -> None:
+    agent = store.get_agent(TENANT, agent_id)
+    assert agent is not None
+    assert store.commit([agent.model_copy(update={"status": status, "revision": agent.revision + 1, **more})])
+
+
+def scenario(store: Any) -> list[tuple[str, int, int]]:
+    """10 waiting, 12 agents: 2 busy, agent0 away until the assignment, 9 away or offline."""
     now = [T0]
     service, phone = build(store, now)
     costs = Costs(store)
+    rows: list[tuple[str, int, int]] = []
+
+    def row(label: str, fn: Callable[[], Any]) -> Any:
+        reads, writes, result = costs(fn)
+        rows.append((label, reads, writes))
+        return result
+
     service.admin.put_department(TENANT, "sales", {"name": "Sales"})
-    for i in range(4):
-        service.admin.put_agent(TENANT, f"agent{i}", {"name": f"Agent {i}", "contact": f"+1555000000{i}",
+    for i in range(AGENTS):
+        service.admin.put_agent(TENANT, f"agent{i}", {"name": f"Agent {i}", "contact": f"+155500000{i:02d}",
                                                       "departments": [{"department": "sales", "tier": 1}]})
-        service.admin.set_status(TENANT, f"agent{i}", {"status": "away"})  # logged in, not taking calls
+        set_status(store, f"agent{i}", "away" if i == 0 else "busy" if i <= 2 else ("away" if i % 2 else "offline"))
     for i in range(10):
         sid = f"CA{i:032d}"
         phone[sid] = CallInfo(TENANT, ACCOUNT, "active", "+15557770000", "+13072249663")
@@ -95,34 +116,35 @@ def scenario(store: RoutingStore, label: str) -> None:
     now[0] = T0 + timedelta(seconds=30)
     head = entry_id(f"CA{0:032d}", "sales")
 
-    print(f"[{label}]")
-    reads, writes, _ = costs(lambda: service.hold(TENANT, "sales", entry_id(f"CA{5:032d}", "sales"), now[0]))
-    print(f"  hold iteration, nothing due               {reads:3} reads {writes:3} writes")
+    row("waiting-loop iteration, nothing due", lambda: service.hold(TENANT, "sales", entry_id(f"CA{5:032d}", "sales"),
+                                                                    now[0]))  # fmt: skip
     now[0] = T0 + timedelta(seconds=120)  # past announce_every_seconds (60)
-    reads, writes, _ = costs(lambda: service.hold(TENANT, "sales", entry_id(f"CA{6:032d}", "sales"), now[0]))
-    print(f"  hold iteration, announcement due, no news {reads:3} reads {writes:3} writes  (stays quiet)")
-
-    agent = store.get_agent(TENANT, "agent0")
-    assert agent is not None
-    free = agent.model_copy(update={"status": "available", "idle_since": iso(T0), "revision": agent.revision + 1})
-    assert store.commit([free])
-    reads, writes, made = costs(lambda: service.dispatcher.dispatch(TENANT, "sales", now[0]))
+    row("waiting-loop iteration, announcement due, no news",
+        lambda: service.hold(TENANT, "sales", entry_id(f"CA{6:032d}", "sales"), now[0]))  # fmt: skip
+    set_status(store, "agent0", "available", idle_since=iso(T0))
+    made = row("assignment: dispatch of 1 caller (10 waiting)",
+               lambda: service.dispatcher.dispatch(TENANT, "sales", now[0]))  # fmt: skip
     assigned = store.get_entry(TENANT, "sales", head)
     assert len(made) == 1 and assigned is not None and assigned.status == "assigned", (made, assigned)
-    print(f"  dispatch making 1 assignment (10 waiting) {reads:3} reads {writes:3} writes")
-    reads, writes, _ = costs(lambda: service.hold(TENANT, "sales", head, now[0]))
-    print(f"  hold iteration of the assigned caller     {reads:3} reads {writes:3} writes  (connect document)")
+    row("waiting-loop iteration of the assigned caller (connect)", lambda: service.hold(TENANT, "sales", head, now[0]))
     now[0] = T0 + timedelta(seconds=240)
-    reads, writes, _ = costs(lambda: service.hold(TENANT, "sales", entry_id(f"CA{7:032d}", "sales"), now[0]))
-    print(f"  hold iteration, announcing a new position {reads:3} reads {writes:3} writes")
+    row("waiting-loop iteration, announcing a new position",
+        lambda: service.hold(TENANT, "sales", entry_id(f"CA{7:032d}", "sales"), now[0]))  # fmt: skip
     entry = store.get_entry(TENANT, "sales", entry_id(f"CA{1:032d}", "sales"))
     agent = store.get_agent(TENANT, "agent1")
     assert entry is not None and agent is not None
     pair: list[RoutingRecord] = [entry.model_copy(update={"status": "assigned", "revision": entry.revision + 1}),
                                  agent.model_copy(update={"status": "offered", "revision": agent.revision + 1})]
-    reads, writes, ok = costs(lambda: store.commit(pair))
-    assert ok
-    print(f"  the assignment commit alone (entry+agent) {reads:3} reads {writes:3} writes")
+    assert row("the assignment commit alone (entry+agent)", lambda: store.commit(pair))
+    return rows
+
+
+def print_scenario(label: str, before: list[tuple[str, int, int]], after: list[tuple[str, int, int]]) -> None:
+    print(f"[{label}] {AGENTS} agents (2 busy, 1 becoming free, {AGENTS - 3} away or offline); before: every agent "
+          "of the department read, after: only the statuses each decision needs")  # fmt: skip
+    print(f"  {'':56} {'before':>13} {'after':>13}")
+    for (name, r0, w0), (_, r1, w1) in zip(before, after, strict=True):
+        print(f"  {name:56} {r0:5} r {w0:3} w {r1:5} r {w1:3} w")
 
 
 def long_queue(store: RoutingStore, waiting: int, repeat: int) -> None:
@@ -158,9 +180,24 @@ def long_queue(store: RoutingStore, waiting: int, repeat: int) -> None:
     now = [T0 + timedelta(minutes=5)]
     service, _ = build(store, now)
     service.admin.put_department(TENANT, "big", {"name": "Big"})
-    service.admin.put_agent(TENANT, "solo", {"name": "Solo", "contact": "+15550000009",
-                                             "departments": [{"department": "big", "tier": 1}]})  # fmt: skip
-    reads, writes, _ = costs(lambda: service.admin.set_status(TENANT, "solo", {"status": "available"}))
+    for i in range(AGENTS):  # 2 busy, 1 free, the rest away or offline, as in scenario()
+        service.admin.put_agent(TENANT, f"big{i}", {"name": f"Big {i}", "contact": f"+155500001{i:02d}",
+                                                    "departments": [{"department": "big", "tier": 1}]})  # fmt: skip
+        set_status(store, f"big{i}", "available" if i == 0 else "busy" if i <= 2 else ("away" if i % 2 else "offline"))
+    for label, reader in (("before", ReadsEveryAgent(store)), ("after ", store)):
+        def pick(reader: Any = reader) -> Any:
+            """The dispatcher's pick: the free agents, the front of the queue, the strategy."""
+            free = routing.available_agents(reader.list_agents(TENANT, "big", statuses=routing.MAY_BE_AVAILABLE),
+                                            now[0])  # fmt: skip
+            entry = routing.next_entry(reader.list_entries(TENANT, "big", "waiting", 5), now[0])
+            assert entry is not None and free
+            return routing.choose_agents("longestIdle", free, {a.id: 1 for a in free}, rng=Random(1))
+
+        reads, _, _ = Costs(reader)(pick)
+        p50, p99 = timed(pick, repeat)
+        print(f"  pick the next caller and agent, {label}           p50 {ms(p50)}  p99 {ms(p99)}  {reads:3} reads")
+    set_status(store, "big0", "away")
+    reads, writes, _ = costs(lambda: service.admin.set_status(TENANT, "big0", {"status": "available"}))
     assigned = store.get_entry(TENANT, "big", line[0].id)
     assert assigned is not None and assigned.status == "assigned", assigned
     print(f"  agent set available -> dispatch of the head   {reads:3} reads {writes:3} writes")
@@ -182,13 +219,17 @@ def main(argv: list[str] | None = None) -> int:
 
         client = firestore.Client(project="ivr-bench")
         warm_up(client)
-        scenario(FirestoreRoutingStore(client), "Firestore emulator")
+        before = scenario(ReadsEveryAgent(FirestoreRoutingStore(client)))
+        emulator.reset("ivr-bench")
+        print_scenario("Firestore emulator", before, scenario(FirestoreRoutingStore(client)))
+        emulator.reset("ivr-bench")
         long_queue(FirestoreRoutingStore(client), args.waiting, args.repeat)
         client.close()
     if args.memory:
         from common.adapters.routing_store import MemoryRoutingStore
 
-        scenario(MemoryRoutingStore(), "memory (must agree)")
+        print_scenario("memory (must agree)", scenario(ReadsEveryAgent(MemoryRoutingStore())),
+                       scenario(MemoryRoutingStore()))  # fmt: skip
         long_queue(MemoryRoutingStore(), args.waiting, args.repeat)
     return 0
 

@@ -14,6 +14,9 @@ Queries and the indexes they need (Terraform declares them; the emulator never a
     counts         entries: status ==                                                 single-field
     closed since   entries: closed_at >=, closed_at DESC                              single-field
     agents         agents: department_ids array-contains                              single-field
+    agents by      agents: department_ids array-contains, status in (or ==)           composite
+      status       -- the dispatcher (available, wrap-up) and the hold loop's expected wait
+                   (the working statuses) read only the agents who can matter to them
     by call        collection group "entries": call_sid ==                 collection-group field
                    override (filtered to the tenant's paths here, ordered in memory: a call has a
                    handful of entries at most)
@@ -47,7 +50,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -61,7 +64,7 @@ from common.adapters.firestore import (
     outage_errors,
     translating_outages,
 )  # fmt: skip
-from common.adapters.routing_store import Agent, Department, QueueEntry, RoutingRecord, path_of
+from common.adapters.routing_store import Agent, Department, QueueEntry, RoutingRecord, check_statuses, path_of
 
 JSON_FIELDS = "json_fields"
 QUERIED_FIELDS = frozenset({"status", "priority", "arrived_at", "joined_at", "closed_at", "call_sid",
@@ -192,12 +195,20 @@ class FirestoreRoutingStore:
         found: Agent | None = self._get(Agent, self._doc("tenants", tenant_id, "agents", agent_id))
         return found
 
-    def list_agents(self, tenant_id: str, department_id: str | None = None) -> list[Agent]:
+    def list_agents(self, tenant_id: str, department_id: str | None = None, *,
+                    statuses: Collection[str] | None = None) -> list[Agent]:  # fmt: skip
         from google.cloud.firestore import FieldFilter
 
+        wanted = check_statuses(statuses)
+        if wanted is not None and not wanted:
+            return []
         query = self._col("tenants", tenant_id, "agents")
         if department_id is not None:
             query = query.where(filter=FieldFilter("department_ids", "array_contains", department_id))
+        if wanted is not None:  # one status: ==, several: in (at most 6 values; Firestore allows 30)
+            values = sorted(wanted)
+            query = query.where(filter=FieldFilter("status", "==", values[0]) if len(values) == 1
+                                else FieldFilter("status", "in", values))  # fmt: skip
         return self._query(Agent, query.order_by("__name__"))
 
     # -- entries ---------------------------------------------------------------------------------

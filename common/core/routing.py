@@ -32,6 +32,20 @@ Agent status (``agent_event`` for the system, ``api_status`` for people):
   ``repair`` is the sweep freeing an agent stuck in offered or busy.
 - Anything not in a table raises ``IllegalTransition`` naming what is allowed; nothing is changed.
 
+Which agents a decision reads: each needs only agents whose *stored* status can matter to it, so
+the store is asked for those statuses alone (``RoutingStore.list_agents(..., statuses=...)``) and an
+iteration costs the agents who are working, not every agent of the department:
+
+    decision                              stored statuses read
+    ----------------------------------    ------------------------------------------------------
+    pick agents (dispatch)                MAY_BE_AVAILABLE: available, wrap-up (it may have ended)
+    expected wait (hold announcements)    WORKING: available, offered, busy, wrap-up
+    join rule (join, overflow)            join_statuses(rule): always none, available
+                                          MAY_BE_AVAILABLE, staffed LOGGED_IN
+    stuck agents (sweep)                  offered, busy
+
+Each function below gives the same answer on that subset as on every agent (a table test checks it).
+
 Queue order: priority descending, then arrival ascending (the original arrival survives overflow),
 then entry id. Strategies choose among agents whose effective status is available, in the lowest tier
 with anyone available; agents who already let this caller's offer go are avoided while others exist.
@@ -65,6 +79,8 @@ EWMA_ALPHA = 0.3  # weight of the newest call in an agent's handle-time average
 LOGGED_IN: frozenset[str] = frozenset({"available", "offered", "busy", "wrap-up", "away"})
 #: taking calls now or soon: what expected wait divides the queue by
 WORKING: frozenset[str] = frozenset({"available", "offered", "busy", "wrap-up"})
+#: stored statuses whose effective status may be available (a wrap-up reads as available once it ends)
+MAY_BE_AVAILABLE: frozenset[str] = frozenset({"available", "wrap-up"})
 
 SYSTEM_TRANSITIONS: dict[tuple[str, AgentEvent], AgentStatus] = {
     ("available", "offer"): "offered",
@@ -275,6 +291,14 @@ def can_join(rule: str, agents: Sequence[AgentLike], now: datetime) -> bool:
         return True
     statuses = {effective_status(a, now) for a in agents}
     return "available" in statuses if rule == "available" else bool(statuses & LOGGED_IN)
+
+
+def join_statuses(rule: str) -> frozenset[str]:
+    """The stored statuses ``can_join(rule, ...)`` looks at: an agent in any other status cannot
+    change its answer, so the store need not return them (``always`` needs no agent at all)."""
+    if rule == "always":
+        return frozenset()
+    return MAY_BE_AVAILABLE if rule == "available" else LOGGED_IN
 
 
 # --- escalation ladder -----------------------------------------------------------------------------

@@ -136,7 +136,9 @@ class RoutingService:
         settings = department.settings
         if settings.schedule and self.deps.schedule_open(tenant_id, settings.schedule, now) is False:
             return RouteResult("closed")
-        agents = self.store.list_agents(tenant_id, department_id)
+        # the join rule's agents, and the working ones: the first dispatch and the caller's place use them
+        needed = routing.join_statuses(settings.join_when_empty) | routing.WORKING
+        agents = self.store.list_agents(tenant_id, department_id, statuses=needed)
         if not routing.can_join(settings.join_when_empty, agents, now):
             return RouteResult("noAgents")
         if self.store.count_entries(tenant_id, department_id, "waiting") >= settings.max_queue_size:
@@ -186,12 +188,12 @@ class RoutingService:
         return RouteResult("queued", current, position, wait, created, caller)
 
     def _place(self, entry: QueueEntry, now: datetime, agents: list[Agent] | None = None) -> Place:
-        """1-based place and expected wait: one count, plus the agents unless they are given."""
+        """1-based place and expected wait: one count, plus the working agents unless they are given."""
         if entry.status != "waiting":
             return (0, 0) if entry.status in ("assigned", "connected") else (None, None)
         ahead = self.store.count_ahead(entry)
         if agents is None:
-            agents = self.store.list_agents(entry.tenant_id, entry.department_id)
+            agents = self.store.list_agents(entry.tenant_id, entry.department_id, statuses=routing.WORKING)
         return ahead + 1, routing.expected_wait(ahead, agents, now)
 
     def _answer(self, entry: QueueEntry, now: datetime, place: Place) -> CallerTwiml:

@@ -310,11 +310,11 @@ class RoutingAdmin:
 
     def live(self, tenant_id: str, department_id: str, now: datetime | None = None) -> dict[str, Any] | None:
         """``departments.<id>`` for flow decision rules: available agents, waiting callers, expected wait
-        for a caller joining now. Cost: the agents + one count. None for an unknown department."""
+        for a caller joining now. Cost: the logged-in agents + one count. None for an unknown department."""
         now = now or self.deps.clock()
         if self.deps.department(tenant_id, department_id) is None:
             return None
-        agents = self.store.list_agents(tenant_id, department_id)
+        agents = self.store.list_agents(tenant_id, department_id, statuses=routing.LOGGED_IN)
         waiting = self.store.count_entries(tenant_id, department_id, "waiting")
         statuses = [routing.effective_status(a, now) for a in agents]
         return {"available": statuses.count("available"), "staffed": sum(s in routing.LOGGED_IN for s in statuses),

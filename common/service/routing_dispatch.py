@@ -76,7 +76,8 @@ class Dispatcher:
         conflicts = rounds = 0
         while len(made) < limit and conflicts < WRITE_ATTEMPTS and rounds < limit + WRITE_ATTEMPTS:
             rounds += 1
-            listed = list(agents) if agents is not None else self.store.list_agents(tenant_id, department_id)
+            listed = list(agents) if agents is not None else \
+                self.store.list_agents(tenant_id, department_id, statuses=routing.MAY_BE_AVAILABLE)  # fmt: skip
             agents = None
             free = routing.available_agents(listed, now)
             waiting, full = self._front(tenant_id, department_id, now) if free else ([], False)

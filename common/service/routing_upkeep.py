@@ -26,7 +26,7 @@ the ring timeout with no outcome are released (no miss counted: the cause is unk
 entries whose call ended are completed; agents stuck offered or busy for an entry that no longer
 holds them are freed; due ladder steps are applied; then it dispatches. Cost per run: the entries
 in the department (bounded by SWEEP_LIMIT) + one call lookup per waiting or connected entry + the
-agents.
+agents offered or busy (the repair) and those free (the dispatch).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from common.service.routing_dispatch import Dispatcher
 SWEEP_LIMIT = 500
 _CALLER_GONE = ("ended",)
 _TERMINAL = {"voicemail", "timeout"}
+_HOLDING = frozenset({"offered", "busy"})  # agents the sweep may find stuck
 
 
 class Upkeep:
@@ -167,7 +168,9 @@ class Upkeep:
         settings = target.settings
         if settings.schedule and self.deps.schedule_open(entry.tenant_id, settings.schedule, now) is False:
             return None, "department is closed"
-        if not routing.can_join(settings.join_when_empty, self.store.list_agents(entry.tenant_id, department_id), now):
+        rule = settings.join_when_empty
+        agents = self.store.list_agents(entry.tenant_id, department_id, statuses=routing.join_statuses(rule))
+        if not routing.can_join(rule, agents, now):
             return None, "no agents per its join rule"
         if self.store.count_entries(entry.tenant_id, department_id, "waiting") >= settings.max_queue_size:
             return None, "queue is full"
@@ -239,8 +242,8 @@ class Upkeep:
 
     def _repair_agents(self, tenant_id: str, department_id: str, ring: timedelta, now: datetime) -> int:
         repaired = 0
-        for agent in self.store.list_agents(tenant_id, department_id):
-            if agent.status not in ("offered", "busy") or agent.entry_department != department_id:
+        for agent in self.store.list_agents(tenant_id, department_id, statuses=_HOLDING):
+            if agent.status not in _HOLDING or agent.entry_department != department_id:
                 continue
             if datetime.fromisoformat(agent.status_since) + ring >= now:
                 continue  # too recent to judge: its webhook may still be on the way

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -265,6 +266,48 @@ def test_expected_wait(ahead: int, agents: list[A], expected: int) -> None:
 def test_join_when_empty(rule: str, statuses: list[str], joins: bool) -> None:
     agents = [A(f"a{i}", status=s, wrap_up_until=at(60) if s == "wrap-up" else None) for i, s in enumerate(statuses)]
     assert routing.can_join(rule, agents, NOW) is joins
+
+
+# Every stored state an agent can be in: each status, and a wrap-up both still running and ended.
+STORED = [A("x", status=s) for s in STATUSES if s != "wrap-up"] + [
+    A("x", status="wrap-up", wrap_up_until=at(60), handle_ewma_seconds=90),
+    A("x", status="wrap-up", wrap_up_until=at(-1), handle_ewma_seconds=300)]  # fmt: skip
+
+
+def _staffings() -> list[list[A]]:
+    """Every department of up to three agents drawn from STORED (with distinct ids and handle times)."""
+    found: list[list[A]] = [[]]
+    for size in (1, 2, 3):
+        for picks in itertools.product(range(len(STORED)), repeat=size):
+            found.append([replace(STORED[p], id=f"a{i}", handle_ewma_seconds=STORED[p].handle_ewma_seconds
+                                  or 60.0 * (i + 1)) for i, p in enumerate(picks)])  # fmt: skip
+    return found
+
+
+def test_each_decision_reads_only_the_statuses_it_names() -> None:
+    """The store is asked only for the statuses a decision needs (the module's table); over every
+    staffing of up to three agents, the answer on that subset is the answer on everyone."""
+    def only(agents: list[A], statuses: frozenset[str]) -> list[A]:
+        return [a for a in agents if a.status in statuses]
+
+    staffings = _staffings()
+    assert len(staffings) == 1 + 7 + 49 + 343
+    for agents in staffings:
+        available = routing.available_agents(agents, NOW)
+        assert routing.available_agents(only(agents, routing.MAY_BE_AVAILABLE), NOW) == available
+        for ahead in (0, 1, 2, 5):
+            expected = routing.expected_wait(ahead, agents, NOW)
+            assert routing.expected_wait(ahead, only(agents, routing.WORKING), NOW) == expected, (agents, ahead)
+        for rule in ("always", "staffed", "available"):
+            joins = routing.can_join(rule, agents, NOW)
+            assert routing.can_join(rule, only(agents, routing.join_statuses(rule)), NOW) is joins, (rule, agents)
+
+
+def test_join_rule_always_needs_no_agents_and_subsets_are_proper() -> None:
+    assert routing.join_statuses("always") == frozenset()
+    assert routing.MAY_BE_AVAILABLE < routing.WORKING < routing.LOGGED_IN < set(STATUSES)
+    assert routing.join_statuses("available") == routing.MAY_BE_AVAILABLE
+    assert routing.join_statuses("staffed") == routing.LOGGED_IN
 
 
 # --- ladder ----------------------------------------------------------------------------------------
