@@ -13,20 +13,30 @@ Rules owned here:
 - Every signed request gets 200 and valid TwiML within ``BUDGET_SECONDS``: the service runs on a
   worker thread; if it fails or overruns, the caller hears an apology and is sent to the fallback
   destination. Twilio never sees a 5xx from us.
+- What a request meant for the call is annotated on its log line (common/observability.py): the
+  tenant (the number's, from this instance's cache: no I/O), ``call_event`` started (a deployed flow
+  answered) or completed (the status callback, with Twilio's ``call_status``), and ``failure`` when
+  the caller heard the fallback: ``fallback_url`` (Twilio used the number's Fallback URL),
+  ``unhandled_error``, ``budget_overrun``. The service runs in the request's context (``pool``
+  copies it), so its own log lines carry the call sid and trace too.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import quote, unquote
 
+from common import observability
 from common.bootstrap import Services
+from common.core import twiml
 from common.core.twiml import CONNECTION_OVERRIDES
-from common.service.calls import Forbidden
+from common.service.calls import NOT_IN_SERVICE, Forbidden
 
 log = logging.getLogger("ivr.voice")
 
@@ -34,7 +44,19 @@ BUDGET_SECONDS = 2.5
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 4096
 EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
-pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="voice")
+NOT_IN_SERVICE_DOCUMENT = twiml.say_and_hangup(NOT_IN_SERVICE)
+CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's final ones
+
+
+class ContextPool(ThreadPoolExecutor):
+    """A worker pool whose jobs run in the submitter's context (contextvars), so whatever the service
+    logs on a worker carries the request's trace, call sid and tenant."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+pool = ContextPool(max_workers=64, thread_name_prefix="voice")
 
 
 def _native(text: str) -> str:
@@ -129,7 +151,9 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     if refused is not None:
         return refused
     params = form(request)
+    _annotate_tenant(svc, params.get("To", ""))
     if name == "fallback":
+        observability.annotate(failure="fallback_url")
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
         return xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
@@ -148,8 +172,33 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         job.cancel()  # if it never started, it never will; a running one finishes with its own deadlines
         log.error("%s for call %s overran %.1fs; answering the fallback", name, params.get("CallSid"),
                   BUDGET_SECONDS)  # fmt: skip
-        return xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
+        return _failed(name, "budget_overrun", svc, params)
     except Exception:
         log.exception("%s for call %s failed; answering the fallback", name, params.get("CallSid"))
-        return xml(EMPTY if name == "status" else svc.calls.fallback(None, params.get("To")))
-    return xml(EMPTY if name == "status" else str(result))
+        return _failed(name, "unhandled_error", svc, params)
+    if name == "status":
+        status = params.get("CallStatus", "")
+        observability.annotate(call_event="completed", call_status=status if status in CALL_STATUSES else "other")
+        return xml(EMPTY)
+    document = str(result)
+    if name == "incoming" and document != NOT_IN_SERVICE_DOCUMENT:
+        _annotate_tenant(svc, params.get("To", ""), started=True)
+    return xml(document)
+
+
+def _annotate_tenant(svc: Services, number: str, started: bool = False) -> None:
+    """The tenant of the called number as this instance last read it (no I/O; unknown on a cold
+    instance until the service reads it); ``started``: a deployed flow answered an incoming call."""
+    known = svc.calls.numbers.last_known(number) if number else None
+    if known is not None:
+        observability.annotate(tenant=known.tenant_id)
+        if started and known.deployment is not None:
+            observability.annotate(call_event="started")
+
+
+def _failed(name: str, why: str, svc: Services, params: dict[str, str]) -> tuple[str, int, dict[str, str]]:
+    if name == "status":  # nobody hears a status callback's answer: not a failed flow, but an error
+        observability.annotate(error=why)
+        return xml(EMPTY)
+    observability.annotate(failure=why)
+    return xml(svc.calls.fallback(None, params.get("To")))

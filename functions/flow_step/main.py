@@ -7,12 +7,16 @@
 
 import functions_framework
 
+from common import observability
 from common.bootstrap import services
 from common.core.queue_twiml import PREFIX
 from common.web import department_hooks, voice
 
+observability.install("flow_step")
+
 
 @functions_framework.http
+@observability.observed("flow_step")
 def flow_step(request):  # type: ignore[no-untyped-def]
     if request.path.startswith(PREFIX + "/"):
         return department_hooks.handle(request, services())

@@ -7,10 +7,14 @@
 
 import functions_framework
 
+from common import observability
 from common.bootstrap import services
 from common.web import voice
 
+observability.install("incoming_call")
+
 
 @functions_framework.http
+@observability.observed("incoming_call")
 def incoming_call(request):  # type: ignore[no-untyped-def]
     return voice.handle(request, services(), routes=("incoming", "status", "fallback"))

@@ -3,10 +3,14 @@ the routing timers' task handlers (POST /api/departments/tasks/{kind}, the tasks
 
 import functions_framework
 
+from common import observability
 from common.bootstrap import services
 from common.web import routing_api
 
+observability.install("route_department")
+
 
 @functions_framework.http
+@observability.observed("route_department")
 def route_department(request):  # type: ignore[no-untyped-def]
     return routing_api.handle_function(request, services())
