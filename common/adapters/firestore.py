@@ -49,6 +49,7 @@ from common.adapters.firestore_support import (  # noqa: F401  (firestore_can_ho
     call_to_doc,
     firestore_can_hold,
     outage_errors,
+    outbox_fields,
     translating_outages,
     utc,
 )
@@ -421,7 +422,43 @@ class FirestoreStore:
     # -- calls -----------------------------------------------------------------------------------
 
     def create_call(self, call: CallRecord) -> bool:
-        return self._create(self._doc("calls", call.call_sid), call_to_doc(call))
+        return self.save_call(call, None) is not None
+
+    def save_call(self, call: CallRecord, token: Any | None) -> Any | None:
+        """create() when ``token`` is None, else one precondition update; the write's update time."""
+        ref = self._doc("calls", call.call_sid)
+        try:
+            if token is None:
+                result = ref.create(call_to_doc(call), **self._commit_kw)
+            else:
+                option = self.client.write_option(last_update_time=token)
+                result = ref.update(call_to_doc(call), option=option, **self._commit_kw)
+        except (self._gexc.AlreadyExists, self._gexc.FailedPrecondition, self._gexc.NotFound):
+            return None
+        self._count(writes=1)
+        return result.update_time
+
+    def update_outbox(self, call_sid: str, outbox: list[dict[str, Any]], token: Any) -> Any | None:
+        """Two fields of the call, on the same precondition as a step's write: a step that read the
+        document before this lands fails its compare-and-set and re-reads (calls.py retries it)."""
+        ref = self._doc("calls", call_sid)
+        fields = outbox_fields(outbox)
+        try:
+            result = ref.update(fields, option=self.client.write_option(last_update_time=token), **self._commit_kw)
+        except (self._gexc.FailedPrecondition, self._gexc.NotFound):
+            return None
+        self._count(writes=1)
+        return result.update_time
+
+    def calls_with_outbox(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
+        """A range on one field ordered by it: Firestore's automatic single-field index serves it."""
+        from google.cloud.firestore import FieldFilter
+
+        query = (self._col("calls").where(filter=FieldFilter("outbox_since", "<=", utc(older_than)))
+                 .order_by("outbox_since").limit(limit).select(["outbox_since"]))  # fmt: skip
+        snaps = list(query.get(**self._read_kw))
+        self._count(reads=len(snaps))
+        return [(snap.id, utc(snap.get("outbox_since"))) for snap in snaps]
 
     def read_call(self, call_sid: str) -> tuple[CallRecord, Any] | None:
         snap = self._doc("calls", call_sid).get(**self._read_kw)
@@ -432,14 +469,7 @@ class FirestoreStore:
 
     def write_call(self, call: CallRecord, token: Any) -> bool:
         """One precondition write: applied only if the document's update time is still ``token``."""
-        ref = self._doc("calls", call.call_sid)
-        option = self.client.write_option(last_update_time=token)
-        try:
-            ref.update(call_to_doc(call), option=option, **self._commit_kw)
-        except (self._gexc.FailedPrecondition, self._gexc.NotFound):
-            return False
-        self._count(writes=1)
-        return True
+        return token is not None and self.save_call(call, token) is not None
 
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]:
         from google.cloud.firestore import FieldFilter

@@ -36,7 +36,7 @@ def _plain_datetime(value: datetime) -> datetime:
 _RESERVED_KEY = re.compile(r"__.*__", re.DOTALL)
 _MAX_DEPTH = 20
 _INT64 = range(-(2**63), 2**63)
-ENCODED_FIELDS = ("state", "events", "pending_http")  # CallRecord fields that may hold foreign JSON
+ENCODED_FIELDS = ("state", "events", "pending_http", "outbox")  # CallRecord fields that may hold foreign JSON
 
 
 def firestore_can_hold(value: Any, depth: int = 1) -> bool:
@@ -68,17 +68,30 @@ def _utf8(text: str) -> bool:
 def call_to_doc(call: CallRecord) -> dict[str, Any]:
     doc = call.model_dump(mode="json")
     doc["expires_at"] = utc(call.expires_at)  # a real timestamp: the TTL policy's field
+    doc["outbox_since"] = utc(call.outbox_since) if call.outbox_since is not None else None  # the sweeper's
     for field in ENCODED_FIELDS:
         if not firestore_can_hold(doc[field]):
             doc[field] = json.dumps(doc[field], separators=(",", ":"))
     return doc
 
 
+def _since(outbox: list[dict[str, Any]]) -> datetime | None:
+    """The earliest occurred_at of an outbox (RFC 3339 UTC strings), as a Firestore timestamp."""
+    earliest = min((str(r.get("occurred_at", "")) for r in outbox), default="")
+    return utc(datetime.fromisoformat(earliest.replace("Z", "+00:00"))) if earliest else None
+
+
+def outbox_fields(outbox: list[dict[str, Any]]) -> dict[str, Any]:
+    """The two fields ``update_outbox`` writes, encoded like ``call_to_doc`` encodes them."""
+    value: Any = outbox if firestore_can_hold(outbox) else json.dumps(outbox, separators=(",", ":"))
+    return {"outbox": value, "outbox_since": _since(outbox)}
+
+
 def call_from_doc(doc: dict[str, Any]) -> CallRecord:
     doc = dict(doc)
-    expires = doc.get("expires_at")
-    if isinstance(expires, datetime):
-        doc["expires_at"] = _plain_datetime(expires)
+    for name in ("expires_at", "outbox_since"):
+        if isinstance(doc.get(name), datetime):
+            doc[name] = _plain_datetime(doc[name])
     for field in ENCODED_FIELDS:
         if isinstance(doc.get(field), str):  # stored as JSON text (see firestore_can_hold)
             doc[field] = json.loads(doc[field])

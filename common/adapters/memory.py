@@ -259,13 +259,38 @@ class MemoryStore:
     # -- calls -----------------------------------------------------------------------------------
 
     def create_call(self, call: CallRecord) -> bool:
+        return self.save_call(call, None) is not None
+
+    def save_call(self, call: CallRecord, token: Any | None) -> Any | None:
         with self._lock:
-            if _key(call.call_sid) in self._docs.get("calls", {}):
-                self.reads += 1
-                return False
+            if token is None:
+                if _key(call.call_sid) in self._docs.get("calls", {}):
+                    self.reads += 1
+                    return None
+            elif self._versions.get(call.call_sid) != token:
+                return None
             self._put("calls", call.call_sid, call.model_dump(mode="json"))
-            self._versions[call.call_sid] = 1
-            return True
+            self._versions[call.call_sid] = (token or 0) + 1
+            return self._versions[call.call_sid]
+
+    def update_outbox(self, call_sid: str, outbox: list[dict[str, Any]], token: Any) -> Any | None:
+        with self._lock:
+            doc = self._docs.get("calls", {}).get(_key(call_sid))
+            if doc is None or self._versions.get(call_sid) != token:
+                return None
+            doc["outbox"] = copy.deepcopy(outbox)
+            doc["outbox_since"] = min((r["occurred_at"] for r in outbox), default=None)
+            self.writes += 1
+            self._versions[call_sid] = token + 1
+            return token + 1
+
+    def calls_with_outbox(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
+        with self._lock:
+            found = [(sid, datetime.fromisoformat(d["outbox_since"].replace("Z", "+00:00")))
+                     for sid, d in self._docs.get("calls", {}).items() if d.get("outbox_since")]  # fmt: skip
+        found = sorted((f for f in found if f[1] <= older_than), key=lambda f: (f[1], f[0]))[:limit]
+        self.reads += len(found)
+        return found
 
     def read_call(self, call_sid: str) -> tuple[CallRecord, Any] | None:
         with self._lock:
@@ -275,12 +300,7 @@ class MemoryStore:
             return CallRecord.model_validate(doc), self._versions[call_sid]
 
     def write_call(self, call: CallRecord, token: Any) -> bool:
-        with self._lock:
-            if self._versions.get(call.call_sid) != token:
-                return False
-            self._put("calls", call.call_sid, call.model_dump(mode="json"))
-            self._versions[call.call_sid] = token + 1
-            return True
+        return token is not None and self.save_call(call, token) is not None
 
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]:
         with self._lock:

@@ -4,6 +4,7 @@
                  calls                                                              (Firestore | memory)
     SecretStore  tenants' Twilio auth tokens (common/adapters/secrets.py)         (Secret Manager | memory)
     HttpFetcher  performs an httpRequestNode's request with a hard timeout         (urllib3 | fake)
+    EventPublisher  exports call events                                   (Pub/Sub | DuckDB file | memory)
     NumberOwnership  does a Twilio account own a number (before a tenant may claim it)  (Twilio REST | trusting)
     Clock        the one place that reads the time                                  (system | frozen)
 
@@ -165,6 +166,13 @@ class CallRecord(Record):
     duration_seconds: int | None = None
     outcome: str | None = None
     exported: bool = False
+    #: the event outbox: exported rows (common/core/events.py) written with the state change that
+    #: caused them and not yet published; never truncated (``events`` keeps only the latest for display)
+    outbox: list[dict[str, Any]] = Field(default_factory=list)
+    #: when the oldest row in ``outbox`` happened (None: empty); the sweeper's query field
+    outbox_since: datetime | None = None
+    #: what event derivation carries from turn to turn (common/core/call_events.py)
+    event_cursor: dict[str, Any] = Field(default_factory=dict)
 
 
 class Conflict(Exception):
@@ -257,6 +265,17 @@ class Store(Protocol):
     def write_call(self, call: CallRecord, token: Any) -> bool:
         """Replace the call if unchanged since the read that produced ``token``; False otherwise."""
 
+    def save_call(self, call: CallRecord, token: Any | None) -> Any | None:
+        """``create_call`` (token None) or ``write_call``, answering the new token (None: refused)."""
+
+    def update_outbox(self, call_sid: str, outbox: list[dict[str, Any]], token: Any) -> Any | None:
+        """Replace only the call's ``outbox`` (and ``outbox_since``: the earliest ``occurred_at`` left,
+        None when empty) if the call is unchanged since ``token``; the new token, None when refused."""
+
+    def calls_with_outbox(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
+        """(call sid, outbox_since) of calls whose outbox holds a row from ``older_than`` or before,
+        oldest first."""
+
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]: ...
 
     def list_calls(self, tenant_id: str, active: bool | None = None, limit: int = 50) -> list[CallRecord]:
@@ -266,6 +285,15 @@ class Store(Protocol):
     # health
     def ping(self) -> None:
         """Return when the backend answers; StoreUnavailable (within the read deadline) otherwise."""
+
+
+class EventPublisher(Protocol):
+    """Where exported events go (common/adapters/events_sinks.py, pubsub.py): Pub/Sub in production,
+    a local DuckDB file on a laptop stack, a list in tests."""
+
+    def publish(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Publish the rows (common/core/events.py ``CallEvent.row()``); the event ids the backend
+        confirmed. Never raises: what is not confirmed stays in the outbox for the sweeper."""
 
 
 class NumberOwnership(Protocol):

@@ -1,0 +1,97 @@
+"""The embedded EventPublishers: a list in memory, and a local DuckDB file.
+
+    MemoryPublisher()             keeps every published row (duplicates too) in ``rows``
+    DuckDBSink(path)              appends rows to table call_events of a DuckDB file (``ivr run``'s default)
+    insert_rows(connection, rows) the same insert, for anything that holds its own connection
+
+Rules owned here:
+- The DuckDB table is created from the generated DDL (common/core/events.py ``duckdb_ddl``), so its
+  columns are the BigQuery table's. Rows are appended as they come, duplicates included, exactly as
+  the BigQuery subscription appends them: readers deduplicate by event_id (the views do).
+- DuckDBSink opens the file for each batch and closes it again: DuckDB lets one process write a file
+  at a time, and ``ivr report`` must be able to open it between batches. A batch is one transaction.
+- ``fail`` (MemoryPublisher) makes publishing fail, for tests of the outbox and the sweeper.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from common.core.events import COLUMNS, duckdb_ddl
+
+log = logging.getLogger("ivr.events")
+
+_NAMES = [c.name for c in COLUMNS]
+
+
+class MemoryPublisher:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.fail = False
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def publish(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        with self._lock:
+            self.calls += 1
+            if self.fail:
+                return set()
+            self.rows.extend(json.loads(json.dumps(r)) for r in rows)  # a copy, as if sent over the wire
+            return {str(r["event_id"]) for r in rows}
+
+    def unique(self) -> dict[str, dict[str, Any]]:
+        """event_id -> row, the first copy of each (what the views keep)."""
+        with self._lock:
+            out: dict[str, dict[str, Any]] = {}
+            for row in self.rows:
+                out.setdefault(row["event_id"], row)
+            return out
+
+
+def insert_rows(connection: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``rows`` (CallEvent rows, or the same columns decoded from a message) in one transaction."""
+    connection.execute(duckdb_ddl())
+    values = []
+    for row in rows:
+        data = row.get("data")
+        record = [row.get(name) for name in _NAMES]
+        record[_NAMES.index("data")] = None if data is None else (data if isinstance(data, str) else json.dumps(data))
+        values.append(record)
+    if values:
+        marks = ", ".join("?" for _ in _NAMES)
+        connection.execute("BEGIN")
+        try:
+            connection.executemany(f"INSERT INTO call_events ({', '.join(_NAMES)}) VALUES ({marks})", values)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+class DuckDBSink:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def publish(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        if not rows:
+            return set()
+        import duckdb
+
+        try:
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = duckdb.connect(str(self.path))
+                try:
+                    insert_rows(connection, rows)
+                finally:
+                    connection.close()
+        except Exception as exc:  # a locked or unwritable file: the rows stay in the outbox
+            log.warning("events: could not append %d rows to %s: %s", len(rows), self.path, exc)
+            return set()
+        return {str(r["event_id"]) for r in rows}
