@@ -1,0 +1,156 @@
+"""HTTP plumbing of calls as the console watches them: the tenant's calls and one call's transcript.
+
+    handle(request, svc) -> (body, status, headers)    any /api/calls* request (the admin API delegates)
+
+    method  path                  who may   what
+    GET     /api/calls            read      the tenant's calls, newest first: ?active=true|false&limit=1..200
+    GET     /api/calls/{callSid}  read      one call: where it is, the path so far, its events
+
+Rules owned here:
+- Keys and roles as everywhere in the admin API (``common.web.api``): 401 without a valid key, 403
+  for a role without ``read`` (an agent key) and for the platform admin key.
+- A tenant sees its own calls only. Another tenant's call is 404, worded exactly like a call that
+  does not exist, so a sid cannot be probed; a sid that no Twilio call can have is 404 without a
+  store read.
+- What a call shows: number, flow and version, status, when it started, seconds in call (by the
+  service's clock while active, else Twilio's duration), the current node, the path of nodes so far,
+  the outcome, and the events (``node.entered``, inputs, transfers...). Never the TwiML, the
+  trigger's raw parameters nor the flow's variables: callers' answers stay out of a list view.
+- Listing needs the store's ``list_calls(tenant_id, active, limit)``; a store without it answers 501
+  ``not_implemented`` naming what is missing (the one-call read works on every store).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from common.adapters.ports import CallRecord, StoreUnavailable
+from common.service.access import may, roles_granting
+from common.service.admin import ApiError
+from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps
+
+log = logging.getLogger("ivr.api.calls")
+
+CALL_SID = re.compile(r"CA[0-9A-Za-z]{32}")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+MAX_EVENTS = 500  # a call's events in one answer (a long call may have more: ``eventsTruncated``)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return dumps(body), status, {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})}
+
+
+def _principal(request: Any, svc: Any) -> Any:
+    authorization = request.headers.get("Authorization")
+    if svc.tenants.is_platform_key(authorization):
+        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
+                       "use one of the tenant's keys here")  # fmt: skip
+    principal = svc.admin.identify(authorization)
+    if not may(principal.role, "read"):
+        raise ApiError(403, "forbidden", f"role {principal.role} may not read calls (GET /api/calls); roles that "
+                       f"may: {', '.join(roles_granting('read'))}")  # fmt: skip
+    return principal
+
+
+def _now(svc: Any) -> datetime:
+    now: datetime = svc.calls.now()
+    return now
+
+
+def _seconds_between(start: str, end: datetime) -> int | None:
+    try:
+        began = datetime.fromisoformat(start)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int((end - began).total_seconds())) if began.tzinfo else None
+
+
+def call_view(call: CallRecord, now: datetime, with_events: bool) -> dict[str, Any]:
+    state = call.state or {}
+    path = [str(node) for node in state.get("path", []) if isinstance(node, str)]
+    cursor = state.get("cursor") or state.get("waiting")
+    current = cursor if isinstance(cursor, str) else (path[-1] if path and call.status == "active" else None)
+    started = state.get("started_at") or call.created_at
+    seconds = _seconds_between(started, now) if call.status == "active" else call.duration_seconds
+    trigger = state.get("trigger") or {}
+    view: dict[str, Any] = {
+        "callSid": call.call_sid, "number": call.number, "caller": trigger.get("From"),
+        "flowId": call.flow_id, "version": call.flow_version, "status": call.status,
+        "callStatus": call.call_status, "startedAt": started, "updatedAt": call.updated_at,
+        "secondsInCall": seconds, "currentNode": current, "path": path, "outcome": call.outcome,
+        "endReason": state.get("end_reason"), "steps": call.seq,
+    }  # fmt: skip
+    if with_events:
+        events = call.events[:MAX_EVENTS]
+        view["events"] = [{"type": e.get("type"), "seq": e.get("seq"), "at": e.get("at"), "nodeId": e.get("nodeId"),
+                           "data": e.get("data") or {}} for e in events]  # fmt: skip
+        view["eventsTruncated"] = len(call.events) > MAX_EVENTS
+    return view
+
+
+def _flag(raw: str | None, name: str) -> bool | None:
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, "invalid_request", f"query.{name}: {raw[:40]!r} is not true or false",
+                   [{"field": f"query.{name}", "message": "true or false"}])  # fmt: skip
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "invalid_request", f"query.limit: {raw[:40]!r} is not a whole number 1-{MAX_LIMIT}",
+                       [{"field": "query.limit", "message": f"a whole number 1-{MAX_LIMIT}"}])  # fmt: skip
+    return int(raw)
+
+
+def _list(request: Any, svc: Any) -> Reply:
+    principal = _principal(request, svc)
+    active, limit = _flag(request.args.get("active"), "active"), _limit(request.args.get("limit"))
+    lister = getattr(svc.store, "list_calls", None)
+    if lister is None:
+        raise ApiError(501, "not_implemented", "this stack's store cannot list calls yet (Store.list_calls); "
+                       "GET /api/calls/{callSid} reads one call")  # fmt: skip
+    now = _now(svc)
+    calls = [c for c in lister(principal.tenant.id, active, limit) if c.tenant_id == principal.tenant.id]
+    return _json({"at": now.isoformat(), "calls": [call_view(c, now, with_events=False) for c in calls[:limit]]})
+
+
+def _one(request: Any, svc: Any, call_sid: str) -> Reply:
+    principal = _principal(request, svc)
+    missing = ApiError(404, "not_found", f"call {call_sid[:40]!r} does not exist")
+    if not CALL_SID.fullmatch(call_sid):
+        raise ApiError(404, "not_found", f"{call_sid[:40]!r} is not a call sid: CA followed by 32 letters or digits")
+    found = svc.store.read_call(call_sid)
+    if found is None or found[0].tenant_id != principal.tenant.id:
+        raise missing
+    return _json(call_view(found[0], _now(svc), with_events=True))
+
+
+def handle(request: Any, svc: Any) -> Reply:
+    path = request.path.rstrip("/") or "/"
+    try:
+        parts = path.split("/")  # "", "api", "calls", [sid]
+        if len(parts) not in (3, 4) or parts[:3] != ["", "api", "calls"]:
+            raise ApiError(404, "not_found", f"no API route {path}")
+        if request.method != "GET":
+            return _json(ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {path}; "
+                                  "use GET").body(), 405, {"Allow": "GET"})  # fmt: skip
+        return _list(request, svc) if len(parts) == 3 else _one(request, svc, parts[3])
+    except ApiError as exc:
+        return _json(exc.body(), exc.status)
+    except StoreUnavailable as exc:
+        log.error("API %s %s: the store is unavailable: %s", request.method, path, exc)
+        return _json(ApiError(503, "store_unavailable", "storage did not answer in time; retry in a few "
+                              "seconds").body(), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
+    except Exception:
+        log.exception("API %s %s failed", request.method, path)
+        return _json(ApiError(500, "internal", "unexpected error; check the current state before retrying").body(), 500)
