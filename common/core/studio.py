@@ -1,0 +1,208 @@
+"""Twilio Studio flow definitions -> FlowDesigner flows, with a report of what became of each widget.
+
+    import_studio(document, ImportOptions(...)) -> Imported(flow, report)
+
+Pure: no I/O, no clock. ``document`` is what Studio exports: the bare definition (``description``,
+``states``, ``initial_state``, ``flags``) or the REST Flow resource that wraps it in ``definition``
+(an object, or the JSON text of one). Anything else raises ``StudioImportError`` naming what is
+missing; every other problem is a finding in the report, never an exception.
+
+Rules owned here:
+- Widget names become node ids (made valid and unique; templates that read ``widgets.<name>`` are
+  renamed with them), ``properties.offset`` becomes the position, transitions become edges whose
+  ``sourceHandle`` is the outcome. The trigger is the start node; only ``incomingCall`` starts a call.
+- Only widgets a call can reach from ``incomingCall`` are imported. The others (reached only from
+  messages, REST executions, subflow starts) are listed in the report as not imported, with why:
+  a voice flow never runs them, and a message widget's wait-for-reply loop would be a loop without
+  caller input.
+- The report lists every widget with what it became, every finding (``warnings``: the flow runs
+  differently from Studio, or a property has no effect) and the validator's verdict on the result.
+  ``ok`` is true when the flow validates; ``strict_ok`` when, besides, nothing was found.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.core import studio_calls as calls
+from common.core import studio_widgets as widgets
+from common.core import validation
+from common.core.studio_build import Build, Finding, Transitions, WidgetEntry, node_id_for, variable_for
+from common.core.studio_text import Rewriter, as_text
+
+
+class StudioImportError(ValueError):
+    """The document is not a Studio flow definition at all. ``field`` says where (dotted path)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    flow_id: str | None = None
+    name: str | None = None
+    #: the account's department ids, when known: queue names are matched against them
+    departments: Collection[str] | None = None
+    #: queue name or workflow SID -> department id
+    department_map: Mapping[str, str] = field(default_factory=dict)
+    #: ``${NAME}`` -> value, for files managed by Terraform
+    placeholders: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Imported:
+    flow: dict[str, Any]
+    report: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.report["ok"])
+
+    @property
+    def strict_ok(self) -> bool:
+        return self.ok and not self.report["warnings"]
+
+
+CONVERTERS: dict[str, widgets.Converter] = {
+    "trigger": widgets.trigger, "say-play": widgets.say_play, "gather-input-on-call": widgets.gather,
+    "split-based-on": widgets.split, "set-variables": widgets.set_variables,
+    "make-http-request": widgets.http_request, "run-function": widgets.run_function,
+    "connect-call-to": calls.connect_call, "enqueue-call": calls.enqueue, "send-to-flex": calls.enqueue,
+    "record-voicemail": calls.record_voicemail, "record-call": calls.record_call,
+    "run-subflow": calls.run_subflow, "add-twiml-redirect": calls.add_twiml_redirect,
+    "make-outgoing-call-v2": calls.outgoing_call, "send-message": calls.send_message,
+    "send-and-wait-for-reply": calls.waits_for_text, "send-to-auto-pilot": calls.waits_for_text,
+    "connect-virtual-agent": calls.waits_for_text,
+}  # fmt: skip
+_JSON_ANSWERS = {"make-http-request", "run-function"}
+
+
+def definition_of(document: Any) -> dict[str, Any]:
+    """The bare definition inside ``document`` (itself, or a REST resource's ``definition``)."""
+    if not isinstance(document, dict):
+        raise StudioImportError("a Studio flow is a JSON object with 'states' (or a Flow resource with 'definition')")
+    if "states" not in document and "definition" in document:
+        inner = document["definition"]
+        if isinstance(inner, str):
+            try:
+                inner = json.loads(inner)
+            except ValueError as exc:
+                raise StudioImportError(f"'definition' is text that is not JSON: {exc}", "definition") from exc
+        if not isinstance(inner, dict):
+            raise StudioImportError("'definition' must be the flow definition object", "definition")
+        return definition_of(inner)
+    states = document.get("states")
+    if not isinstance(states, list):
+        raise StudioImportError("'states' must be the list of the flow's widgets", "states")
+    return document
+
+
+def _states(definition: dict[str, Any], build_findings: list[Finding]) -> list[dict[str, Any]]:
+    states, seen = [], set()
+    for index, raw in enumerate(definition["states"]):
+        if not isinstance(raw, dict) or not as_text(raw.get("name")).strip() or not as_text(raw.get("type")).strip():
+            build_findings.append(Finding(severity="warning", code="invalid_widget", widget=f"states.{index}", type="",
+                                          property=None, message="a widget needs a name and a type; it is left out"))
+            continue
+        name = as_text(raw["name"]).strip()
+        if name in seen:
+            build_findings.append(Finding(severity="warning", code="duplicate_widget", widget=name,
+                                          type=as_text(raw["type"]), property=None,
+                                          message="another widget has this name; this one is left out"))
+            continue
+        seen.add(name)
+        states.append({**raw, "name": name, "type": as_text(raw["type"]).strip()})
+    return states
+
+
+def _trigger(definition: dict[str, Any], states: list[dict[str, Any]]) -> dict[str, Any] | None:
+    initial = as_text(definition.get("initial_state")).strip()
+    by_name = {s["name"]: s for s in states}
+    if initial in by_name and by_name[initial]["type"] == "trigger":
+        return by_name[initial]
+    return next((s for s in states if s["type"] == "trigger"), None)
+
+
+def _reachable(start: str, states: dict[str, dict[str, Any]]) -> set[str]:
+    seen, stack = {start}, [start]
+    while stack:
+        state = states[stack.pop()]
+        for item in state.get("transitions") if isinstance(state.get("transitions"), list) else []:
+            if not isinstance(item, dict):
+                continue
+            if state["type"] == "trigger" and as_text(item.get("event")).strip().lower() != "incomingcall":
+                continue
+            target = item.get("next")
+            if isinstance(target, str) and target.strip() in states and target.strip() not in seen:
+                seen.add(target.strip())
+                stack.append(target.strip())
+    return seen
+
+
+def _flow_id(definition: dict[str, Any], document: Any, options: ImportOptions) -> tuple[str, str]:
+    wrapper = document if isinstance(document, dict) and "definition" in document else {}
+    title = as_text(options.name or wrapper.get("friendly_name") or definition.get("description")).strip()
+    name = (title or "Imported Studio flow")[:200]
+    flow_id = options.flow_id or re.sub(r"[^A-Za-z0-9_-]+", "_", title).strip("_")[:64] or "studio_flow"
+    return flow_id, name
+
+
+def import_studio(document: Any, options: ImportOptions | None = None) -> Imported:
+    options = options or ImportOptions()
+    definition = definition_of(document)
+    early: list[Finding] = []
+    states = _states(definition, early)
+    trigger = _trigger(definition, states)
+    if trigger is None:
+        raise StudioImportError("the flow has no trigger widget (type 'trigger'), so no call can start it", "states")
+    by_name = {s["name"]: s for s in states}
+    taken: set[str] = set()
+    ids = {s["name"]: node_id_for(s["name"], taken) for s in states}
+    variables = {}
+    for state in states:
+        props = state.get("properties") if isinstance(state.get("properties"), dict) else {}
+        raw = props.get("variables") if state["type"] == "set-variables" else None
+        for item in raw if isinstance(raw, list) else []:
+            if isinstance(item, dict) and as_text(item.get("key")).strip():
+                variables[as_text(item["key"]).strip()] = variable_for(as_text(item["key"]))
+    rewriter = Rewriter(dict(options.placeholders), ids, variables,
+                        {ids[s["name"]] for s in states if s["type"] in _JSON_ANSWERS})  # fmt: skip
+    departments = set(options.departments) if options.departments is not None else None
+    build = Build(rewriter, ids, {s["name"]: s["type"] for s in states}, departments, dict(options.department_map))
+    build.findings.extend(early)
+    reached = _reachable(trigger["name"], by_name)
+    for state in states:
+        name = state["name"]
+        build.entries[name] = WidgetEntry(name, state["type"])
+        if name not in reached:
+            build.entries[name].became = "not imported: no call reaches it from incomingCall"
+            continue
+        transitions: Transitions = build.transitions(state)
+        converter = CONVERTERS.get(state["type"], calls.unknown) if state is not trigger else widgets.trigger
+        if state["type"] == "trigger" and state is not trigger:
+            converter = calls.unknown
+        build.entries[name].became = converter(build, state, transitions)
+    build.resolve(reached)
+    flow_id, flow_name = _flow_id(definition, document, options)
+    flow: dict[str, Any] = {"id": flow_id, "name": flow_name, "nodes": build.nodes, "edges": build.edges}
+    description = as_text(definition.get("description")).strip()
+    if description:
+        flow["description"] = description[:2000]
+    return Imported(flow, _report(build, flow, departments))
+
+
+def _report(build: Build, flow: dict[str, Any], departments: set[str] | None) -> dict[str, Any]:
+    checked = validation.validate(flow, departments=departments)
+    return {
+        "flowId": flow["id"], "ok": checked.ok,
+        "widgets": [entry.as_json() for entry in build.entries.values()],
+        "warnings": [dict(f) for f in build.findings if f["severity"] == "warning"],
+        "notes": [dict(f) for f in build.findings if f["severity"] != "warning"],
+        "validation": checked.model_dump(mode="json"),
+    }  # fmt: skip
