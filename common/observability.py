@@ -330,6 +330,14 @@ def protect(values: Iterable[str]) -> None:
         _secrets = tuple(sorted({*_secrets, *(v for v in values if len(v) >= 8)}, key=len, reverse=True))
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def install(function: str | None = None, stream: IO[str] | None = None, fmt: str | None = None,
             environ: dict[str, str] | None = None) -> logging.Handler:  # fmt: skip
     """Put the one handler of this module on the root logger (replacing the one a previous call put
@@ -337,7 +345,7 @@ def install(function: str | None = None, stream: IO[str] | None = None, fmt: str
     global _installed
     environ = dict(os.environ) if environ is None else environ
     chosen = fmt or log_format(environ)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.setFormatter(CloudJsonFormatter(function) if chosen == "json" else HumanFormatter())
     root = logging.getLogger()
     with _install_lock:
