@@ -1,0 +1,142 @@
+"""The reports over a DuckDB connection: the deployed views' SQL, filtered, as JSON-ready rows.
+
+    billing(month=None, tenant=None)             billing_monthly rows (a month is "YYYY-MM")
+    costs(month=None, tenant=None)               flow_costs rows, most expensive first
+    funnel(flow, version=None, tenant=None)      node_funnel + node_outcomes of one flow version
+    queues(tenant=None, department=None, day=None)   queue_hourly rows
+    prices()                                     platform_prices rows
+
+Rules owned here:
+- Every number comes from a view of ``common.reports.sql``; this module only filters, orders and
+  converts (dates and timestamps to ISO text, so the rows are JSON as they are).
+- Bad filters raise ``BadFilter`` naming the field and the expected form, before any query runs.
+- A funnel without ``version`` shows the flow's highest version that has events (numeric versions
+  compare as numbers); the versions with events are listed with the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from common.reports import sql
+from common.reports.events_file import ReportError, connect, events_path
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class BadFilter(ReportError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.detail = field, message
+
+
+def parse_month(value: str | None, field: str = "month") -> date | None:
+    if value is None or value == "":
+        return None
+    match = MONTH.match(value)
+    if not match:
+        raise BadFilter(field, f"{value[:40]!r} is not a month; write YYYY-MM, e.g. 2026-11")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def parse_day(value: str | None, field: str = "date") -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        if not DAY.match(value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadFilter(field, f"{value[:40]!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-03") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class Reports:
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        sql.create_views(connection)
+
+    def _rows(self, query: str, params: list[Any]) -> list[dict[str, Any]]:
+        cursor = self.connection.execute(query, params)
+        names = [d[0] for d in cursor.description]
+        return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()]
+
+    @staticmethod
+    def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        given = {k: v for k, v in filters.items() if v is not None}
+        clause = " AND ".join(f"{column} = ?" for column in given)
+        return (f"WHERE {clause}" if clause else ""), list(given.values())
+
+    def event_count(self) -> int:
+        return int(self.connection.execute("SELECT COUNT(*) FROM call_events").fetchone()[0])
+
+    def billing(self, month: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._where({"month": parse_month(month), "tenant_id": tenant})
+        return self._rows(f"SELECT * FROM billing_monthly {where} ORDER BY month, tenant_id", params)
+
+    def costs(self, month: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._where({"month": parse_month(month), "tenant_id": tenant})
+        return self._rows(f"SELECT * FROM flow_costs {where} ORDER BY month, platform_cost_usd DESC, tenant_id, "
+                          "flow_id, flow_version", params)  # fmt: skip
+
+    def versions(self, flow: str, tenant: str | None = None) -> list[str]:
+        where, params = self._where({"flow_id": flow, "tenant_id": tenant})
+        query = f"SELECT DISTINCT flow_version FROM node_funnel {where}"
+        found = [r["flow_version"] for r in self._rows(query, params)]
+        return sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+
+    def funnel(self, flow: str, version: str | None = None, tenant: str | None = None) -> dict[str, Any]:
+        if not flow:
+            raise BadFilter("flow", "name the flow (its id)")
+        versions = self.versions(flow, tenant)
+        chosen = version if version is not None else (versions[-1] if versions else None)
+        result: dict[str, Any] = {"flow_id": flow, "flow_version": chosen, "versions": versions, "nodes": []}
+        if chosen is None:
+            return result
+        where, params = self._where({"flow_id": flow, "flow_version": chosen, "tenant_id": tenant})
+        nodes = self._rows(f"SELECT * FROM node_funnel {where} ORDER BY average_step NULLS LAST, callers DESC, "
+                           "node_id", params)  # fmt: skip
+        outcomes = self._rows(f"SELECT * FROM node_outcomes {where} ORDER BY node_id, \"left\" DESC, outcome", params)
+        by_node: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in outcomes:
+            by_node.setdefault((row["tenant_id"], row["node_id"]), []).append(
+                {k: row[k] for k in ("outcome", "left", "callers", "seconds_total", "seconds_average")})
+        for node in nodes:
+            node["outcomes"] = by_node.get((node["tenant_id"], node["node_id"]), [])
+        result["nodes"] = nodes
+        return result
+
+    def queues(self, tenant: str | None = None, department: str | None = None,
+               day: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        where, params = self._where({"tenant_id": tenant, "department_id": department})
+        on_day = parse_day(day)
+        if on_day is not None:
+            where += (" AND " if where else "WHERE ") + "CAST(hour AS DATE) = ?"
+            params.append(on_day)
+        return self._rows(f"SELECT * FROM queue_hourly {where} ORDER BY hour, tenant_id, department_id", params)
+
+    def prices(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM platform_prices ORDER BY kind DESC, item, effective_from", [])
+
+
+@contextmanager
+def open_reports(path: str | Path | None = None, read_only: bool = True) -> Iterator[Reports]:
+    """Reports over the local events file (see ``common.reports.events_file``)."""
+    connection = connect(events_path(path), read_only=read_only)
+    try:
+        yield Reports(connection)
+    finally:
+        connection.close()
