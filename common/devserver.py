@@ -13,11 +13,27 @@ with 403, and a signature over the mangled text was accepted. ``pep3333_environ`
 layer for requests from that server only (it marks its environ with ``werkzeug.socket``), leaving
 every field as PEP 3333 says: the request's bytes as latin-1. gunicorn, which serves Cloud
 Functions, builds these fields correctly (and refuses a raw non-ASCII request target with 400).
+
+Serving (``serve``): werkzeug's development server (one thread per connection, listen backlog 128
+unless raised) or gunicorn, what functions-framework runs in production (one gthread worker with a
+fixed number of threads, backlog 2048, keep-alive). A burst of arrivals larger than the listen
+backlog is what made the development server reset connections; ``serve`` raises it for both.
+With the memory store the stack must be one process (every webhook of a call has to find the
+same memory), so gunicorn runs one worker and its threads; with Firestore several workers may share
+the emulator. ``python -m common.devserver`` serves the local stack this way (see ``main``).
+
+``GET /_local/counters`` (laptop stacks only: the environment is ``local``) answers the store's
+read and write counters as JSON, so a load run can report store operations per call. It is served
+by this dispatcher, which only a local stack uses; deployed functions never route it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -37,6 +53,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+COUNTERS_PATH = "/_local/counters"
+SERVERS = ("werkzeug", "gunicorn")
+DEFAULT_BACKLOG = 2048  # gunicorn's default; the kernel caps it at net.core.somaxconn
 
 
 def load_functions(functions_dir: Path = FUNCTIONS) -> dict[str, WsgiApp]:
@@ -72,6 +91,8 @@ class Dispatcher:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         environ = pep3333_environ(environ)
         path = environ.get("PATH_INFO", "")
+        if path == COUNTERS_PATH:
+            return _counters(start_response)
         for prefix, name in ROUTES:
             if path.startswith(prefix):
                 return self.apps[name](environ, start_response)
@@ -82,11 +103,161 @@ class Dispatcher:
         return [body]
 
 
+def _counters(start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The store's counters of this process, on a laptop stack only."""
+    from common import bootstrap
+
+    svc = bootstrap.services()
+    if svc.settings.environment != "local":
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+        return [b"Not found\n"]
+    counts: dict[str, Any] = {"pid": os.getpid(), "store": type(svc.store).__name__,
+                              "reads": getattr(svc.store, "reads", None),
+                              "writes": getattr(svc.store, "writes", None)}  # fmt: skip
+    routing_store = getattr(svc.routing, "store", None) if svc.routing is not None else None
+    if routing_store is not None and routing_store is not svc.store and hasattr(routing_store, "reads"):
+        counts["routing"] = {"store": type(routing_store).__name__, "reads": routing_store.reads,
+                             "writes": getattr(routing_store, "writes", None)}  # fmt: skip
+    body = json.dumps(counts).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                              ("Cache-Control", "no-store")])  # fmt: skip
+    return [body]
+
+
 def make_app() -> Dispatcher:
     return Dispatcher(load_functions())
 
 
-def serve(host: str, port: int, app: Dispatcher) -> None:
-    from werkzeug.serving import run_simple
+def default_threads() -> int:
+    """What functions-framework gives gunicorn in production: $THREADS, else 4 per CPU."""
+    return int(os.environ.get("THREADS") or (os.cpu_count() or 1) * 4)
 
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+def serve(host: str, port: int, app: WsgiApp | None = None, *, app_factory: Callable[[], WsgiApp] | None = None,
+          server: str = "werkzeug", threads: int | None = None, workers: int = 1,
+          backlog: int = DEFAULT_BACKLOG, keepalive: int = 5) -> None:  # fmt: skip
+    """Serve until stopped (SIGINT/SIGTERM). Give ``app``, or ``app_factory`` to build the app in the
+    serving process itself (gunicorn forks its workers: a factory builds the services there, with
+    their threads and memory, instead of in a parent that serves nothing).
+
+    ``threads``: gunicorn's threads per worker (default ``default_threads()``); werkzeug starts one
+    thread per connection and ignores it. ``workers`` > 1 only with a store every process shares."""
+    if server not in SERVERS:
+        raise ValueError(f"server {server!r}: use {' or '.join(SERVERS)}")
+    if workers < 1 or (threads is not None and threads < 1) or backlog < 1:
+        raise ValueError("workers, threads and backlog must be at least 1")
+    if server == "werkzeug":
+        if workers != 1:
+            raise ValueError("werkzeug serves in one process: workers must be 1 (use gunicorn for more)")
+        _serve_werkzeug(host, port, app if app is not None else _built(app_factory), backlog)
+    else:
+        _serve_gunicorn(host, port, app, app_factory, threads or default_threads(), workers, backlog, keepalive)
+
+
+def _built(app_factory: Callable[[], WsgiApp] | None) -> WsgiApp:
+    if app_factory is None:
+        raise ValueError("give app or app_factory")
+    return app_factory()
+
+
+def _serve_werkzeug(host: str, port: int, app: WsgiApp, backlog: int) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    server.socket.listen(backlog)  # make_server listened with 128; listening again resizes the queue
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def _serve_gunicorn(host: str, port: int, app: WsgiApp | None, app_factory: Callable[[], WsgiApp] | None,
+                    threads: int, workers: int, backlog: int, keepalive: int) -> None:  # fmt: skip
+    from gunicorn.app.base import BaseApplication
+
+    options = {
+        "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+        "backlog": backlog,
+        # gthread stops accepting at worker_connections open connections (keep-alive ones count):
+        # room for a whole burst plus the threads' own, so a burst waits in the queue, never refused.
+        "worker_connections": max(1000, backlog + threads),
+        "keepalive": keepalive,
+        "timeout": 0,  # as in production without CLOUD_RUN_TIMEOUT_SECONDS: no worker heartbeat kill
+        "limit_request_line": 0,  # functions-framework's setting: Twilio's URLs can be long
+        "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "error"),
+        "accesslog": None,
+    }  # fmt: skip
+
+    class LocalStack(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> WsgiApp:
+            return app if app is not None else _built(app_factory)
+
+    LocalStack().run()
+
+
+def local_app_factory(port: int, store: str) -> Callable[[], WsgiApp]:
+    """Build the local stack as ``ivr run`` does (settings from the environment, the demo tenant
+    seeded, the container installed, the stale-call sweep running) in the process that serves it."""
+
+    def factory() -> WsgiApp:
+        import logging
+        import threading
+        import time
+
+        from common import bootstrap, config
+
+        env = dict(os.environ)
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+        env["IVR_STORE"] = store
+        svc = bootstrap.build(config.from_env(env))
+        bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
+                            number=env.get("IVR_DEMO_NUMBER", bootstrap.DEMO_NUMBER))  # fmt: skip
+        bootstrap.install(svc)
+
+        def sweep() -> None:  # Firestore's TTL stands in for this in production
+            while True:
+                time.sleep(60)
+                try:
+                    svc.calls.expire_stale()
+                except Exception:
+                    logging.getLogger("ivr.sweep").exception("sweep failed")
+
+        threading.Thread(target=sweep, daemon=True).start()
+        return make_app()
+
+    return factory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m common.devserver``: the local stack served like production, for load tests.
+
+    With ``--store firestore``, FIRESTORE_EMULATOR_HOST must point at a running emulator."""
+    parser = argparse.ArgumentParser(prog="python -m common.devserver", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--server", choices=SERVERS, default="gunicorn")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="gunicorn threads per worker (default: $THREADS, else 4 per CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (memory store: 1)")
+    parser.add_argument("--backlog", type=int, default=DEFAULT_BACKLOG, help="listen queue length")
+    parser.add_argument("--store", choices=("memory", "firestore"), default="memory")
+    args = parser.parse_args(argv)
+    if args.store == "memory" and args.workers != 1:
+        parser.error("--store memory needs --workers 1: each worker process would have its own memory")
+    if args.store == "firestore" and not os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        parser.error("--store firestore needs FIRESTORE_EMULATOR_HOST (start `ivr run --store firestore-emulator` "
+                     "or the emulator yourself)")  # fmt: skip
+    print(f"serving the local stack on http://{args.host}:{args.port} with {args.server} "
+          f"(threads {args.threads or default_threads()}, workers {args.workers}, store {args.store})",
+          file=sys.stderr, flush=True)  # fmt: skip
+    serve(args.host, args.port, app_factory=local_app_factory(args.port, args.store), server=args.server,
+          threads=args.threads, workers=args.workers, backlog=args.backlog)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

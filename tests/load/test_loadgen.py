@@ -1,0 +1,101 @@
+"""The load harness's own rules, in process: arrivals, mixes, webhook kinds, percentiles, the report."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from common.loadgen import report
+from common.loadgen.mix import DEMO_NUMBER, MixError, default_mix, load_mix, parse_mix
+from common.loadgen.runner import Plan, RunOutcome, arrival_times
+from common.loadgen.transport import Recorder, Sample, kind_of
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_a_burst_arrives_at_once_and_a_rate_spaces_arrivals() -> None:
+    assert arrival_times(5, 0, 10) == [0.0] * 5
+    assert arrival_times(4, 2.0, 0) == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_a_ramp_grows_the_rate_linearly_then_holds_it() -> None:
+    times = arrival_times(200, 10.0, 10.0)  # 50 calls arrive during the ramp (its area: 10 * 10 / 2)
+    assert sum(1 for t in times if t < 10.0) == 50
+    assert times[0] == 0.0 and times[1] > times[2] - times[1] > 0  # gaps shrink while the rate grows
+    after = [b - a for a, b in itertools.pairwise(times[60:])]
+    assert all(gap == pytest.approx(0.1) for gap in after)  # then 10 per second
+    assert times[-1] == pytest.approx(10.0 + 150 / 10.0 - 0.1)
+
+
+def test_webhook_kinds_come_from_the_path() -> None:
+    assert kind_of("http://h/webhook/voice/incoming") == "incoming"
+    assert kind_of("http://h/webhook/voice/step?seq=3") == "step"
+    assert kind_of("http://h/webhook/voice/status") == "status"
+    assert kind_of("http://h/webhook/departments/hold?t=demo&d=sales") == "department"
+    assert kind_of("http://h/api/flows") == "other"
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ({}, "scenarios"),
+    ({"scenarios": [{"inputs": ["1"]}, {"inputs": ["1", "dial:sideways"]}]}, "scenarios[1].inputs[1]"),
+    ({"scenarios": [{"inputs": ["1"], "weight": 0}]}, "scenarios[0].weight"),
+    ({"scenarios": [{"number": "3072249663"}]}, "scenarios[0].number"),
+    ({"scenarios": [{"inputs": "1"}]}, "scenarios[0].inputs"),
+    ({"scenarios": [{}], "deploy": [{"flow": "x.json"}]}, "deploy[0]"),
+    ({"scenarios": [{}], "departments": {"sales": 5}}, "departments"),
+])  # fmt: skip
+def test_a_bad_mix_is_refused_naming_the_field(data: dict, where: str) -> None:
+    with pytest.raises(MixError) as refused:
+        parse_mix(data)
+    assert str(refused.value).startswith(where)
+
+
+def test_the_mix_files_shipped_for_load_runs_load() -> None:
+    paced = load_mix(HERE / "paced_mix.json")
+    assert paced.departments["support"]["maxQueueSize"] >= 1000  # a thousand callers hold at once
+    mixed = load_mix(HERE / "mixed_flows.json")
+    assert {d.flow.name for d in mixed.deploy} == {"account_lookup.json", "after_hours_voicemail.json"}
+    assert all(d.flow.is_file() for d in mixed.deploy)
+    assert len({s.number for s in mixed.scenarios}) == 3
+
+
+def test_the_same_seed_draws_the_same_calls() -> None:
+    mix = default_mix()
+
+    def draw(seed: int) -> list[str]:
+        rng = mix.chooser(seed)
+        return [mix.pick(rng).name for _ in range(50)]
+
+    assert draw(7) == draw(7)
+    assert draw(7) != draw(8)
+    assert len(set(draw(7))) > 3  # a mix, not one script
+    assert all(s.number == DEMO_NUMBER for s in mix.scenarios)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    ordered = [float(i) for i in range(1, 101)]
+    assert report.percentile(ordered, 0.5) == 50.0
+    assert report.percentile(ordered, 0.95) == 95.0
+    assert report.percentile(ordered, 0.99) == 99.0
+    assert report.percentile([3.0], 0.99) == 3.0
+
+
+def test_the_report_counts_errors_violations_and_store_cost_per_call() -> None:
+    recorder = Recorder(0.0)
+    for i in range(10):
+        recorder.add(Sample("step", i * 0.1, 0.010 + i / 1000, 200))
+    recorder.add(Sample("incoming", 0.0, 0.5, 0, "connection reset"))
+    recorder.add(Sample("step", 0.2, 0.02, 200, None, ("<Say> is empty",)))
+    outcome = RunOutcome(Plan("http://x", "t", "AC"), 0.0, 2.0, recorder)
+    result = report.summarise(outcome, {"pid": 1, "store": "MemoryStore", "reads": 10, "writes": 5},
+                              {"pid": 1, "store": "MemoryStore", "reads": 40, "writes": 5})  # fmt: skip
+    assert result["errors"] == {"total": 1, "byKind": {"incoming: connection reset": 1}}
+    assert result["twimlViolations"]["total"] == 1
+    assert result["latency"]["step"]["n"] == 11
+    assert result["store"] is None  # no call ended: nothing to divide by
+    json.dumps(result)
+    chart = report.svg(result)
+    assert chart.startswith("<svg") and "polyline" in chart and "step: p95" in chart
