@@ -34,7 +34,8 @@ def _signed_incoming(base: str, index: int) -> bytes:
     body = urlencode(params).encode()
     host = urlsplit(base).netloc
     head = (f"POST /webhook/voice/incoming HTTP/1.1\r\nHost: {host}\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\nX-Twilio-Signature: {signature}\r\nConnection: close\r\n\r\n")  # fmt: skip
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+            f"X-Twilio-Signature: {signature}\r\nConnection: close\r\n\r\n")  # fmt: skip
     return head.encode() + body
 
 
