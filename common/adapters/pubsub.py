@@ -58,7 +58,7 @@ class PubSubPublisher:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    from google.cloud import pubsub_v1
+                    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
                     self._client = pubsub_v1.PublisherClient()
         return self._client

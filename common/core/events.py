@@ -230,7 +230,7 @@ class CallEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1  # = SCHEMA_VERSION
     type: str
     tenant_id: str = Field(min_length=1)
     call_sid: str | None = None

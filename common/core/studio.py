@@ -133,7 +133,8 @@ def _reachable(start: str, states: dict[str, dict[str, Any]]) -> set[str]:
     seen, stack = {start}, [start]
     while stack:
         state = states[stack.pop()]
-        for item in state.get("transitions") if isinstance(state.get("transitions"), list) else []:
+        transitions = state.get("transitions")
+        for item in transitions if isinstance(transitions, list) else []:
             if not isinstance(item, dict):
                 continue
             if state["type"] == "trigger" and as_text(item.get("event")).strip().lower() != "incomingcall":
@@ -166,7 +167,8 @@ def import_studio(document: Any, options: ImportOptions | None = None) -> Import
     ids = {s["name"]: node_id_for(s["name"], taken) for s in states}
     variables = {}
     for state in states:
-        props = state.get("properties") if isinstance(state.get("properties"), dict) else {}
+        found = state.get("properties")
+        props = found if isinstance(found, dict) else {}
         raw = props.get("variables") if state["type"] == "set-variables" else None
         for item in raw if isinstance(raw, list) else []:
             if isinstance(item, dict) and as_text(item.get("key")).strip():

@@ -120,9 +120,9 @@ class Build:
         name, kind = str(state["name"]), str(state["type"])
         known = EVENTS.get(kind)
         spellings: dict[str, str] = {}
-        for canonical, others in (known or {}).items():
-            for spelling in (canonical, *others):
-                spellings[spelling.lower()] = canonical
+        for official, others in (known or {}).items():
+            for spelling in (official, *others):
+                spellings[spelling.lower()] = official
         events: dict[str, str | None] = {}
         matches: list[dict[str, Any]] = []
         raw = state.get("transitions")
@@ -130,8 +130,8 @@ class Build:
             if not isinstance(item, dict):
                 continue
             event = studio_text.as_text(item.get("event")).strip()
-            target = item.get("next")
-            target = target.strip() if isinstance(target, str) and target.strip() else None
+            raw_next = item.get("next")
+            target = raw_next.strip() if isinstance(raw_next, str) and raw_next.strip() else None
             canonical = spellings.get(event.lower()) if known is not None else event
             if canonical is None:
                 self.warn(name, "unknown_event", f"event {event!r} is not one of {kind}'s "

@@ -295,11 +295,11 @@ def split(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     head_data: dict[str, Any] = {"input": node_input, "rules": []}
     head = b.node(name, node_id, "decisionNode", head_data, position(state))
     waiting: list[str] = []  # chain steps whose failure goes on with the next transition
-    for index, (rules, target) in enumerate(branches, 1):
+    for index, (steps, target) in enumerate(branches, 1):
         rule_id = f"match{index}"
-        head_data["rules"].append({"id": rule_id, **rules[0]})
+        head_data["rules"].append({"id": rule_id, **steps[0]})
         previous, handle = head, rule_id
-        for step, rule in enumerate(rules[1:], 2):
+        for step, rule in enumerate(steps[1:], 2):
             link = b.node(name, b.helper_id(f"{node_id}:{rule_id}.{step}"), "decisionNode",
                           {"label": f"match {index}, condition {step}", "input": node_input,
                            "rules": [{"id": "yes", **rule}]}, position(state, 40 * step, 90 * step))  # fmt: skip
@@ -307,7 +307,7 @@ def split(b: Build, state: dict[str, Any], ts: Transitions) -> str:
             waiting.append(link)
             previous, handle = link, "yes"
         b.link(previous, handle, target, name)
-        if len(rules) > 1 and index < len(branches):
+        if len(steps) > 1 and index < len(branches):
             head_data = {"label": f"after match {index}", "input": node_input, "rules": []}
             after = b.node(name, b.helper_id(f"{node_id}:after{index}"), "decisionNode", head_data,
                            position(state, 0, 120 * index))  # fmt: skip

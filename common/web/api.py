@@ -168,7 +168,10 @@ def _delegate(path: str) -> Callable[[Any, Services], Reply] | None:
 
 def handle(request: Any, svc: Services) -> Reply:
     path = request.path.rstrip("/") or "/"
-    delegate = _delegate(path)
+    try:
+        delegate = _delegate(path)
+    except ModuleNotFoundError:  # a part of the API this build does not include yet
+        return _error(ApiError(501, "not_implemented", f"{path} is not served by this build"))
     if delegate is not None:
         return delegate(request, svc)
     try:

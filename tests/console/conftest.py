@@ -66,10 +66,10 @@ def browser() -> Iterator[Any]:
     playwright = sync_playwright().start()
     try:
         launched = playwright.chromium.launch(executable_path=found, headless=True,
-                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])  # fmt: skip
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])  # fmt: skip  # noqa: E501
     except Exception as exc:  # a broken install: say so rather than fail obscurely
         playwright.stop()
-        _unavailable(f"Chromium at {found} did not start ({str(exc)[:300]}); reinstall it with `sudo apt install chromium`")
+        _unavailable(f"Chromium at {found} did not start ({str(exc)[:300]}); reinstall it with `sudo apt install chromium`")  # noqa: E501
     yield launched
     launched.close()
     playwright.stop()

@@ -98,7 +98,7 @@ class Console:
     # -- artifacts --------------------------------------------------------------------------------
 
     def shot(self, name: str, tablet: bool = False) -> Path:
-        test = re.sub(r"[^A-Za-z0-9_-]+", "_", os.environ.get("PYTEST_CURRENT_TEST", "test").split(" ")[0].split("::")[-1])
+        test = re.sub(r"[^A-Za-z0-9_-]+", "_", os.environ.get("PYTEST_CURRENT_TEST", "test").split(" ")[0].split("::")[-1])  # noqa: E501
         self.screenshots.mkdir(parents=True, exist_ok=True)
         path = self.screenshots / f"{test}-{name}.png"
         if tablet:

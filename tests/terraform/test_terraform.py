@@ -373,6 +373,9 @@ EXPECTED_COLUMNS = {
     "occurred_at": ("TIMESTAMP", "REQUIRED"),
     "billable_seconds": ("INT64", "NULLABLE"),
     "data": ("JSON", "NULLABLE"),
+    "schema_version": ("INT64", "REQUIRED"),
+    "department_id": ("STRING", "NULLABLE"),
+    "agent_id": ("STRING", "NULLABLE"),
 }
 
 
