@@ -16,8 +16,7 @@ Rules owned here:
   service's clock while active, else Twilio's duration), the current node, the path of nodes so far,
   the outcome, and the events (``node.entered``, inputs, transfers...). Never the TwiML, the
   trigger's raw parameters nor the flow's variables: callers' answers stay out of a list view.
-- Listing needs the store's ``list_calls(tenant_id, active, limit)``; a store without it answers 501
-  ``not_implemented`` naming what is missing (the one-call read works on every store).
+- Listing uses the store's ``list_calls(tenant_id, active, limit)`` (newest first)
 """
 
 from __future__ import annotations
@@ -115,12 +114,8 @@ def _limit(raw: str | None) -> int:
 def _list(request: Any, svc: Any) -> Reply:
     principal = _principal(request, svc)
     active, limit = _flag(request.args.get("active"), "active"), _limit(request.args.get("limit"))
-    lister = getattr(svc.store, "list_calls", None)
-    if lister is None:
-        raise ApiError(501, "not_implemented", "this stack's store cannot list calls yet (Store.list_calls); "
-                       "GET /api/calls/{callSid} reads one call")  # fmt: skip
     now = _now(svc)
-    calls = [c for c in lister(principal.tenant.id, active, limit) if c.tenant_id == principal.tenant.id]
+    calls = [c for c in svc.store.list_calls(principal.tenant.id, active, limit) if c.tenant_id == principal.tenant.id]
     return _json({"at": now.isoformat(), "calls": [call_view(c, now, with_events=False) for c in calls[:limit]]})
 
 
