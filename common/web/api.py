@@ -179,6 +179,9 @@ def handle(request: Any, svc: Services) -> Reply:
     except ApiError as exc:
         allow = exc.details.pop("allow") if isinstance(exc.details, dict) else None
         return _error(ApiError(exc.status, exc.code, exc.message), {"Allow": allow} if allow else None)
+    if "" in request.args:  # "?=x": a parameter without a name is malformed, not merely unknown
+        return _error(ApiError(400, "invalid_request", "query: a parameter has no name (write name=value)",
+                               [{"field": "query", "message": "a parameter without a name"}]))  # fmt: skip
     try:
         if operation.permission == "public":
             return PUBLIC[operation.name](request, svc)
