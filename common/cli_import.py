@@ -88,6 +88,7 @@ def add_commands(sub: Any) -> None:
     """Register this module's commands on the ``ivr`` parser's subparsers."""
     top = sub.add_parser("import", help="turn a flow from another tool (Twilio Studio) into a FlowDesigner flow",
                          description="turn a flow from another tool into a FlowDesigner flow",
+                         epilog="example:\n  ivr import studio studio_export.json -o flow.json --strict",
                          formatter_class=HelpFormatter)  # fmt: skip
     kinds = top.add_subparsers(dest="source", metavar="SOURCE", required=True)
     p = kinds.add_parser("studio", help="a Twilio Studio flow export (definition or Flow resource)",

@@ -31,8 +31,12 @@ EXPECTED_SKIPS = {
     "CKV_GCP_83": {"google_pubsub_topic.call_events", "google_pubsub_topic.call_events_dead_letter"},
     "CKV_GCP_81": {"google_bigquery_dataset.analytics"},
     # views: BigQuery refuses an encryption setting on a view (it reads the table's)
-    "CKV_GCP_80": {"google_bigquery_table.call_events", "google_bigquery_table.report_view_base",
-                   "google_bigquery_table.report_view_calls", "google_bigquery_table.report_view_summaries"},
+    "CKV_GCP_80": {"google_bigquery_table.call_events",
+                   *(f'google_bigquery_table.report_view_base["{v}"]'
+                     for v in ("call_events_unique", "platform_prices")),
+                   *(f'google_bigquery_table.report_view_calls["{v}"]'
+                     for v in ("call_costs", "node_funnel", "node_outcomes", "queue_hourly")),
+                   *(f'google_bigquery_table.report_view_summaries["{v}"]' for v in ("billing_monthly", "flow_costs"))},
     "CKV_GCP_62": {"google_storage_bucket.function_sources"},
 }
 
