@@ -19,30 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.core import events
+
 DEFAULT_PATH = Path(".ivr") / "events.duckdb"
 ENV_VAR = "IVR_EVENTS_DUCKDB"
 LOCK_RETRY_SECONDS = 2.0
 
-#: The contract's columns, for a file made here (tests, the benchmark, a sink that has none yet).
-CALL_EVENTS_DDL = """
-CREATE TABLE IF NOT EXISTS call_events (
-    event_id VARCHAR NOT NULL,
-    schema_version BIGINT NOT NULL,
-    type VARCHAR NOT NULL,
-    tenant_id VARCHAR NOT NULL,
-    call_sid VARCHAR,
-    flow_id VARCHAR,
-    flow_version VARCHAR,
-    node_id VARCHAR,
-    department_id VARCHAR,
-    agent_id VARCHAR,
-    occurred_at TIMESTAMPTZ NOT NULL,
-    billable_seconds BIGINT,
-    data JSON
-)
-"""
-COLUMNS = ("event_id", "schema_version", "type", "tenant_id", "call_sid", "flow_id", "flow_version", "node_id",
-           "department_id", "agent_id", "occurred_at", "billable_seconds", "data")  # fmt: skip
+#: The table, for a file made here (tests, the benchmark, a sink that has none yet): the same DDL the
+#: event schema generates (common/core/events.py is the one source of the columns).
+CALL_EVENTS_DDL = events.duckdb_ddl()
+COLUMNS = tuple(column.name for column in events.COLUMNS)
 
 
 class ReportError(Exception):
