@@ -21,9 +21,10 @@ Permission = Literal["public", "platform", "read", "edit", "deploy", "keys", "wh
 
 
 class Query(BaseModel):
-    """Query parameters: unknown ones are ignored, like any HTTP server does."""
+    """Query parameters. An unknown one is refused with 400 naming it (a misspelt ``?enviroment=`` filter
+    silently ignored would answer with everything, which reads as a wrong answer, not an error)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
 class DiffQuery(Query):

@@ -208,3 +208,16 @@ def test_whoami(any_stack: Stack) -> None:
     assert me["tenant"] == "demo" and me["role"] == "admin" and me["keyId"].startswith("key_")
     assert ok(any_stack.api("GET", "/api/whoami", key=API_KEY_B))["tenant"] == "tenant_b"
     assert any_stack.api("GET", "/api/whoami", key="nope").status_code == 401
+
+
+@pytest.mark.parametrize("query, field", [("enviroment=production", "query.enviroment"),
+                                          ("environment=production&x=1", "query.x")])  # fmt: skip
+def test_an_unknown_query_parameter_is_refused_by_name(any_stack: Stack, query: str, field: str) -> None:
+    # a misspelt filter silently ignored would list every deployment: an answer that looks right and is not
+    refused = ok(any_stack.api("GET", f"/api/deployments?{query}"), 400)["error"]
+    assert refused["details"][0]["field"] == field and "unknown" in refused["message"]
+
+
+def test_a_parameter_without_a_name_is_refused(any_stack: Stack) -> None:
+    refused = ok(any_stack.api("GET", "/api/deployments?=x"), 400)["error"]
+    assert refused["details"][0]["field"] == "query"
