@@ -10,6 +10,11 @@ Rules owned here:
   ``NoEventsFile`` with a message saying how events get there.
 - DuckDB lets one process write a file and no other process open it meanwhile: a file locked by a
   running stack is retried briefly, then ``EventsFileBusy`` says who holds it.
+- Any export reads too (``open_events``): a DuckDB file (recognised by its header, whatever its name),
+  or JSON lines, one row per line with the contract's columns (``data`` an object or JSON text, as
+  BigQuery's export and Pub/Sub messages carry it). JSON lines are loaded into an in-memory DuckDB
+  table of the same DDL, so the views cannot tell the difference; a line that does not fit the
+  columns is a ``ReportError`` naming the file and what DuckDB refused.
 """
 
 from __future__ import annotations
@@ -49,6 +54,15 @@ def events_path(given: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
 
 
+#: DuckDB's file header: a 64-bit checksum, then the magic bytes.
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def is_duckdb_file(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(12)[8:12] == _DUCKDB_MAGIC
+
+
 def _no_file_message(path: Path) -> str:
     return (f"no call events yet: {path} does not exist. The local stack writes it as calls run "
             f"(`ivr run`, then `ivr call +13072249663 -i 1` or `ivr demo`); "
@@ -83,3 +97,42 @@ def connect(path: Path, read_only: bool = True) -> Any:
         raise NoEventsFile(f"no call events yet: {path} has no call_events table. " + _no_file_message(path)
                            .split(". ", 1)[1])  # fmt: skip
     return connection
+
+
+def _json_columns() -> str:
+    """read_json's ``columns`` struct: the table's columns, ``data`` read as JSON whatever it holds."""
+    types = {column.name: ("JSON" if column.name == "data" else "VARCHAR") for column in events.COLUMNS}
+    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
+
+
+def load_json_lines(path: Path) -> Any:
+    """An in-memory DuckDB connection whose ``call_events`` table holds the rows of a JSON lines file."""
+    import duckdb
+
+    if not path.is_file():
+        raise NoEventsFile(f"{path} does not exist")
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(CALL_EVENTS_DDL)
+    # ``data`` may be an object or a JSON text in a string (Pub/Sub's and BigQuery's JSON exports):
+    # a string is parsed once more, so both end as the same JSON value.
+    data = "CASE WHEN json_type(data) = 'VARCHAR' THEN CAST(data ->> '$' AS JSON) ELSE data END"
+    select = ", ".join(data if name == "data" else name for name in COLUMNS)
+    try:
+        connection.execute(f"INSERT INTO call_events ({', '.join(COLUMNS)}) SELECT {select} FROM "
+                           f"read_json(?, format = 'newline_delimited', columns = {_json_columns()})",
+                           [str(path)])  # fmt: skip
+    except duckdb.Error as exc:
+        connection.close()
+        raise ReportError(f"{path}: not call events as JSON lines (one object a line with the columns "
+                          f"{', '.join(COLUMNS)}): {str(exc).splitlines()[0][:300]}") from exc  # fmt: skip
+    return connection
+
+
+def open_events(given: str | os.PathLike[str] | None = None) -> Any:
+    """A connection on the events: the local file (``events_path``), or ``given``, a DuckDB file or
+    JSON lines."""
+    path = events_path(given)
+    if given and path.is_file() and not is_duckdb_file(path):
+        return load_json_lines(path)
+    return connect(path)

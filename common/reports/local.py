@@ -5,6 +5,7 @@
     funnel(flow, version=None, tenant=None)      node_funnel + node_outcomes of one flow version
     queues(tenant=None, department=None, day=None)   queue_hourly rows
     prices()                                     platform_prices rows
+    answer(reports, name, filters)               one report as JSON: {"report", "filters", rows/funnel}
 
 Rules owned here:
 - Every number comes from a view of ``common.reports.sql``; this module only filters, orders and
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from common.reports import sql
-from common.reports.events_file import ReportError, connect, events_path
+from common.reports.events_file import ReportError, open_events
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -132,10 +133,34 @@ class Reports:
         return self._rows("SELECT * FROM platform_prices ORDER BY kind DESC, item, effective_from", [])
 
 
+REPORTS = ("billing", "costs", "funnel", "queues")
+
+
+def answer(reports: Reports, name: str, filters: dict[str, str | None]) -> dict[str, Any]:
+    """The JSON of one report, the same for ``ivr report --json`` and ``GET /api/reports/...``:
+    ``{"report": name, "filters": {...given...}, "rows": [...]}``; the funnel's keys instead of rows."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    body: dict[str, Any] = {"report": name, "filters": given}
+    if name == "billing":
+        body["rows"] = reports.billing(month=given.get("month"), tenant=given.get("tenant"))
+    elif name == "costs":
+        body["rows"] = reports.costs(month=given.get("month"), tenant=given.get("tenant"))
+    elif name == "funnel":
+        body.update(reports.funnel(str(given.get("flow") or ""), version=given.get("version"),
+                                   tenant=given.get("tenant")))  # fmt: skip
+    elif name == "queues":
+        body["rows"] = reports.queues(tenant=given.get("tenant"), department=given.get("department"),
+                                      day=given.get("date"))  # fmt: skip
+    else:
+        raise BadFilter("report", f"{name[:40]!r} is not a report; one of {', '.join(REPORTS)}")
+    return body
+
+
 @contextmanager
-def open_reports(path: str | Path | None = None, read_only: bool = True) -> Iterator[Reports]:
-    """Reports over the local events file (see ``common.reports.events_file``)."""
-    connection = connect(events_path(path), read_only=read_only)
+def open_reports(path: str | Path | None = None) -> Iterator[Reports]:
+    """Reports over the local events file, or over ``path``: a DuckDB file or JSON lines
+    (see ``common.reports.events_file``)."""
+    connection = open_events(path)
     try:
         yield Reports(connection)
     finally:
