@@ -1,0 +1,194 @@
+"""HTTP plumbing of the reports: billing, cost, funnel and queue reports of the caller's tenant.
+
+    handle(request, svc) -> (body, status, headers)    any /api/reports* request (the admin API delegates)
+
+    method  path                            who may  query
+    GET     /api/reports/billing            read     month=YYYY-MM
+    GET     /api/reports/costs              read     month=YYYY-MM
+    GET     /api/reports/funnel/{flowId}    read     version=N (default: the highest with events)
+    GET     /api/reports/queues             read     department=ID, date=YYYY-MM-DD
+
+Rules owned here:
+- Keys and roles as everywhere in the admin API: 401 without a valid key, 403 for a role without
+  ``read`` and for the platform admin key. A tenant sees only its own numbers: the tenant filter is
+  the key's tenant, always, and no query parameter can change it.
+- A query parameter the report does not take is 400 naming it (``tenant`` included), as is a value in
+  the wrong form (``query.month``...), before anything is read.
+- The answer is ``common.reports.local.answer``: the same JSON ``ivr report --json`` prints, rows
+  with the views' column names. Never cached (``Cache-Control: no-store``): events keep arriving.
+- Where the numbers come from: the local events file of a stack whose events go to DuckDB
+  (``IVR_EVENTS=duckdb``, the laptop default) or to memory (the published rows, loaded per request).
+  A stack that publishes to Pub/Sub has its reports in BigQuery (the views Terraform deploys), which
+  this module does not read yet: 501 says where to look. No events yet is an empty report, not an
+  error; a file held by a writer is 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from common.adapters.ports import StoreUnavailable
+from common.reports.events_file import EventsFileBusy, NoEventsFile, ReportError, events_path
+from common.reports.local import BadFilter, Reports, answer, open_reports
+from common.service.access import may, roles_granting
+from common.service.admin import ApiError
+from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps
+
+log = logging.getLogger("ivr.api.reports")
+
+PREFIX = "/api/reports"
+
+
+@dataclass(frozen=True)
+class ReportOperation:
+    name: str
+    path: str
+    query: tuple[str, ...]
+    summary: str
+    pattern: re.Pattern[str]
+
+
+def _op(name: str, path: str, query: tuple[str, ...], summary: str) -> ReportOperation:
+    pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+    return ReportOperation(name, path, query, summary, pattern)
+
+
+#: Every operation of this module: GET, permission ``read``.
+OPERATIONS: tuple[ReportOperation, ...] = (
+    _op("billing", PREFIX + "/billing", ("month",), "monthly billing: calls, minutes, operations, estimated cost"),
+    _op("costs", PREFIX + "/costs", ("month",), "cost per flow and version, in total and per call"),
+    _op("funnel", PREFIX + "/funnel/{flowId}", ("version",), "per-node funnel of a flow version"),
+    _op("queues", PREFIX + "/queues", ("department", "date"), "department queues per hour: service level, waits"),
+)  # fmt: skip
+_FLOW_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return dumps(body), status, {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})}
+
+
+def _principal(request: Any, svc: Any) -> Any:
+    authorization = request.headers.get("Authorization")
+    if svc.tenants.is_platform_key(authorization):
+        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
+                       "use one of the tenant's keys here")  # fmt: skip
+    principal = svc.admin.identify(authorization)
+    if not may(principal.role, "read"):
+        raise ApiError(403, "forbidden", f"role {principal.role} may not read reports (GET {PREFIX}/...); roles "
+                       f"that may: {', '.join(roles_granting('read'))}")  # fmt: skip
+    return principal
+
+
+def _route(method: str, path: str) -> tuple[ReportOperation, dict[str, str]]:
+    for op in OPERATIONS:
+        match = op.pattern.match(path)
+        if match:
+            if method != "GET":
+                raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}; use GET")
+            params = match.groupdict()
+            if "flowId" in params and not _FLOW_ID.fullmatch(params["flowId"]):
+                raise ApiError(404, "not_found", f"{params['flowId'][:40]!r} is not a flow id")
+            return op, params
+    known = ", ".join(op.path for op in OPERATIONS)
+    raise ApiError(404, "not_found", f"no report at {path}; the reports are {known}")
+
+
+def _query(request: Any, op: ReportOperation) -> dict[str, str | None]:
+    names = list(request.args.keys())
+    unknown = sorted({n for n in names if n not in op.query})
+    if unknown:
+        shown = ", ".join(repr(n) if n else "(a parameter without a name)" for n in unknown)
+        takes = ", ".join(op.query) or "no parameters"
+        raise ApiError(400, "invalid_request", f"query: {op.name} takes {takes}; unknown: {shown}",
+                       [{"field": f"query.{n}", "message": "unknown parameter"} for n in unknown])  # fmt: skip
+    repeated = sorted({n for n in names if len(request.args.getlist(n)) > 1})
+    if repeated:
+        raise ApiError(400, "invalid_request", f"query.{repeated[0]}: give it once",
+                       [{"field": f"query.{n}", "message": "given more than once"} for n in repeated])  # fmt: skip
+    return {name: (request.args.get(name) or None) for name in op.query}
+
+
+@contextmanager
+def reports_of(svc: Any) -> Iterator[Reports]:
+    """The reports of this stack's events (see the module's rules)."""
+    kind = getattr(svc.settings, "events", None)
+    if kind == "pubsub":
+        raise ApiError(501, "not_implemented", "this stack publishes its call events to Pub/Sub: its reports are "
+                       "the BigQuery views of dataset ivr_analytics (billing_monthly, flow_costs, node_funnel, "
+                       "queue_hourly), which this API does not read yet")  # fmt: skip
+    if kind == "memory":
+        rows = list(getattr(getattr(getattr(svc, "events", None), "publisher", None), "rows", []))
+        import duckdb
+
+        from common.adapters.events_sinks import insert_rows
+
+        connection = duckdb.connect()
+        connection.execute("SET TimeZone = 'UTC'")
+        try:
+            insert_rows(connection, rows)
+            yield Reports(connection)
+        finally:
+            connection.close()
+        return
+    with open_reports(getattr(svc.settings, "events_duckdb", None) or events_path()) as reports:
+        yield reports
+
+
+def _report(request: Any, svc: Any, op: ReportOperation, params: dict[str, str]) -> Reply:
+    principal = _principal(request, svc)
+    filters: dict[str, str | None] = {**_query(request, op), "tenant": principal.tenant.id}
+    if op.name == "funnel":
+        filters["flow"] = params["flowId"]
+    try:
+        with reports_of(svc) as reports:
+            return _json(answer(reports, op.name, filters))
+    except BadFilter as exc:
+        field = "path.flowId" if exc.field == "flow" else f"query.{exc.field}"
+        raise ApiError(400, "invalid_request", f"{field}: {exc.detail}",
+                       [{"field": field, "message": exc.detail}]) from exc  # fmt: skip
+    except NoEventsFile as exc:
+        return _json({**_empty_answer(op.name, filters), "note": str(exc)})
+    except EventsFileBusy as exc:
+        raise ApiError(503, "events_busy", str(exc)) from exc
+
+
+def _empty_answer(name: str, filters: dict[str, str | None]) -> dict[str, Any]:
+    """The report over no events (the views over an empty table): the same keys, no rows."""
+    import duckdb
+
+    from common.reports.events_file import CALL_EVENTS_DDL
+
+    connection = duckdb.connect()
+    try:
+        connection.execute(CALL_EVENTS_DDL)
+        return answer(Reports(connection), name, filters)
+    finally:
+        connection.close()
+
+
+def handle(request: Any, svc: Any) -> Reply:
+    path = request.path.rstrip("/") or "/"
+    try:
+        op, params = _route(request.method, path)
+        return _report(request, svc, op, params)
+    except ApiError as exc:
+        headers = {"Allow": "GET"} if exc.status == 405 else {}
+        if exc.status == 503:
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return _json(exc.body(), exc.status, headers)
+    except StoreUnavailable as exc:
+        log.error("API %s %s: the store is unavailable: %s", request.method, path, exc)
+        return _json(ApiError(503, "store_unavailable", "storage did not answer in time; retry in a few "
+                              "seconds").body(), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
+    except ReportError as exc:
+        log.error("API %s %s: the events cannot be read: %s", request.method, path, exc)
+        return _json(ApiError(503, "events_unavailable", "the call events cannot be read right now; retry in a "
+                              "few seconds").body(), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
+    except Exception:
+        log.exception("API %s %s failed", request.method, path)
+        return _json(ApiError(500, "internal", "unexpected error").body(), 500)

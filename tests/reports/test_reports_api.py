@@ -1,0 +1,137 @@
+"""GET /api/reports/*: the hand-worked events (report_events.py) behind the admin API of a live stack,
+with tenant acme as the demo tenant (key A) and globex as tenant B: exact numbers, tenant scoping,
+keys and roles, unknown and malformed query parameters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from report_events import all_events, insert, scenario
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+from livestack import API_KEY_A, API_KEY_B, TENANT_A, TENANT_B, Stack, build_stack  # noqa: E402
+
+from common import bootstrap  # noqa: E402
+from common.web import reports_api  # noqa: E402
+
+TENANTS = {"acme": TENANT_A, "globex": TENANT_B}
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    calls = scenario()
+    events = [{**e, "tenant_id": TENANTS[e["tenant_id"]]} for e in all_events(calls)]
+    path = tmp_path / "events.duckdb"
+    connection = duckdb.connect(str(path))
+    insert(connection, [*events, events[14]])  # call A's completion delivered twice
+    connection.close()
+    return path
+
+
+@pytest.fixture
+def stack(events_file: Path, memory_store: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("IVR_EVENTS_DUCKDB", str(events_file))
+    built = build_stack(memory_store, all_examples=False, IVR_EVENTS="duckdb", IVR_EVENTS_DUCKDB=str(events_file))
+    yield built
+    bootstrap.install(None)
+
+
+def get(stack: Stack, path: str, key: str | None = API_KEY_A) -> tuple[int, Any, Any]:
+    response = stack.api("GET", path, key=key)
+    return response.status_code, json.loads(response.get_data(as_text=True)), response.headers
+
+
+def test_billing_is_the_callers_tenant_only(stack: Stack) -> None:
+    status, body, headers = get(stack, "/api/reports/billing?month=2026-11")
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    assert body["filters"] == {"month": "2026-11", "tenant": TENANT_A}
+    [row] = body["rows"]
+    assert (row["tenant_id"], row["calls"], row["calls_not_completed"], row["billable_minutes"],
+            row["webhook_steps"], row["events"]) == (TENANT_A, 7, 1, 11, 20, 40)  # fmt: skip
+    status, body, _ = get(stack, "/api/reports/billing", key=API_KEY_B)
+    assert status == 200 and [(r["tenant_id"], r["month"], r["calls"]) for r in body["rows"]] == \
+        [(TENANT_B, "2026-11-01", 1)]  # fmt: skip
+
+
+def test_costs_funnel_and_queues(stack: Stack) -> None:
+    _, costs, _ = get(stack, "/api/reports/costs?month=2026-11")
+    assert [(r["flow_id"], r["flow_version"], r["calls"], r["billable_minutes"]) for r in costs["rows"]] == \
+        [("support", "3", 6, 11), ("support", "4", 1, 0)]  # fmt: skip
+    status, funnel, _ = get(stack, "/api/reports/funnel/support?version=3")
+    assert status == 200 and funnel["versions"] == ["3", "4"]
+    assert [(n["node_id"], n["callers"], n["entered"], n["hung_up"]) for n in funnel["nodes"]] == \
+        [("menu", 3, 4, 1), ("lookup", 1, 1, 0), ("voicemail", 1, 1, 0), ("transfer_sales", 1, 1, 0)]  # fmt: skip
+    assert [(o["outcome"], o["left"]) for o in funnel["nodes"][0]["outcomes"]] == [("1", 1), ("2", 1), ("timeout", 1)]
+    _, latest, _ = get(stack, "/api/reports/funnel/support")
+    assert latest["flow_version"] == "4"
+    _, queues, _ = get(stack, "/api/reports/queues?department=sales&date=2026-11-03")
+    assert [(r["hour"], r["offered"], r["answered"], r["abandoned"]) for r in queues["rows"]] == \
+        [("2026-11-03T10:00:00Z", 4, 2, 1, ), ("2026-11-03T11:00:00Z", 1, 1, 0)]  # fmt: skip
+    assert queues["rows"][0]["service_level"] == pytest.approx(1 / 3)
+
+
+def test_another_tenants_flow_has_no_funnel(stack: Stack) -> None:
+    status, body, _ = get(stack, "/api/reports/funnel/support", key=API_KEY_B)
+    assert status == 200 and (body["versions"], body["nodes"]) == ([], [])
+
+
+@pytest.mark.parametrize("query, field", [
+    ("?tenant=globex", "query.tenant"),
+    ("?month=2026-11&monht=2026-12", "query.monht"),
+    ("?=x", "query."),
+])  # fmt: skip
+def test_unknown_query_parameters_are_refused_by_name(stack: Stack, query: str, field: str) -> None:
+    status, body, _ = get(stack, "/api/reports/billing" + query)
+    assert status == 400
+    assert [d["field"] for d in body["error"]["details"]] == [field]
+    assert "unknown" in body["error"]["message"] and "month" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/api/reports/billing?month=2026-13", "query.month"),
+    ("/api/reports/costs?month=November", "query.month"),
+    ("/api/reports/queues?date=2026-02-30", "query.date"),
+    ("/api/reports/billing?month=2026-11&month=2026-12", "query.month"),
+])  # fmt: skip
+def test_malformed_values_name_their_field(stack: Stack, path: str, field: str) -> None:
+    status, body, _ = get(stack, path)
+    assert status == 400 and body["error"]["details"][0]["field"] == field
+
+
+def test_keys_roles_methods_and_paths(stack: Stack) -> None:
+    assert get(stack, "/api/reports/billing", key=None)[0] == 401
+    assert get(stack, "/api/reports/billing", key="ivr_wrong_key_0000000000")[0] == 401
+    status, body, _ = get(stack, "/api/reports/nothing")
+    assert status == 404 and "/api/reports/billing" in body["error"]["message"]
+    assert get(stack, "/api/reports/funnel/a%20b")[0] == 404
+    response = stack.api("POST", "/api/reports/billing", json={})
+    assert (response.status_code, response.headers["Allow"]) == (405, "GET")
+
+
+def test_no_events_yet_is_an_empty_report(memory_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "none.duckdb"
+    monkeypatch.setenv("IVR_EVENTS_DUCKDB", str(missing))
+    stack = build_stack(memory_store, all_examples=False, IVR_EVENTS="duckdb", IVR_EVENTS_DUCKDB=str(missing))
+    try:
+        status, body, _ = get(stack, "/api/reports/billing?month=2026-11")
+        assert status == 200 and body["rows"] == [] and "does not exist" in body["note"]
+        status, body, _ = get(stack, "/api/reports/funnel/support")
+        assert status == 200 and body["nodes"] == [] and body["flow_version"] is None
+        assert not missing.exists(), "reading never creates the file"
+    finally:
+        bootstrap.install(None)
+
+
+def test_operations_table_lists_every_report() -> None:
+    assert [(op.name, op.path, op.query) for op in reports_api.OPERATIONS] == [
+        ("billing", "/api/reports/billing", ("month",)),
+        ("costs", "/api/reports/costs", ("month",)),
+        ("funnel", "/api/reports/funnel/{flowId}", ("version",)),
+        ("queues", "/api/reports/queues", ("department", "date")),
+    ]
