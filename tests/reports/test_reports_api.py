@@ -15,10 +15,10 @@ import pytest
 from report_events import all_events, insert, scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-from livestack import API_KEY_A, API_KEY_B, TENANT_A, TENANT_B, Stack, build_stack  # noqa: E402
+from livestack import API_KEY_A, API_KEY_B, TENANT_A, TENANT_B, Stack, build_stack
 
-from common import bootstrap  # noqa: E402
-from common.web import reports_api  # noqa: E402
+from common import bootstrap
+from common.web import reports_api
 
 TENANTS = {"acme": TENANT_A, "globex": TENANT_B}
 
