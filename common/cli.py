@@ -4,7 +4,7 @@
     ivr schema [-o FILE]                      the flow format as JSON Schema
     ivr simulate FLOW.json --input 1 ...      run a call in process (frozen clock, mocked HTTP)
     ivr simulate FLOW.json --interactive      be the caller yourself, in the terminal
-    ivr run [--port 8080] [--store memory|firestore-emulator]
+    ivr run [--port 8080] [--store memory|firestore-emulator] [--server werkzeug|gunicorn]
                                               the local stack: every function on one port, demo data
     ivr call +13072249663 --input 1 ...       a call over HTTP, signed like Twilio (any deployment)
     ivr demo                                  start the stack, make a scripted call through HTTP
@@ -286,11 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", "start the local stack and make a scripted call over HTTP", "example:\n  ivr demo",
                 cli_stack.cmd_demo)
     p = command("run", "the local stack: all functions on one port, with demo data",
-                "examples:\n  ivr run\n  ivr run --port 9000 --store firestore-emulator\n\n"
-                "SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop the stack and the emulator it started.", cli_stack.cmd_run)
+                "examples:\n  ivr run\n  ivr run --port 9000 --store firestore-emulator\n"
+                "  ivr run --server gunicorn --threads 32    (served as production serves; for load tests)\n\n"
+                "SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop the stack and the emulator it started\n"
+                "(with gunicorn, SIGHUP restarts its worker instead, as gunicorn does).", cli_stack.cmd_run)
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: $PORT, else 8080)")
     p.add_argument("--store", default="memory", choices=["memory", "firestore-emulator"],
                    help="memory, or Google's Firestore emulator started for this run")
+    p.add_argument("--server", default="werkzeug", choices=["werkzeug", "gunicorn"],
+                   help="werkzeug (default: a thread per connection, stops at once) or gunicorn (as production)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="gunicorn threads (default: $THREADS, else 4 per CPU); werkzeug ignores it")
     p = command("call", "place a signed call over HTTP, following TwiML like Twilio (any running stack)",
                 "examples:\n  ivr call +13072249663 -i 2\n  ivr call +13072249663 -i 1 --replay 2 --concurrent 2\n"
                 "  ivr call +13072249663 -i 1 --url https://ivr.example.com --token $TWILIO_AUTH_TOKEN\n\n"

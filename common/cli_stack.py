@@ -1,7 +1,11 @@
 """``ivr run`` and ``ivr demo``: the local stack in this process, and everything it starts stops with it.
 
-    ivr run [--port 8080] [--store memory|firestore-emulator]
+    ivr run [--port 8080] [--store memory|firestore-emulator] [--server werkzeug|gunicorn] [--threads N]
     ivr demo
+
+``--server werkzeug`` (the default) serves on a thread per connection in this process, so Ctrl-C and
+the signals below stop it at once; ``--server gunicorn`` serves as Cloud Functions does (one gthread
+worker, ``--threads`` threads, default $THREADS else 4 per CPU), what load tests should measure.
 
 SIGTERM, SIGINT (Ctrl-C) and SIGHUP all stop ``ivr run`` the same way: the server shuts down and the
 Firestore emulator it started is stopped with its whole process group (the JVM included) before the
@@ -79,48 +83,99 @@ def _start_emulator() -> Any:
     return emulator
 
 
-def start_stack(port: int, store: str, quiet: bool = False) -> tuple[Any, Any]:
-    """Build services, seed the demo tenant, serve on a thread. ``store``: memory, or firestore when
-    FIRESTORE_EMULATOR_HOST already points at a running emulator. Returns (services, server)."""
-    from werkzeug.serving import make_server
-
-    from common import bootstrap, config, devserver
+def _build_stack(port: int, store: str) -> tuple[Any, dict[str, Any]]:
+    """Services from the environment with the demo tenant seeded and installed: (services, seeded)."""
+    from common import bootstrap, config
 
     env = dict(os.environ)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("IVR_NUMBER_CACHE_SECONDS", "0")
     env["IVR_STORE"] = store
-    settings = config.from_env(env)
-    svc = bootstrap.build(settings)
+    svc = bootstrap.build(config.from_env(env))
     seeded = bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
                                  number=env.get("IVR_DEMO_NUMBER", bootstrap.DEMO_NUMBER))  # fmt: skip
     bootstrap.install(svc)
+    return svc, seeded
+
+
+def _department_lines(svc: Any, tenant: str) -> list[str]:
+    from common import routing_setup
+
+    lines = getattr(routing_setup, "department_banner_lines", None)
+    if lines is None:
+        return []
+    try:
+        return list(lines(svc, tenant))
+    except Exception:  # the banner is a courtesy: it never stops the stack from starting
+        logging.getLogger("ivr.run").exception("could not list the departments for the banner")
+        return []
+
+
+def banner(svc: Any, seeded: dict[str, Any], port: int, store: str, serving: str) -> str:
+    settings = svc.settings
+    where = f"Firestore emulator on {os.environ['FIRESTORE_EMULATOR_HOST']}" if store == "firestore" else "memory"
+    demo = f"tenant '{seeded['tenant']}': flow '{seeded['flowId']}' v{seeded['version']} on {seeded['number']}"
+    departments = "".join(f"\n  {line}" for line in _department_lines(svc, seeded["tenant"]))
+    return f"""ivr local stack on http://127.0.0.1:{port} (store: {where}), served by {serving}
+  webhooks   POST /webhook/voice/incoming | step | status | fallback
+  admin API  /api/flows/{{id}}, /api/flows/{{id}}/deploy, /api/flows/{{id}}/execute, /api/numbers
+  console    http://127.0.0.1:{port}/console (sign in with the API key below)
+  demo       {demo}{departments}
+  API key    {seeded["apiKey"]}          (env IVR_API_KEY overrides)
+  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}
+             (env TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN override; requests are signature-checked)
+
+Try a call:  .venv/bin/ivr call {seeded["number"]} --input 2 --url http://127.0.0.1:{port}
+Real phone:  expose the port with a tunnel (e.g. `ngrok http {port}`), restart with
+  PUBLIC_BASE_URL=https://<tunnel-host> TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=<your token>
+  IVR_DEMO_NUMBER=<your Twilio number>, and in the Twilio console set that number's
+  "A call comes in" webhook to https://<tunnel-host>/webhook/voice/incoming (POST), its status
+  callback to .../webhook/voice/status and its fallback URL to .../webhook/voice/fallback.
+Ctrl-C (or SIGTERM) stops it, and the emulator with it."""  # fmt: skip
+
+
+def start_stack(port: int, store: str, quiet: bool = False) -> tuple[Any, Any]:
+    """Build services, seed the demo tenant, serve on a thread with werkzeug. ``store``: memory, or
+    firestore when FIRESTORE_EMULATOR_HOST already points at a running emulator. Returns (services, server)."""
+    from werkzeug.serving import make_server
+
+    from common import devserver
+
+    svc, seeded = _build_stack(port, store)
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
         server = make_server("127.0.0.1", port, devserver.make_app(), threaded=True)
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from exc
+    # make_server listened with a queue of 128: a burst of arrivals beyond it was reset. Listening
+    # again resizes the queue (the kernel caps it at net.core.somaxconn).
+    server.socket.listen(devserver.DEFAULT_BACKLOG)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Thread(target=_sweep_forever, args=(svc,), daemon=True).start()
     if not quiet:
-        where = f"Firestore emulator on {os.environ['FIRESTORE_EMULATOR_HOST']}" if store == "firestore" else "memory"
-        print(f"""ivr local stack on http://127.0.0.1:{server.server_port} (store: {where})
-  webhooks   POST /webhook/voice/incoming | step | status | fallback
-  admin API  /api/flows/{{id}}, /api/flows/{{id}}/deploy, /api/flows/{{id}}/execute, /api/numbers
-  demo       tenant '{seeded["tenant"]}': flow '{seeded["flowId"]}' v{seeded["version"]} on {seeded["number"]}
-  API key    {seeded["apiKey"]}          (env IVR_API_KEY overrides)
-  Twilio     account {settings.twilio_account_sid}, auth token {settings.twilio_auth_token}
-             (env TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN override; requests are signature-checked)
-
-Try a call:  .venv/bin/ivr call {seeded["number"]} --input 2 --url http://127.0.0.1:{server.server_port}
-Real phone:  expose the port with a tunnel (e.g. `ngrok http {server.server_port}`), restart with
-  PUBLIC_BASE_URL=https://<tunnel-host> TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=<your token>
-  IVR_DEMO_NUMBER=<your Twilio number>, and in the Twilio console set that number's
-  "A call comes in" webhook to https://<tunnel-host>/webhook/voice/incoming (POST), its status
-  callback to .../webhook/voice/status and its fallback URL to .../webhook/voice/fallback.
-Ctrl-C (or SIGTERM) stops it, and the emulator with it.""", flush=True)  # fmt: skip
+        print(banner(svc, seeded, server.server_port, store, "werkzeug, a thread per connection"), flush=True)
     return svc, server
+
+
+def _serve_gunicorn(port: int, store: str, threads: int | None) -> None:
+    """Serve in the foreground with gunicorn, as production does; the one worker builds the stack."""
+    from common import devserver
+
+    threads = threads or devserver.default_threads()
+
+    def factory() -> Any:
+        svc, seeded = _build_stack(port, store)
+        threading.Thread(target=_sweep_forever, args=(svc,), daemon=True).start()
+        print(banner(svc, seeded, port, store, f"gunicorn, 1 worker x {threads} threads"), flush=True)
+        return devserver.make_app()
+
+    try:
+        with socket.socket() as probe:  # gunicorn retries a busy port for seconds, then exits quietly
+            probe.bind(("127.0.0.1", port))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from exc
+    devserver.serve("127.0.0.1", port, app_factory=factory, server="gunicorn", threads=threads)
 
 
 def _sweep_forever(svc: Any, every_seconds: float = 60.0) -> None:
@@ -138,7 +193,13 @@ def _sweep_forever(svc: Any, every_seconds: float = 60.0) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.store not in ("memory", "firestore-emulator"):
         raise UsageError(f"--store {args.store!r}: use memory or firestore-emulator")
+    server_kind = getattr(args, "server", "werkzeug")
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads}: give at least 1")
     port = args.port or int(os.environ.get("PORT", "8080"))
+    if server_kind == "gunicorn":
+        return _run_gunicorn(args.store, port, threads)
     server = emulator = None
     with stop_on_signals():
         try:
@@ -155,6 +216,23 @@ def cmd_run(args: argparse.Namespace) -> int:
                 server.shutdown()
             if emulator is not None:
                 emulator.stop()
+    return 0
+
+
+def _run_gunicorn(store: str, port: int, threads: int | None) -> int:
+    """gunicorn's master handles the signals itself (SIGTERM/SIGINT stop it, SIGHUP restarts the worker,
+    which rebuilds a memory stack empty); it exits with SystemExit, after which the emulator stops."""
+    emulator = None
+    try:
+        if store == "firestore-emulator":
+            emulator = _start_emulator()
+        _serve_gunicorn(port, "firestore" if emulator is not None else "memory", threads)
+    except SystemExit as done:
+        return int(done.code or 0) if isinstance(done.code, int | None) else 1
+    finally:
+        if emulator is not None:
+            _ignore_stop_signals()
+            emulator.stop()
     return 0
 
 
