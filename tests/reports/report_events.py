@@ -44,6 +44,10 @@ class Call:
         self.events.append(event)
         return event
 
+    def started(self, caller: str, called: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"from": caller, "to": called, "environment": "production"}
+        return self.add("call.started", 0, **data)
+
     def completed(self, seconds: float, billable: int, steps: int, reason: str, node: str | None) -> dict[str, Any]:
         return self.add("call.completed", seconds, node=node, billable=billable, duration_seconds=billable,
                         end_reason=reason, webhook_steps=steps, ended_at_node=node)  # fmt: skip
@@ -52,7 +56,7 @@ class Call:
 def queue_call(sid: str, start: str, outcome: str, wait: int) -> Call:
     """A call that goes straight to the sales queue: 2 billable minutes, 3 webhook steps."""
     call = Call("acme", sid, "support", "3", at(start))
-    call.add("call.started", 0, **{"from": "+15005550006", "to": "+13072249663"}, environment="production")
+    call.started("+15005550006", "+13072249663")
     call.add("queue.joined", 0, department="sales", priority=0, position=1)
     if outcome == "answered":
         call.add("queue.offered", wait - 1, department="sales", agent="ada")
@@ -71,7 +75,7 @@ def scenario() -> dict[str, Call]:
 
     # A: menu "1" -> lookup (HTTP) -> transfer to sales, answered after 25 s. 61 s = 2 minutes, 5 steps.
     a = Call("acme", "CA_A", "support", "3", at("2026-11-03T10:00:00Z"))
-    a.add("call.started", 0, **{"from": "+15005550006", "to": "+13072249663"}, environment="production")
+    a.started("+15005550006", "+13072249663")
     a.add("call.routed", 0, reason="deployed")
     a.add("node.entered", 1, node="menu", node_type="gather")
     a.add("node.left", 5, node="menu", outcome="1", duration_ms=4000)
@@ -90,7 +94,7 @@ def scenario() -> dict[str, Call]:
 
     # B: the menu times out, the caller is asked again and hangs up there. 45 s = 1 minute, 3 steps.
     b = Call("acme", "CA_B", "support", "3", at("2026-11-03T10:30:00Z"))
-    b.add("call.started", 0, **{"from": "+15005550007", "to": "+13072249663"}, environment="production")
+    b.started("+15005550007", "+13072249663")
     b.add("node.entered", 1, node="menu", node_type="gather")
     b.add("node.left", 6, node="menu", outcome="timeout", duration_ms=5000)
     b.add("node.entered", 6, node="menu", node_type="gather")
@@ -100,7 +104,7 @@ def scenario() -> dict[str, Call]:
     # C: starts 30 s before November: October's call, though everything after its start is in November.
     # menu "2" -> voicemail, 20 s recorded. 90 s = 2 minutes (not 1.5), 4 steps.
     c = Call("acme", "CA_C", "support", "3", at("2026-10-31T23:59:30Z"))
-    c.add("call.started", 0, **{"from": "+15005550008", "to": "+13072249663"}, environment="production")
+    c.started("+15005550008", "+13072249663")
     c.add("node.entered", 2, node="menu", node_type="gather")
     c.add("node.left", 35, node="menu", outcome="2", duration_ms=3000)
     c.add("node.entered", 35, node="voicemail", node_type="record")
@@ -110,19 +114,19 @@ def scenario() -> dict[str, Call]:
 
     # D: version 4, still at the menu (no call.completed): a call, 0 minutes, 0 steps, not completed.
     d = Call("acme", "CA_D", "support", "4", at("2026-11-20T09:00:00Z"))
-    d.add("call.started", 0, **{"from": "+15005550009", "to": "+13072249663"}, environment="production")
+    d.started("+15005550009", "+13072249663")
     d.add("node.entered", 1, node="menu", node_type="gather")
     calls["D"] = d
 
     # E: globex, not answered: 0 billable seconds, 2 steps.
     e = Call("globex", "CA_E", "main", "1", at("2026-11-05T08:00:00Z"))
-    e.add("call.started", 0, **{"from": "+15005550010", "to": "+13072240000"}, environment="production")
+    e.started("+15005550010", "+13072240000")
     e.completed(3, 0, 2, "failed", None)
     calls["E"] = e
 
     # F: starts at exactly 00:00:00 on 1 December: December's. 60 s = 1 minute exactly, 2 steps.
     f = Call("acme", "CA_F", "support", "3", at("2026-12-01T00:00:00Z"))
-    f.add("call.started", 0, **{"from": "+15005550011", "to": "+13072249663"}, environment="production")
+    f.started("+15005550011", "+13072249663")
     f.completed(60, 60, 2, "completed", None)
     calls["F"] = f
 
