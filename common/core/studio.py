@@ -178,6 +178,7 @@ def import_studio(document: Any, options: ImportOptions | None = None) -> Import
     departments = set(options.departments) if options.departments is not None else None
     build = Build(rewriter, ids, {s["name"]: s["type"] for s in states}, departments, dict(options.department_map))
     build.findings.extend(early)
+    build.trigger = trigger["name"]
     reached = _reachable(trigger["name"], by_name)
     for state in states:
         name = state["name"]

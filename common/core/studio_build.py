@@ -98,6 +98,7 @@ class Build:
         self.entries: dict[str, WidgetEntry] = {}
         self._links: list[tuple[str, str, str | None, str]] = []  # source, handle, target widget, from widget
         self.end_id: str | None = None
+        self.trigger: str | None = None  # the trigger widget's name: no transition may lead back into it
 
     # -- findings ----------------------------------------------------------------------------------
 
@@ -184,6 +185,10 @@ class Build:
     def resolve(self, imported: set[str]) -> None:
         for source, handle, target, widget in self._links:
             if target is None:
+                self.edge(source, handle, self.end())
+            elif target == self.trigger:
+                self.warn(widget, "into_trigger", f"a transition leads back to the trigger {target!r}, which "
+                          "no call can enter again; the execution ends there")  # fmt: skip
                 self.edge(source, handle, self.end())
             elif target in imported:
                 self.edge(source, handle, self.ids[target])

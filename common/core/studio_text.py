@@ -154,6 +154,13 @@ class Rewriter:
         return rewritten
 
     def _markup(self, block: str, find: Finder) -> str:
+        # Bracketed names (``widgets["Main Menu"]``) hold their name in quotes: renamed before the
+        # quoted strings are set apart, so that text in quotes is otherwise never touched.
+        for name, node_id in self.widgets.items():
+            block = re.sub(rf"\bwidgets\[\s*([\"']){re.escape(name)}\1\s*\]", f"widgets.{node_id}", block)
+        for key, name in self.variables.items():
+            block = re.sub(rf"\bflow\.(variables|data)\[\s*([\"']){re.escape(key)}\2\s*\]", rf"flow.\1.{name}",
+                           block)  # fmt: skip
         parts = _QUOTED.split(block)
         for i in range(0, len(parts), 2):  # even parts are outside quotes
             parts[i] = self._path_names(_DOT_SPACES.sub(".", parts[i]), find)
@@ -164,10 +171,8 @@ class Rewriter:
             code = pattern.sub(ours, code)
         for name, node_id in self.widgets.items():
             code = re.sub(rf"\bwidgets\.{re.escape(name)}\b", f"widgets.{node_id}", code)
-            code = re.sub(rf"\bwidgets\[\s*([\"']){re.escape(name)}\1\s*\]", f"widgets.{node_id}", code)
         for key, name in self.variables.items():
             code = re.sub(rf"\bflow\.(variables|data)\.{re.escape(key)}\b", rf"flow.\1.{name}", code)
-            code = re.sub(rf"\bflow\.(variables|data)\[\s*([\"']){re.escape(key)}\2\s*\]", rf"flow.\1.{name}", code)
         missing = _NOT_ON_A_CALL.search(code)
         if missing:
             find("not_on_a_call", f"'{missing.group(0)}' does not exist on a voice call; it renders as empty text")
