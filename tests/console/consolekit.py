@@ -6,7 +6,8 @@ one Playwright page signed in or not.
     c.goto("flows/support_line")                                # #/flows/support_line, waits for its h1
     c.shot("flow")                                              # build/console-screenshots/<test>-flow.png
     c.key("viewer")                                             # a new key of that role for tenant A
-    c.page.problems                                             # page errors, console errors, CSP reports
+    c.problems                                                  # page errors, console errors, dialogs
+    other = c.new_page(bypass_csp=True)                         # a second tab (its own session storage)
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from callkit import Routed, attach
-from livestack import API_KEY_A, TENANT_A, Stack, build_stack
+from livestack import ACCOUNT_A, API_KEY_A, BASE, TENANT_A, TOKEN_A, Stack, build_stack, transport
+
+from common.callsim import TwilioCallSimulator
 
 from common.adapters.ports import ApiKey, Role
 from common.service.admin import hash_key
@@ -37,6 +40,8 @@ class Console:
     context: Any = None
     page: Any = None
     problems: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    _contexts: list[Any] = field(default_factory=list)
     _keys: int = 0
 
     @classmethod
@@ -52,16 +57,36 @@ class Console:
         return made
 
     def open(self, viewport: dict[str, int] = LAPTOP) -> None:
-        self.context = self.browser.new_context(viewport=viewport, base_url=self.base_url)
-        self.page = self.context.new_page()
-        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        self.page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
-                     if m.type in ("error", "warning") else None)  # fmt: skip
-        self.page.set_default_timeout(8000)
+        self.page = self.new_page(viewport)
+        self.context = self.page.context
+
+    def new_page(self, viewport: dict[str, int] = LAPTOP, bypass_csp: bool = False) -> Any:
+        """A page in a context of its own (so its own sessionStorage, like another tab of another
+        person). ``bypass_csp`` drops the Content-Security-Policy, to prove escaping holds without it.
+        Every dialog (alert, confirm...) is recorded and dismissed: the console opens none."""
+        context = self.browser.new_context(viewport=viewport, base_url=self.base_url, bypass_csp=bypass_csp)
+        self._contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
+                if m.type in ("error", "warning") else None)  # fmt: skip
+        page.on("dialog", self._dialog)
+        page.set_default_timeout(8000)
+        return page
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        self.problems.append(f"dialog {dialog.type}: {dialog.message}")
+        dialog.dismiss()
 
     def close(self) -> None:
-        if self.context is not None:
-            self.context.close()
+        for context in self._contexts:
+            context.close()
+        self._contexts.clear()
+
+    def sim(self, **options: Any) -> TwilioCallSimulator:
+        """The Twilio-like call simulator on this stack (tenant A's account), in the test's thread."""
+        return TwilioCallSimulator(BASE, TOKEN_A, ACCOUNT_A, post=transport(self.stack.app), **options)
 
     # -- keys and sign-in -------------------------------------------------------------------------
 
@@ -74,17 +99,19 @@ class Console:
                                             key_id=key_id, label="console tests"))  # fmt: skip
         return key, key_id
 
-    def sign_in(self, key: str = API_KEY_A) -> None:
-        self.page.goto("/console")
-        self.page.get_by_label("API key").fill(key)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.locator("#sign-out").wait_for()
+    def sign_in(self, key: str = API_KEY_A, page: Any = None) -> None:
+        page = page or self.page
+        page.goto("/console")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        page.locator("#sign-out").wait_for()
 
-    def goto(self, hash_path: str, heading: str | None = None) -> None:
-        self.page.evaluate("(h) => { location.hash = h; }", "#/" + hash_path)
+    def goto(self, hash_path: str, heading: str | None = None, page: Any = None) -> None:
+        page = page or self.page
+        page.evaluate("(h) => { location.hash = h; }", "#/" + hash_path)
         if heading is not None:
-            self.page.get_by_role("heading", level=1, name=heading).wait_for()
-        self.page.wait_for_load_state("networkidle")
+            page.get_by_role("heading", level=1, name=heading).wait_for()
+        page.wait_for_load_state("networkidle")
 
     def unexpected(self) -> list[str]:
         """The problems, less the reports API's answers while this tree has no reports module yet (the
@@ -97,14 +124,15 @@ class Console:
 
     # -- artifacts --------------------------------------------------------------------------------
 
-    def shot(self, name: str, tablet: bool = False) -> Path:
+    def shot(self, name: str, tablet: bool = False, page: Any = None) -> Path:
         test = re.sub(r"[^A-Za-z0-9_-]+", "_", os.environ.get("PYTEST_CURRENT_TEST", "test").split(" ")[0].split("::")[-1])  # noqa: E501
         self.screenshots.mkdir(parents=True, exist_ok=True)
         path = self.screenshots / f"{test}-{name}.png"
+        page = page or self.page
         if tablet:
-            self.page.set_viewport_size(TABLET)
-        self.page.screenshot(path=str(path), full_page=True)
+            page.set_viewport_size(TABLET)
+        page.screenshot(path=str(path), full_page=True)
         if tablet:
-            self.page.set_viewport_size(LAPTOP)
+            page.set_viewport_size(LAPTOP)
         assert path.stat().st_size > 5000, f"{path} looks empty"
         return path

@@ -24,10 +24,15 @@ export const session = {
   signOut: () => sessionStorage.removeItem(KEY),
 };
 
+// Who a change is recorded as (versions' author, deployments' createdBy): the key that made it, since
+// the API records X-Ivr-Author as given. Set by the shell once whoami has answered.
+export const identity = {author: ""};
+
 export async function api(method, path, body, options = {}) {
   const headers = {Accept: "application/json"};
   const key = session.key();
   if (key) headers.Authorization = `Bearer ${key}`;
+  if (method !== "GET" && identity.author) headers["X-Ivr-Author"] = identity.author;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (options.ifMatch) headers["If-Match"] = options.ifMatch;
   const response = await fetch(path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body),

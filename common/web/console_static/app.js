@@ -1,6 +1,6 @@
 // The console's shell: sign-in, the role's pages, hash routing (#/flows, #/flows/ID, ...).
 import {h, replace} from "./dom.js";
-import {api, session, ApiFailure} from "./api.js";
+import {api, session, identity, ApiFailure} from "./api.js";
 import {say, problem} from "./ui.js";
 
 // What each role may do (common/service/access.py GRANTS); what it may not is not offered.
@@ -56,7 +56,7 @@ function renderNav(current) {
     h("a", {href: `#/${hash}`, "aria-current": hash === current ? "page" : null}, label));
   replace(document.getElementById("nav"), h("ul", {}, links.map((a) => h("li", {}, a))));
   const out = h("button", {type: "button", class: "secondary", id: "sign-out"}, "Sign out");
-  out.addEventListener("click", () => { session.signOut(); location.hash = ""; signInForm(); });
+  out.addEventListener("click", () => { session.signOut(); identity.author = ""; location.hash = ""; signInForm(); });
   replace(document.getElementById("who"), h("span", {}, `${me.tenant} · ${me.role}`), " ", out);
 }
 
@@ -97,6 +97,7 @@ async function start() {
   try {
     const who = (await api("GET", "/api/whoami")).body;
     Object.assign(me, who, {may: (p) => (GRANTS[who.role] || []).includes(p)});
+    identity.author = `console ${who.keyId}`;
   } catch (error) {
     session.signOut();
     signInForm(error instanceof ApiFailure ? error.message : "The API did not answer; try again.");
