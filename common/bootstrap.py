@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from common.adapters.ports import HttpFetcher, NumberOwnership, Store, Tenant
+from common.adapters.ports import EventPublisher, HttpFetcher, NumberOwnership, Store, Tenant
 from common.adapters.secrets import SecretStore
 from common.config import DEV_API_KEY, Settings, from_env
 from common.service.admin import AdminService
 from common.service.calls import CallService, FlowCache, NumberCache, ScheduleCache
 from common.service.deployments import DeploymentService
+from common.service.event_outbox import EventOutbox
 from common.service.inventory import InventoryService
 from common.service.tenants import TenantService
 from common.service.twilio_tokens import TwilioTokens
@@ -46,6 +47,8 @@ class Services:
     #: department routing (None: transfers to a department wait in a Twilio queue, as before routing)
     routing: RoutingService | None = None
     routing_settings: RoutingSettings | None = None
+    #: the call event outbox and its publisher (None: IVR_EVENTS=off)
+    events: EventOutbox | None = None
 
     def twilio_token(self, account_sid: str) -> str | None:
         """The auth token that verifies webhooks signed by ``account_sid``, or None for an account
@@ -74,6 +77,23 @@ def _secret_store(settings: Settings) -> SecretStore:
     return MemorySecretStore()
 
 
+def event_publisher(settings: Settings) -> EventPublisher | None:
+    """The publisher IVR_EVENTS names; its client libraries are imported on its first publish."""
+    if settings.events == "pubsub":
+        from common.adapters.pubsub import PubSubPublisher
+
+        return PubSubPublisher(settings.events_topic)
+    if settings.events == "duckdb":
+        from common.adapters.events_sinks import DuckDBSink
+
+        return DuckDBSink(settings.events_duckdb)
+    if settings.events == "memory":
+        from common.adapters.events_sinks import MemoryPublisher
+
+        return MemoryPublisher()
+    return None
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -81,9 +101,11 @@ def _utc_now() -> datetime:
 def build(settings: Settings, store: Store | None = None, now: Callable[[], datetime] = _utc_now,
           fetcher: HttpFetcher | None = None, ownership: NumberOwnership | None = None,
           secrets: SecretStore | None = None,
-          routing: RoutingService | Literal["auto"] | None = "auto") -> Services:  # fmt: skip
+          routing: RoutingService | Literal["auto"] | None = "auto",
+          publisher: EventPublisher | Literal["auto"] | None = "auto") -> Services:  # fmt: skip
     """``routing="auto"`` builds department routing from the environment (common/routing_setup.py);
-    None leaves it out (department transfers then wait in a Twilio queue)."""
+    None leaves it out (department transfers then wait in a Twilio queue). ``publisher="auto"`` is
+    the one ``settings.events`` names; None exports no events."""
     if store is None:
         if settings.store == "firestore":
             from common.adapters.firestore import FirestoreStore
@@ -115,14 +137,17 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
         routing_settings = RoutingSettings.from_env(environment=settings.environment)
         routing = build_routing(settings, store, now, routing=routing_settings, token_for=tokens.token,
                                 schedule_open=lambda tenant, name, at: calendars.lookup(tenant)(name, at))  # fmt: skip
-    calls = CallService(store, settings, fetcher, now, flows, numbers, calendars, routing=routing)
+    publisher = event_publisher(settings) if publisher == "auto" else publisher
+    events = EventOutbox(store, publisher, now) if publisher is not None else None
+    calls = CallService(store, settings, fetcher, now, flows, numbers, calendars, routing=routing, events=events)
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
     if routing is not None:
         deployments.departments_of = lambda tenant_id: {d.id for d in routing.store.list_departments(tenant_id)}
     inventory = InventoryService(store, now, numbers)
     tenants = TenantService(store, settings, now, secrets, tokens)
-    return Services(settings, store, calls, admin, deployments, inventory, tenants, tokens, routing, routing_settings)
+    return Services(settings, store, calls, admin, deployments, inventory, tenants, tokens, routing, routing_settings,
+                    events)
 
 
 _lock = threading.Lock()

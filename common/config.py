@@ -21,6 +21,13 @@
                             local stack; Secret Manager in GOOGLE_CLOUD_PROJECT) | memory (default on a
                             local stack; lost on restart)
     IVR_ACCOUNT_CACHE_SECONDS  how long an instance keeps a linked account's token (default 30; 0 = off)
+    IVR_EVENTS              where call events go (docs/events.md): pubsub (the default when
+                            IVR_EVENTS_TOPIC is set) | duckdb (a local DuckDB file: what `ivr run` uses)
+                            | memory (a list in the process) | off (the default otherwise: no outbox)
+    IVR_EVENTS_TOPIC        the Pub/Sub topic, projects/PROJECT/topics/NAME (Terraform passes the id),
+                            or NAME in GOOGLE_CLOUD_PROJECT
+    IVR_EVENTS_DUCKDB       the DuckDB file of IVR_EVENTS=duckdb (default .ivr/events.duckdb)
+    IVR_EVENTS_SWEEP_SECONDS  the sweeper republishes outboxes older than this (default 120)
 """
 
 from __future__ import annotations
@@ -55,6 +62,10 @@ class Settings:
     secrets: Literal["memory", "secretmanager"] = "memory"
     secrets_project: str = ""
     token_cache_seconds: float = 30.0
+    events: Literal["memory", "duckdb", "pubsub", "off"] = "off"
+    events_topic: str = ""
+    events_duckdb: str = ".ivr/events.duckdb"
+    events_sweep_seconds: float = 120.0
 
     def auth_token_for(self, account_sid: str) -> str | None:
         if account_sid == self.twilio_account_sid:
@@ -93,6 +104,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     platform_key = env.get("IVR_PLATFORM_ADMIN_KEY") or (DEV_PLATFORM_ADMIN_KEY if local else None)
     if platform_key is not None and len(platform_key) < 20:
         raise ConfigError("IVR_PLATFORM_ADMIN_KEY is too short: use at least 20 random characters")
+    events, topic = _events(env)
     base = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
     if not base.startswith(("https://", "http://")):
         raise ConfigError(f"PUBLIC_BASE_URL={base!r}: give the origin Twilio calls, e.g. https://ivr.example.com")
@@ -113,4 +125,35 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         secrets=secret_backend,  # type: ignore[arg-type]
         secrets_project=env.get("GOOGLE_CLOUD_PROJECT", ""),
         token_cache_seconds=float(env.get("IVR_ACCOUNT_CACHE_SECONDS", "30")),
+        events=events,  # type: ignore[arg-type]
+        events_topic=topic,
+        events_duckdb=env.get("IVR_EVENTS_DUCKDB") or ".ivr/events.duckdb",
+        events_sweep_seconds=_seconds(env, "IVR_EVENTS_SWEEP_SECONDS", "120"),
     )
+
+
+def _events(env: dict[str, str]) -> tuple[str, str]:
+    """(IVR_EVENTS, the topic's full name)."""
+    topic = env.get("IVR_EVENTS_TOPIC", "").strip()
+    events = env.get("IVR_EVENTS") or ("pubsub" if topic else "off")
+    if events not in ("memory", "duckdb", "pubsub", "off"):
+        raise ConfigError(f"IVR_EVENTS={events!r}: use 'pubsub', 'duckdb', 'memory' or 'off'")
+    if topic and not topic.startswith("projects/"):
+        project = env.get("GOOGLE_CLOUD_PROJECT", "")
+        if not project:
+            raise ConfigError(f"IVR_EVENTS_TOPIC={topic!r} names no project: write projects/PROJECT/topics/{topic} "
+                              "or set GOOGLE_CLOUD_PROJECT")  # fmt: skip
+        topic = f"projects/{project}/topics/{topic}"
+    if events == "pubsub" and not topic:
+        raise ConfigError("IVR_EVENTS=pubsub needs IVR_EVENTS_TOPIC (projects/PROJECT/topics/NAME)")
+    return events, topic
+
+
+def _seconds(env: dict[str, str], name: str, default: str) -> float:
+    try:
+        value = float(env.get(name) or default)
+    except ValueError:
+        raise ConfigError(f"{name}={env.get(name)!r}: give a number of seconds") from None
+    if not 0 <= value <= 86_400:
+        raise ConfigError(f"{name}={value:g}: give 0 to 86400 seconds")
+    return value

@@ -54,9 +54,11 @@ from common.core.call import (
 from common.core.errors import EngineError
 from common.service.call_caches import FlowCache, NumberCache, ScheduleCache
 from common.service.call_routing import DepartmentCalls, Finished
+from common.service.event_outbox import EventOutbox, same_but_outbox
 from common.service.http_slots import HttpSlots, SingleFlight, SlotsFull
 
 if TYPE_CHECKING:
+    from common.core.flow import CompiledFlow
     from common.service.routing import RoutingService
 
 log = logging.getLogger("ivr.calls")
@@ -96,7 +98,7 @@ class CallService:
     def __init__(self, store: Store, settings: Settings, fetcher: HttpFetcher,
                  now: Callable[[], datetime], flows: FlowCache | None = None,
                  numbers: NumberCache | None = None, calendars: ScheduleCache | None = None,
-                 routing: RoutingService | None = None) -> None:  # fmt: skip
+                 routing: RoutingService | None = None, events: EventOutbox | None = None) -> None:  # fmt: skip
         self.store = store
         self.settings = settings
         self.fetcher = fetcher
@@ -109,6 +111,7 @@ class CallService:
         self.departments = DepartmentCalls(self)
         # Copies of one HTTP step perform its request once (keyed by call and seq); one service per process.
         self.http_flights = SingleFlight(keep_seconds=30.0)
+        self.events = events  # the event outbox (common/service/event_outbox.py); None: no events exported
 
     # -- incoming --------------------------------------------------------------------------------
 
@@ -145,7 +148,8 @@ class CallService:
                               "reason": why}}, *done.events],
             pending_http=_pending(done.actions),
         )  # fmt: skip
-        if self.store.create_call(record):
+        record = self._with_events(record, None, record.events, flow, number.environment)
+        if self._save(record, None) is not None:
             return document
         existing = self.store.read_call(sid)  # a retried incoming webhook: replay what we answered
         if existing is None:
@@ -200,7 +204,7 @@ class CallService:
                         record.call_sid, url)  # fmt: skip
             updated = record.model_copy(update={"events": [*record.events, late][-MAX_EVENTS:],
                                                 "updated_at": self.now().isoformat()})  # fmt: skip
-            if self.store.write_call(updated, token):
+            if self._save(self._with_events(updated, record, [late], None), token) is not None:
                 return True
             found = self.store.read_call(record.call_sid)
             if found is None:
@@ -216,8 +220,11 @@ class CallService:
         when the flow has nothing to say after the transfer."""
         flow = self.flows.get(record.tenant_id, record.flow_id, record.flow_version)
         lookup = self.calendars.lookup(record.tenant_id)
+        started = time.monotonic()
+        inbound = event()  # an HTTP node's request is performed here: its duration goes with the events
+        http_ms = round((time.monotonic() - started) * 1000) if state.waiting == "http" else None
         try:
-            result = engine.step(flow, state, event(), self.now(), lookup, version=record.flow_version,
+            result = engine.step(flow, state, inbound, self.now(), lookup, version=record.flow_version,
                                  departments=self.departments.live(record.tenant_id))  # fmt: skip
         except EngineError as exc:
             log.warning("call %s: %s", record.call_sid, exc)
@@ -225,19 +232,38 @@ class CallService:
         call = self.departments.call_info(record.tenant_id, record.call_sid, record.account_sid,
                                           state.trigger.get("From", ""), record.number)  # fmt: skip
         done = self.departments.finish(flow, result, call, self.now(), lookup, record.flow_version, say=say)
-        return self._write(record, token, done)
+        return self._write(record, token, done, flow, http_ms)
 
-    def _write(self, record: CallRecord, token: Any, done: Finished) -> str:
-        events = (record.events + done.events)[-MAX_EVENTS:]
-        updated = record.model_copy(update={
-            "seq": done.state.seq, "state": done.state.model_dump(mode="json"), "twiml": done.document,
-            "status": done.state.status, "updated_at": self.now().isoformat(), "events": events,
-            "pending_http": _pending(done.actions),
-        })  # fmt: skip
-        if self.store.write_call(updated, token):
-            return done.document
-        again = self.store.read_call(record.call_sid)  # a concurrent duplicate won the race: answer what it wrote
-        return again[0].twiml if again else done.document
+    def _write(self, record: CallRecord, token: Any, done: Finished, flow: CompiledFlow | None = None,
+               http_ms: int | None = None) -> str:  # fmt: skip
+        changes = {"seq": done.state.seq, "state": done.state.model_dump(mode="json"), "twiml": done.document,
+                   "status": done.state.status, "updated_at": self.now().isoformat(),
+                   "pending_http": _pending(done.actions)}  # fmt: skip
+        for _ in range(3):
+            updated = record.model_copy(update={**changes, "events": (record.events + done.events)[-MAX_EVENTS:]})
+            if self._save(self._with_events(updated, record, done.events, flow, http_ms=http_ms), token) is not None:
+                return done.document
+            again = self.store.read_call(record.call_sid)
+            if again is None:
+                return done.document
+            if not same_but_outbox(record, again[0]):
+                return again[0].twiml  # a concurrent duplicate won the race: answer what it wrote
+            record, token = again  # only the events' acknowledgement came in between: write this turn again
+        return done.document
+
+    def _with_events(self, record: CallRecord, before: CallRecord | None, raw: list[dict[str, Any]],
+                     flow: CompiledFlow | None, environment: str = "production",
+                     http_ms: int | None = None) -> CallRecord:  # fmt: skip
+        """``record`` with the turn's exported rows in its outbox (unchanged when events are off)."""
+        return record if self.events is None else self.events.attach(record, before, raw, flow, environment, http_ms)
+
+    def _save(self, record: CallRecord, token: Any | None) -> Any | None:
+        """Create (token None) or compare-and-set the call; once it landed, its outbox is published
+        after the answer, off this thread. The new token, None when refused."""
+        saved = self.store.save_call(record, token)
+        if saved is not None and self.events is not None:
+            self.events.written(record, saved)
+        return saved
 
     def _event(self, state: CallState, params: Mapping[str, str], record: CallRecord,
                deadline: float | None) -> InboundEvent:  # fmt: skip
@@ -314,16 +340,14 @@ class CallService:
             duration = _int(params.get("CallDuration"))
             state = record.state
             outcome = state.get("end_reason") or f"caller_{params.get('CallStatus', 'completed')}"
-            final = {"type": "call.completed", "seq": record.seq, "at": now.isoformat(), "nodeId": None,
-                     "data": {"billable_seconds": duration, "call_status": params.get("CallStatus", ""),
-                              "outcome": outcome, "path": state.get("path", [])}}  # fmt: skip
+            final = _completed(record, now, duration, params.get("CallStatus", ""), outcome)
             updated = record.model_copy(update={
                 "status": "ended", "call_status": params.get("CallStatus", "completed"),
                 "duration_seconds": duration, "outcome": outcome, "updated_at": now.isoformat(),
                 "events": [*record.events, final][-MAX_EVENTS:], "expires_at": now + FINISHED_RETENTION,
                 "pending_http": None,
             })  # fmt: skip
-            if self.store.write_call(updated, token):
+            if self._save(self._with_events(updated, record, [final], None), token) is not None:
                 self.departments.call_ended(record.tenant_id, sid)
                 return
         log.error("status callback for %s lost every write race; the sweep will finalise it", sid)
@@ -338,11 +362,12 @@ class CallService:
             record, token = found
             if record.status != "active":
                 continue  # finalised since the query ran
+            final = _completed(record, self.now(), None, "unknown", "expired")
             updated = record.model_copy(update={
                 "status": "ended", "call_status": "unknown", "outcome": "expired",
-                "updated_at": self.now().isoformat(),
+                "updated_at": self.now().isoformat(), "events": [*record.events, final][-MAX_EVENTS:],
             })  # fmt: skip
-            count += self.store.write_call(updated, token)
+            count += self._save(self._with_events(updated, record, [final], None), token) is not None
         return count
 
     # -- fallback --------------------------------------------------------------------------------
@@ -363,6 +388,20 @@ class CallService:
             response.say(TROUBLE + " " + GOODBYE, language="en-US")
         response.hangup()
         return str(response.to_xml())
+
+
+def _completed(record: CallRecord, now: datetime, billable: int | None, call_status: str,
+               outcome: str) -> dict[str, Any]:  # fmt: skip
+    """The raw call.completed event: Twilio's billable duration, ours, and where the caller was."""
+    try:
+        ours: int | None = max(0, int((now - datetime.fromisoformat(record.created_at)).total_seconds()))
+    except (TypeError, ValueError):
+        ours = None
+    path = record.state.get("path") or []  # an ended flow has no cursor: it ended where the path ends
+    data = {"billable_seconds": billable, "call_status": call_status, "outcome": outcome, "path": path,
+            "duration_seconds": ours, "end_reason": outcome, "webhook_steps": record.seq + 1,
+            "ended_at_node": record.state.get("cursor") or (path or [None])[-1]}  # fmt: skip
+    return {"type": "call.completed", "seq": record.seq, "at": now.isoformat(), "nodeId": None, "data": data}
 
 
 def _pending(actions: Any) -> dict[str, Any] | None:
