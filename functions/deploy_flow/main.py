@@ -7,9 +7,10 @@ import functions_framework
 
 from common import observability
 from common.bootstrap import services
-from common.web import api, monitoring_tasks
+from common.web import api, monitoring_tasks, unrouted
 
 observability.install("deploy_flow")
+unrouted.install(functions_framework)
 
 
 @functions_framework.http

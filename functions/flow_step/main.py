@@ -10,9 +10,10 @@ import functions_framework
 from common import observability
 from common.bootstrap import services
 from common.core.queue_twiml import PREFIX
-from common.web import department_hooks, voice
+from common.web import department_hooks, unrouted, voice
 
 observability.install("flow_step")
+unrouted.install(functions_framework)
 
 
 @functions_framework.http

@@ -9,9 +9,10 @@ import functions_framework
 
 from common import observability
 from common.bootstrap import services
-from common.web import voice
+from common.web import unrouted, voice
 
 observability.install("incoming_call")
+unrouted.install(functions_framework)
 
 
 @functions_framework.http

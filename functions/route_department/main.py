@@ -5,9 +5,10 @@ import functions_framework
 
 from common import observability
 from common.bootstrap import services
-from common.web import routing_api
+from common.web import routing_api, unrouted
 
 observability.install("route_department")
+unrouted.install(functions_framework)
 
 
 @functions_framework.http
