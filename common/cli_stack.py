@@ -90,6 +90,7 @@ def _build_stack(port: int, store: str) -> tuple[Any, dict[str, Any]]:
     env = dict(os.environ)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env.setdefault("IVR_NUMBER_CACHE_SECONDS", "0")
+    env.setdefault("IVR_EVENTS", "duckdb")  # the local events file `ivr report` reads (.ivr/events.duckdb)
     env["IVR_STORE"] = store
     svc = bootstrap.build(config.from_env(env))
     seeded = bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
