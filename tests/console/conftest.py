@@ -76,8 +76,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def console(served: str, browser: Any, memory_store: Any) -> Iterator[Console]:
-    built = Console.build(served, browser, memory_store, SCREENSHOTS)
+def events_file(tmp_path: Path) -> Path:
+    """Where the stack's reports read call events: a file of the test's own (absent until a test writes
+    it), so a developer's .ivr/events.duckdb never shows up in the monitoring page."""
+    return tmp_path / "events.duckdb"
+
+
+@pytest.fixture
+def console(served: str, browser: Any, memory_store: Any, events_file: Path) -> Iterator[Console]:
+    built = Console.build(served, browser, memory_store, SCREENSHOTS, events_file)
     yield built
     built.close()
     bootstrap.install(None)

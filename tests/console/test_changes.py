@@ -112,7 +112,8 @@ def test_an_agent_going_available_in_the_console_is_connected_to_the_waiting_cal
     deploy(stack.svc, stack.svc.admin.authenticate(f"Bearer {API_KEY_A}"), WAITING_LINE, WAITING_NUMBER)
     agent_key, agent_key_id = console.key("agent")
     routed.service.admin.put_agent(TENANT_A, "ann", {"name": "Ann", "contact": "+15552220001",
-                                   "departments": [{"department": "sales", "tier": 1}]}, api_key_id=agent_key_id)  # fmt: skip
+                                   "departments": [{"department": "sales", "tier": 1}]},
+                                   api_key_id=agent_key_id)  # fmt: skip
     supervisor = console.page
     console.sign_in()
     console.goto("departments/sales", "Departments and agents")
