@@ -23,20 +23,18 @@ Rules owned here:
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlparse
 
 from common import observability
 from common.bootstrap import Services
 from common.core import twiml
 from common.core.twiml import CONNECTION_OVERRIDES
 from common.service.calls import NOT_IN_SERVICE, Forbidden
+from common.web.voice_workers import Job, Workers
 
 log = logging.getLogger("ivr.voice")
 
@@ -48,15 +46,9 @@ NOT_IN_SERVICE_DOCUMENT = twiml.say_and_hangup(NOT_IN_SERVICE)
 CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's final ones
 
 
-class ContextPool(ThreadPoolExecutor):
-    """A worker pool whose jobs run in the submitter's context (contextvars), so whatever the service
-    logs on a worker carries the request's trace, call sid and tenant."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
-
-
-pool = ContextPool(max_workers=64, thread_name_prefix="voice")
+# Jobs run in the submitter's context (contextvars), so whatever the service logs on a worker
+# carries the request's trace, call sid and tenant.
+pool = Workers(max_workers=64, thread_name_prefix="voice")
 
 
 def _native(text: str) -> str:
@@ -99,9 +91,30 @@ def forbidden(reason: str) -> tuple[str, int, dict[str, str]]:
     return "Forbidden: " + reason, 403, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+def signed_urls(url: str) -> Iterator[str]:
+    """Every URL a valid signature may cover, the likeliest first: the URL as requested, then as we
+    emitted it (with the connection-override fragment), each also with the default port added or
+    removed: the variants twilio's ``RequestValidator.validate`` accepts. Lazily: a genuine request
+    usually stops at the first."""
+    from twilio.request_validator import add_port, remove_port
+
+    seen: set[str] = set()
+    for candidate in (url, f"{url}#{CONNECTION_OVERRIDES}"):
+        yield candidate
+        seen.add(candidate)
+        parsed = urlparse(candidate)
+        for variant in (remove_port(parsed), add_port(parsed)):
+            if variant not in seen:
+                seen.add(variant)
+                yield variant
+
+
 def verify(request: Any, svc: Services) -> str | None:
-    """None when the request is Twilio's; otherwise why not."""
-    from twilio.request_validator import RequestValidator
+    """None when the request is Twilio's; otherwise why not. The signature is computed for the
+    candidate URLs one at a time (``signed_urls``) and the first match ends the check: a genuine
+    request costs one HMAC where ``RequestValidator.validate`` computes two per URL, and the URLs
+    accepted are exactly the ones it accepts."""
+    from twilio.request_validator import RequestValidator, compare
 
     signature = request.headers.get("X-Twilio-Signature")
     if not signature:
@@ -114,9 +127,9 @@ def verify(request: Any, svc: Services) -> str | None:
     if token is None:
         return f"unknown AccountSid {account[:40]!r}"
     url = requested_url(request.environ, svc.settings.public_base_url)
-    validator = RequestValidator(token)
-    for signed in (url, f"{url}#{CONNECTION_OVERRIDES}"):  # the URL as requested, or as we emitted it
-        if validator.validate(signed, request.form, signature):
+    validator, params = RequestValidator(token), request.form
+    for signed in signed_urls(url):
+        if compare(validator.compute_signature(signed, params), signature):
             return None
     return f"signature does not match {url[:300]}"
 
@@ -157,7 +170,7 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
         return xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
-    job: Future[Any]
+    job: Job
     if name == "status":
         job = pool.submit(svc.calls.status, params)
     elif name == "incoming":
@@ -168,7 +181,7 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         result = job.result(timeout=max(0.0, deadline - time.monotonic()))
     except Forbidden as exc:
         return forbidden(str(exc))
-    except FutureTimeout:
+    except TimeoutError:
         job.cancel()  # if it never started, it never will; a running one finishes with its own deadlines
         log.error("%s for call %s overran %.1fs; answering the fallback", name, params.get("CallSid"),
                   BUDGET_SECONDS)  # fmt: skip
