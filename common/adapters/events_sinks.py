@@ -27,6 +27,7 @@ from common.core.events import COLUMNS, duckdb_ddl
 log = logging.getLogger("ivr.events")
 
 _NAMES = [c.name for c in COLUMNS]
+_STRUCT = "{" + ", ".join(f'"{c.name}": "{c.duckdb}"' for c in COLUMNS) + "}"  # from_json's shape of a row
 
 
 class MemoryPublisher:
@@ -54,23 +55,23 @@ class MemoryPublisher:
 
 
 def insert_rows(connection: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Append ``rows`` (CallEvent rows, or the same columns decoded from a message) in one transaction."""
+    """Append ``rows`` (CallEvent rows, or the same columns decoded from a message) in one statement.
+
+    The batch travels as one JSON text that DuckDB parses itself: binding each value from Python
+    costs about 1 ms per row and holds the interpreter's lock meanwhile, slowing every webhook of a
+    local stack while its events are written."""
     connection.execute(duckdb_ddl())
-    values = []
+    if not rows:
+        return
+    batch = []
     for row in rows:
-        data = row.get("data")
-        record = [row.get(name) for name in _NAMES]
-        record[_NAMES.index("data")] = None if data is None else (data if isinstance(data, str) else json.dumps(data))
-        values.append(record)
-    if values:
-        marks = ", ".join("?" for _ in _NAMES)
-        connection.execute("BEGIN")
-        try:
-            connection.executemany(f"INSERT INTO call_events ({', '.join(_NAMES)}) VALUES ({marks})", values)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        record = {name: row.get(name) for name in _NAMES}
+        if isinstance(record["data"], str):  # a message's data as JSON text
+            record["data"] = json.loads(record["data"])
+        batch.append(record)
+    connection.execute(f"INSERT INTO call_events ({', '.join(_NAMES)}) "
+                       f"SELECT unnest(from_json(?::JSON, '[{_STRUCT}]'), recursive := true)",
+                       [json.dumps(batch, separators=(",", ":"))])  # fmt: skip
 
 
 class DuckDBSink:
