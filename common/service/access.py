@@ -11,9 +11,13 @@ Rules owned here:
       deploy         x               x                      deploy, promote, rollback, numbers (register, release)
       keys           x                                      the tenant's API keys (list, issue, revoke, rotate)
       whoami         x      x        x        x       x     GET /api/whoami
+      route          x      x        x                      POST /api/departments/route (a live call joins a queue)
+      status         x      x                         x     POST /api/agents/{agentId}/status (an agent key:
+                                                            only the agent bound to it, checked by the service)
 
 - ``public`` operations (health, the OpenAPI document) need no key; ``platform`` operations need the
-  platform admin key and nothing else opens them.
+  platform admin key and nothing else opens them; ``task`` operations (the routing timers) take the
+  tasks' OIDC token or a laptop's shared secret, never an API key, so no role grants them.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from common.adapters.ports import ApiKey, Role, Tenant
 ROLES: tuple[Role, ...] = get_args(Role)
 
 GRANTS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read", "edit", "deploy", "keys", "whoami"}),
-    "editor": frozenset({"read", "edit", "whoami"}),
-    "deployer": frozenset({"read", "deploy", "whoami"}),
+    "admin": frozenset({"read", "edit", "deploy", "keys", "whoami", "route", "status"}),
+    "editor": frozenset({"read", "edit", "whoami", "route", "status"}),
+    "deployer": frozenset({"read", "deploy", "whoami", "route"}),
     "viewer": frozenset({"read", "whoami"}),
-    "agent": frozenset({"whoami"}),
+    "agent": frozenset({"whoami", "status"}),
 }
 
 

@@ -85,9 +85,9 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
             prop = _not_null(prop)
             params.append({"name": name, "in": "query", "required": name in schema.get("required", []),
                            "schema": {k: v for k, v in prop.items() if k != "title"}})  # fmt: skip
-    if op.name == "put_flow":
-        params.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                       "description": "the etag(s) the draft must still have, or *; strong comparison"})  # fmt: skip
+    for name, text in op.request_headers.items():
+        params.append({"name": name, "in": "header", "required": False, "schema": {"type": "string"},
+                       "description": text})  # fmt: skip
     return params
 
 
@@ -131,12 +131,16 @@ def _build() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "ivr-flows admin API", "version": package_version(),
-                 "description": "Flows, versions, deployments, numbers, schedules, keys and tenants. "
-                                "See docs/api.md."},
+                 "description": "Flows, versions, deployments, numbers, schedules, keys, tenants, "
+                                "departments and agents. See docs/api.md and docs/routing-api.md."},
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {
             "tenantKey": {"type": "http", "scheme": "bearer", "description": "a tenant API key (its role decides)"},
-            "platformKey": {"type": "http", "scheme": "bearer", "description": "the platform admin key"}}},
+            "platformKey": {"type": "http", "scheme": "bearer", "description": "the platform admin key"},
+            "tasksToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "an OIDC token of the tasks' service account (Cloud Tasks)"},
+            "taskSecret": {"type": "apiKey", "in": "header", "name": "X-Ivr-Task-Secret",
+                           "description": "the shared secret of a laptop stack or the Cloud Tasks emulator"}}},
     }  # fmt: skip
 
 
@@ -159,6 +163,8 @@ def _tag(op: Operation) -> str:
 def _security(op: Operation) -> list[dict[str, list[str]]]:
     if op.permission == "public":
         return []
+    if op.permission == "task":
+        return [{"tasksToken": []}, {"taskSecret": []}]
     return [{"platformKey": []}] if op.permission == "platform" else [{"tenantKey": []}]
 
 

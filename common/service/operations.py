@@ -4,12 +4,27 @@ published OpenAPI document and what the API enforces cannot drift apart.
 
 Rules owned here:
 - Path parameters are ``{name}`` segments; each name is validated by ``ids.PATH_PARAMS``.
-- ``permission`` is what the caller's role must grant (see ``ROLES``); ``public`` needs no key and
-  ``platform`` needs the platform admin key.
+- ``permission`` is what the caller's role must grant (``access.GRANTS``); ``public`` needs no key,
+  ``platform`` needs the platform admin key and ``task`` the routing timers' credential (no API key).
+- The table is composed: the core operations below, then the ``OPERATIONS`` tuple of each module of
+  ``PARTS`` (the web modules ``common.web.api`` delegates a path prefix to), in that order. A part
+  that is not in this build (ModuleNotFoundError for that very module) or declares no ``OPERATIONS``
+  adds nothing; entries that are not ``Operation`` are left out with a warning (a part's private
+  table of another kind must not take the admin API down). Names are unique across the table.
+
+A part declares its operations like this (models imported by the part, not by this module):
+
+    from common.service.operations import Operation
+    OPERATIONS: tuple[Operation, ...] = (
+        Operation("list_calls", "GET", "/api/calls", "read", "The tenant's calls, newest first",
+                  query=CallsQuery, response=CallList),
+    )
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,7 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.service import ids
 
-Permission = Literal["public", "platform", "read", "edit", "deploy", "keys", "whoami"]
+log = logging.getLogger("ivr.api")
+
+Permission = Literal["public", "platform", "read", "edit", "deploy", "keys", "whoami", "route", "status", "task"]
+
+#: the web modules that may add operations (``OPERATIONS``), imported on first use of the table
+PARTS: tuple[str, ...] = ("common.web.routing_api", "common.web.calls_api", "common.web.events_api",
+                          "common.web.reports_api")
 
 
 class Query(BaseModel):
@@ -57,10 +78,14 @@ class Operation:
     response: Any = None  # the model of the success answer
     errors: tuple[int, ...] = ()  # statuses beyond those its shape implies (see openapi.statuses)
     headers: dict[str, str] = field(default_factory=dict)  # response headers: name -> description
+    request_headers: dict[str, str] = field(default_factory=dict)  # optional request headers (If-Match)
 
     @property
     def params(self) -> list[str]:
         return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+IF_MATCH = "the etag(s) the resource must still have, or *; strong comparison"
 
 
 def _operations() -> list[Operation]:
@@ -106,7 +131,8 @@ def _operations() -> list[Operation]:
         op("list_flows", "GET", "/api/flows", "read", "The tenant's flows: versions and where they run",
           response=m.FlowList),
         op("put_flow", "PUT", flow, "edit", "Save a validated draft (If-Match: its etag)", body=Flow,
-          errors=(409, 422), response=m.FlowSaved, headers={"ETag": "the new draft's etag, quoted"}),
+          errors=(409, 422), response=m.FlowSaved, headers={"ETag": "the new draft's etag, quoted"},
+          request_headers={"If-Match": IF_MATCH}),
         op("get_flow", "GET", flow, "read", "The draft, with its ETag", response=m.FlowDocument,
           headers={"ETag": "the draft's etag, quoted"}),
         op("delete_flow", "DELETE", flow, "edit", "Delete a flow nothing runs (draft and versions)", errors=(409,),
@@ -148,11 +174,34 @@ def _operations() -> list[Operation]:
     ]  # fmt: skip
 
 
+def part_operations(module_name: str) -> tuple[Operation, ...]:
+    """The ``OPERATIONS`` a part declares; () when the part is not in this build or declares none."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:  # the part exists but an import of its own is missing: a real error
+            raise
+        return ()
+    declared = tuple(getattr(module, "OPERATIONS", ()))
+    others = [op for op in declared if not isinstance(op, Operation)]
+    if others:  # a table of the part's own kind: not (yet) declared for the document; never break the API
+        log.warning("%s.OPERATIONS holds %s, not operations.Operation: left out of the operations table",
+                    module_name, type(others[0]).__name__)  # fmt: skip
+    return tuple(op for op in declared if isinstance(op, Operation))
+
+
 _cache: list[Operation] = []
 
 
 def operations() -> list[Operation]:
     """Built on first use: the models import the service modules, which import this one."""
     if not _cache:
-        _cache.extend(_operations())
+        table = _operations()
+        for part in PARTS:
+            table.extend(part_operations(part))
+        names = [op.name for op in table]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"operation names must be unique: {', '.join(twice)}")
+        _cache.extend(table)
     return _cache

@@ -20,15 +20,19 @@
 
 Rules owned here (the rest is the admin API's plumbing, imported from ``common.web.api``: body
 limits, JSON only, the error shape, quoted ETags and If-Match parsing, 503 when the store is out):
+- The operations are ``OPERATIONS`` (``operations.Operation`` with their models), which the admin
+  API's table, the OpenAPI document, the role checks and the fuzz test pick up.
 - A path that matches no operation is 404; a known path with another method 405 with ``Allow``. The
   literal paths ``route`` and ``tasks/...`` win over ``{departmentId}``, and neither can be a
-  department: a PUT of ``route`` or ``tasks`` is 400 naming ``departmentId``.
-- A path id that no record can have (the core's id patterns, less what Firestore reserves: ``.``,
-  ``..``, ``__x__``) is 404 without a store read; the same forms in a query or body are 400 or 404
-  naming the field, never a store error.
+  department: ``ids.DEPARTMENT_ID`` refuses both, so ``PUT /api/departments/tasks`` is 404.
+- A path id that no record can have (``ids.PATH_PARAMS``: the core's id patterns less what
+  Firestore reserves, ``.``, ``..``, ``__x__``) is 404 without a store read; the same forms in a
+  query or body are 400 or 404 naming the field, never a store error. An unknown query parameter
+  is 400 naming it, like the admin API.
 - Roles (``common.service.access``): ``read`` for GETs, ``edit`` to manage departments and agents,
-  admin/editor/deployer to route calls, admin/editor to set anyone's status and an ``agent`` key
-  only its own agent's (the agent whose ``apiKeyId`` it is); anything else is 403 naming who may.
+  ``route`` (admin, editor, deployer) to route calls, ``status`` (admin, editor: anyone's; an
+  ``agent`` key only its own agent's, the agent whose ``apiKeyId`` it is); anything else is 403
+  naming who may.
 - Task endpoints take no API key: ``common.web.task_auth`` checks the tasks' OIDC token (or a laptop's
   shared secret) before the body is read. The service applies a task delivered twice once.
 - ``svc.routing`` (the RoutingService) may be missing from a container: 503 ``routing_not_configured``.
@@ -43,27 +47,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from common.adapters.ports import StoreUnavailable
-from common.core.routing_model import AGENT_ID_PATTERN, DEPARTMENT_ID_PATTERN
+from common.core.routing_model import DepartmentSettings
 from common.routing_setup import RoutingSettings
-from common.service import access
+from common.service import access, ids
+from common.service import routing_api_models as m
 from common.service.access import Principal
-from common.service.admin import ApiError
-from common.service.routing import RoutingService
+from common.service.admin import ApiError, parse
+from common.service.operations import IF_MATCH, Operation, Query
+from common.service.routing import RouteBody, RoutingService
 from common.service.routing_admin import KEEP, Keep
 from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps, parse_if_match, quote_etag, read_json
 from common.web.task_auth import TaskAuth
 
 log = logging.getLogger("ivr.api.routing")
 
-RESERVED_DEPARTMENTS = ("route", "tasks")  # paths of operations, never department ids
-ROUTE_ROLES = ("admin", "editor", "deployer")
-STATUS_ROLES = ("admin", "editor")  # supervisors: anyone's status
 FUNCTION_PATHS = ("/api/departments/route", "/api/departments/tasks/")  # what route_department serves
 _FIRESTORE_RESERVED = re.compile(r"__.*__", re.DOTALL)
-_PARAMS = {"departmentId": (DEPARTMENT_ID_PATTERN, "department ids are 1-48 letters, digits, '_', '.' or '-'"),
-           "agentId": (AGENT_ID_PATTERN, "agent ids are 1-64 letters, digits, '_', '.' or '-'"),
-           "kind": (r"^[a-z]{1,32}$", "task kinds are escalate, sweep or callback")}  # fmt: skip
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -76,23 +78,47 @@ def _error(exc: ApiError, headers: dict[str, str] | None = None) -> Reply:
 
 def id_problem(name: str, value: str) -> str | None:
     """Why ``value`` cannot be the id ``name`` (departmentId, agentId, kind); None when it can."""
-    pattern, rule = _PARAMS[name]
-    if re.fullmatch(pattern, value) and value not in (".", "..") and not _FIRESTORE_RESERVED.fullmatch(value):
-        return None
-    return f"{value[:80]!r} is not a valid {name}: {rule}" + ("" if name == "kind" else " (not '.', '..' or '__x__')")
+    return ids.path_problem(name, value)
 
 
 # -- operations ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Op:
-    name: str
-    method: str
-    path: str
-    who: str  # read | edit | route | status | task
-    summary: str  # what it does, for a 403: "role viewer may not <summary> (...)"
-    pattern: re.Pattern[str]
+class AgentsQuery(Query):
+    department: str | None = Field(None, pattern=ids.DEPARTMENT_ID, description="only the agents serving it")
+
+
+DEPARTMENT, AGENT = "/api/departments/{departmentId}", "/api/agents/{agentId}"
+_ETAG = {"ETag": "the settings' etag, quoted (live status never changes it)"}
+_IF_MATCH = {"If-Match": IF_MATCH}
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("route", "POST", "/api/departments/route", "route", "Put a live call in a department's queue",
+              body=RouteBody, success=201, also_ok=(200,), errors=(404, 409), response=m.RouteAnswer),
+    Operation("routing_task", "POST", "/api/departments/tasks/{kind}", "task", "Deliver a routing timer (the "
+              "tasks' OIDC token, or a laptop's X-Ivr-Task-Secret)", body=m.TaskPayload, response=m.TaskResult),
+    Operation("list_departments", "GET", "/api/departments", "read", "List departments",
+              response=m.DepartmentList),
+    Operation("put_department", "PUT", DEPARTMENT, "edit", "Create or replace a department", body=DepartmentSettings,
+              success=201, also_ok=(200,), errors=(409, 422), response=m.DepartmentView, headers=_ETAG,
+              request_headers=_IF_MATCH),
+    Operation("get_department", "GET", DEPARTMENT, "read", "Read a department", response=m.DepartmentView,
+              headers=_ETAG),
+    Operation("delete_department", "DELETE", DEPARTMENT, "edit", "Delete a department", errors=(409,),
+              response=m.DeletedView, request_headers=_IF_MATCH),
+    Operation("department_stats", "GET", DEPARTMENT + "/stats", "read", "Read a department's stats",
+              response=m.DepartmentStats),
+    Operation("department_live", "GET", DEPARTMENT + "/live", "read", "Watch a department's queue and agents",
+              response=m.DepartmentLive),
+    Operation("list_agents", "GET", "/api/agents", "read", "List agents", query=AgentsQuery, errors=(404,),
+              response=m.AgentList),
+    Operation("put_agent", "PUT", AGENT, "edit", "Create or replace an agent", body=m.AgentRequest, success=201,
+              also_ok=(200,), errors=(409, 422), response=m.AgentView, headers=_ETAG, request_headers=_IF_MATCH),
+    Operation("get_agent", "GET", AGENT, "read", "Read an agent", response=m.AgentView, headers=_ETAG),
+    Operation("delete_agent", "DELETE", AGENT, "edit", "Delete an agent", errors=(409,), response=m.DeletedView,
+              request_headers=_IF_MATCH),
+    Operation("agent_status", "POST", AGENT + "/status", "status", "Set an agent's status", body=m.StatusRequest,
+              errors=(409,), response=m.AgentView),
+)  # fmt: skip
 
 
 @dataclass
@@ -101,6 +127,7 @@ class Call:
     routing: RoutingService
     principal: Principal | None  # None for a task delivery
     params: dict[str, str]
+    operation: Operation
 
     @property
     def tenant_id(self) -> str:
@@ -115,35 +142,23 @@ class Call:
     def body(self) -> Any:
         return read_json(self.request)
 
+    def query(self) -> Any:
+        assert self.operation.query is not None
+        return parse(self.operation.query, self.request.args.to_dict(), where="query")
+
     def if_match(self) -> list[str] | None:
         return parse_if_match(self.request.headers.get("If-Match"))
 
 
-def _op(name: str, method: str, path: str, who: str, summary: str) -> Op:
-    pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
-    return Op(name, method, path, who, summary, pattern)
+def _compile(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
 
 
-DEPARTMENT, AGENT = "/api/departments/{departmentId}", "/api/agents/{agentId}"
-OPERATIONS: tuple[Op, ...] = (
-    _op("route", "POST", "/api/departments/route", "route", "put a live call in a department's queue"),
-    _op("task", "POST", "/api/departments/tasks/{kind}", "task", "deliver a routing timer"),
-    _op("list_departments", "GET", "/api/departments", "read", "list departments"),
-    _op("put_department", "PUT", DEPARTMENT, "edit", "create or replace a department"),
-    _op("get_department", "GET", DEPARTMENT, "read", "read a department"),
-    _op("delete_department", "DELETE", DEPARTMENT, "edit", "delete a department"),
-    _op("department_stats", "GET", DEPARTMENT + "/stats", "read", "read a department's stats"),
-    _op("department_live", "GET", DEPARTMENT + "/live", "read", "watch a department's queue and agents"),
-    _op("list_agents", "GET", "/api/agents", "read", "list agents"),
-    _op("put_agent", "PUT", AGENT, "edit", "create or replace an agent"),
-    _op("get_agent", "GET", AGENT, "read", "read an agent"),
-    _op("delete_agent", "DELETE", AGENT, "edit", "delete an agent"),
-    _op("agent_status", "POST", AGENT + "/status", "status", "set an agent's status"),
-)  # fmt: skip
+_ROUTES = [(op, _compile(op.path)) for op in OPERATIONS]
 
 
-def _route(method: str, path: str) -> tuple[Op, dict[str, str]]:
-    matched = [(op, m) for op in OPERATIONS if (m := op.pattern.match(path))]
+def _route(method: str, path: str) -> tuple[Operation, dict[str, str]]:
+    matched = [(op, m) for op, pattern in _ROUTES if (m := pattern.match(path))]
     if not matched:
         raise ApiError(404, "not_found", f"no API route {path}")
     fewest = min(len(m.groupdict()) for _, m in matched)  # a literal segment beats a {parameter}
@@ -161,23 +176,15 @@ def _route(method: str, path: str) -> tuple[Op, dict[str, str]]:
     return op, params
 
 
-def _roles_for(op: Op) -> list[str]:
-    if op.who == "route":
-        return list(ROUTE_ROLES)
-    if op.who == "status":
-        return [*STATUS_ROLES, "agent (its own agent only)"]
-    return access.roles_granting(op.who)
-
-
-def _permit(op: Op, principal: Principal) -> None:
-    allowed = {"route": principal.role in ROUTE_ROLES,
-               "status": principal.role in (*STATUS_ROLES, "agent")}.get(op.who)  # fmt: skip
-    if allowed is None:
-        allowed = access.may(principal.role, op.who)
-    if not allowed:
-        roles = _roles_for(op)
-        raise ApiError(403, "forbidden", f"role {principal.role} may not {op.summary} ({op.method} {op.path}); "
-                       f"roles that may: {', '.join(roles)}", {"role": principal.role, "allowed": roles})  # fmt: skip
+def _permit(op: Operation, principal: Principal) -> None:
+    """The role must grant the operation's permission; for ``status`` an agent key is let through here
+    and the service checks that the agent is the one bound to it."""
+    if not access.may(principal.role, op.permission):
+        roles = access.roles_granting(op.permission)
+        shown = [f"{r} (its own agent only)" if r == "agent" and op.permission == "status" else r for r in roles]
+        what = op.summary[:1].lower() + op.summary[1:]
+        raise ApiError(403, "forbidden", f"role {principal.role} may not {what} ({op.method} {op.path}); "
+                       f"roles that may: {', '.join(shown)}", {"role": principal.role, "allowed": roles})  # fmt: skip
 
 
 def _identify(svc: Any, authorization: str | None) -> Principal:
@@ -210,7 +217,10 @@ def handle(request: Any, svc: Any) -> Reply:
         return _error(ApiError(exc.status, exc.code, exc.message), {"Allow": allow} if allow else None)
     try:
         principal = None
-        if op.who == "task":
+        if "" in request.args:  # "?=x": a parameter without a name is malformed, not merely unknown
+            raise ApiError(400, "invalid_request", "query: a parameter has no name (write name=value)",
+                           [{"field": "query", "message": "a parameter without a name"}])  # fmt: skip
+        if op.permission == "task":
             caller = task_auth(svc).check(request.headers, path)
             log.info("task %s delivered by %s (%s)", params["kind"], caller.who, caller.how)
         else:
@@ -219,7 +229,7 @@ def handle(request: Any, svc: Any) -> Reply:
         routing = getattr(svc, "routing", None)
         if routing is None:
             raise ApiError(503, "routing_not_configured", "routing is not configured on this stack")
-        return HANDLERS[op.name](Call(request, routing, principal, params))
+        return HANDLERS[op.name](Call(request, routing, principal, params, op))
     except ApiError as exc:
         return _error(exc)
     except StoreUnavailable as exc:
@@ -249,11 +259,7 @@ def _reserved_form(value: Any) -> bool:
 
 
 def _put_department(c: Call) -> Reply:
-    department_id = c.params["departmentId"]
-    if department_id in RESERVED_DEPARTMENTS:
-        message = f"'{department_id}' is reserved (/api/departments/{department_id} is an operation); choose another id"
-        raise ApiError(400, "invalid_request", f"departmentId: {message}",
-                       [{"field": "departmentId", "message": message}])  # fmt: skip
+    department_id = c.params["departmentId"]  # never route or tasks: ids.DEPARTMENT_ID refuses them
     status, view = c.routing.admin.put_department(c.tenant_id, department_id, c.body(), c.if_match(), c.author)
     return _json(view, status, {"ETag": quote_etag(view["etag"])})
 
@@ -269,11 +275,7 @@ def _delete_department(c: Call) -> Reply:
 
 
 def _list_agents(c: Call) -> Reply:
-    department = c.request.args.get("department")
-    if department is not None and id_problem("departmentId", department):
-        raise ApiError(400, "invalid_request", f"query.department: {id_problem('departmentId', department)}",
-                       [{"field": "query.department", "message": "not a department id"}])  # fmt: skip
-    return _json({"agents": c.routing.admin.list_agents(c.tenant_id, department)})
+    return _json({"agents": c.routing.admin.list_agents(c.tenant_id, c.query().department)})
 
 
 def _put_agent(c: Call) -> Reply:
@@ -282,7 +284,7 @@ def _put_agent(c: Call) -> Reply:
     if isinstance(body, dict) and "apiKeyId" in body:
         body = dict(body)
         given = body.pop("apiKeyId")
-        if given is not None and not isinstance(given, str):
+        if given is not None and not (isinstance(given, str) and re.fullmatch(ids.KEY_ID, given)):
             raise ApiError(422, "agent_invalid", "apiKeyId: a key id (key_...) or null",
                            [{"field": "apiKeyId", "message": "a key id (key_...) or null"}])  # fmt: skip
         key = given
@@ -304,7 +306,10 @@ def _delete_agent(c: Call) -> Reply:
 def _agent_status(c: Call) -> Reply:
     assert c.principal is not None
     own_key = c.principal.key_id if c.principal.role == "agent" else None
-    return _json(c.routing.admin.set_status(c.tenant_id, c.params["agentId"], c.body(), as_key=own_key))
+    body = c.body()
+    if own_key is None:  # an agent key learns nothing about the body before its binding is checked
+        body = parse(m.StatusRequest, body).model_dump()
+    return _json(c.routing.admin.set_status(c.tenant_id, c.params["agentId"], body, as_key=own_key))
 
 
 def _route_call(c: Call) -> Reply:
@@ -328,7 +333,7 @@ def _task(c: Call) -> Reply:
 
 HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "route": _route_call,
-    "task": _task,
+    "routing_task": _task,
     "list_departments": lambda c: _json({"departments": c.routing.admin.list_departments(c.tenant_id)}),
     "put_department": _put_department,
     "get_department": _get_department,

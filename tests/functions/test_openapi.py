@@ -1,7 +1,8 @@
 """The OpenAPI document of the admin API, and every operation fuzzed against it with schemathesis.
 
 The fuzzing runs in process against the WSGI stack (all four functions behind the local dispatcher,
-the embedded store, the demo and B tenants seeded): positive and negative cases per operation, with
+the embedded store, the demo and B tenants seeded, department routing attached: the routing
+operations are in the table and fuzzed like the rest): positive and negative cases per operation, with
 a fixed seed and a bounded number of examples, and holds every answer to the document: no 5xx, only
 declared statuses, content types and headers, and bodies that match their response schemas.
 Invalid input must be refused with a 4xx.
@@ -17,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from livestack import API_KEY_A, Stack, build_stack, wsgi_app
+from routingkit import TASK_SECRET, attach_routing
 
 from common import bootstrap
 from common.config import DEV_PLATFORM_ADMIN_KEY
@@ -30,7 +32,9 @@ EXAMPLES_PER_OPERATION = 25
 
 @pytest.fixture
 def fuzz_stack(memory_store: Any) -> Iterator[Stack]:
-    yield build_stack(memory_store, all_examples=False)
+    stack = build_stack(memory_store, all_examples=False)
+    attach_routing(stack)
+    yield stack
     bootstrap.install(None)
 
 
@@ -53,8 +57,12 @@ CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_cod
 @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, deadline=None, database=None,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))  # fmt: skip
 def test_every_operation_holds_to_the_document(fuzz_stack: Stack, case: Any) -> None:
-    key = DEV_PLATFORM_ADMIN_KEY if case.operation.path.startswith("/api/platform") else API_KEY_A
-    case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, checks=CHECKS)
+    if case.operation.path.startswith("/api/departments/tasks/"):
+        credential = {"X-Ivr-Task-Secret": TASK_SECRET}  # the routing timers' credential, not an API key
+    else:
+        key = DEV_PLATFORM_ADMIN_KEY if case.operation.path.startswith("/api/platform") else API_KEY_A
+        credential = {"Authorization": f"Bearer {key}"}
+    case.call_and_validate(headers=credential, checks=CHECKS)
 
 
 # -- the document itself ------------------------------------------------------------------------------
@@ -94,5 +102,6 @@ def test_security_follows_the_permission() -> None:
     doc = openapi.document()
     for op in operations():
         security = doc["paths"][op.path][op.method.lower()]["security"]
-        expected = {"public": [], "platform": [{"platformKey": []}]}.get(op.permission, [{"tenantKey": []}])
+        expected = {"public": [], "platform": [{"platformKey": []}],
+                    "task": [{"tasksToken": []}, {"taskSecret": []}]}.get(op.permission, [{"tenantKey": []}])
         assert security == expected, op.name
