@@ -1,0 +1,104 @@
+"""HTTP plumbing of the event sweeper: POST /api/events/sweep[?olderThanSeconds=N&limit=M].
+
+Cloud Scheduler starts it every minute (terraform/modules/platform/events_sweeper.tf) with an OIDC
+token of the tasks' service account, through the load balancer to ``deploy_flow``; on a laptop
+stack the platform admin key opens it too (``ivr run`` has one), for a hand-run sweep.
+
+Rules owned here:
+- The caller is checked before anything is read: the platform admin key (``Authorization: Bearer``),
+  else exactly the routing timers' check (``common/web/task_auth.py``: an OIDC token of
+  ``IVR_TASKS_SERVICE_ACCOUNT`` for ``IVR_TASKS_AUDIENCE``, or a laptop stack's shared secret).
+  401/403 with what is accepted; POST only (405); any other path under the prefix is 404.
+- ``olderThanSeconds`` (default ``IVR_EVENTS_SWEEP_SECONDS``, 0-86400) and ``limit`` (calls per run,
+  default 200, 1-1000) are checked; a bad one is 400 naming ``query.<name>``.
+- A run republishes every outbox holding an event older than that (``EventOutbox.sweep``: oldest
+  first, acknowledged like the dispatcher does), logs one structured line (``kind: events_sweep``,
+  ``oldest_unpublished_seconds``, ``republished``, ``unpublished``, ``calls``) for the log-based
+  metric and its alert, and answers the same summary. Idempotent: a second run republishes only what
+  is still there, and a republished event has its id, so readers drop the copy.
+- A store that does not answer is 503 with Retry-After (the scheduler retries); a publisher that
+  fails is still 200 with ``unpublished`` > 0: the events stay in the outboxes for the next run.
+- With events off (``IVR_EVENTS=off``) the answer is 200 with ``events: off`` and nothing read, so a
+  scheduler job on such a stack does not retry forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from common.adapters.ports import StoreUnavailable
+from common.service.admin import ApiError
+
+PREFIX = "/api/events"
+SWEEP = PREFIX + "/sweep"
+MAX_LIMIT = 1000
+Reply = tuple[str, int, dict[str, str]]
+
+log = logging.getLogger("ivr.events")
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return json.dumps(body), status, {"Content-Type": "application/json", **(headers or {})}
+
+
+def _error(exc: ApiError, headers: dict[str, str] | None = None) -> Reply:
+    return _json(exc.body(), exc.status, headers)
+
+
+def _number(args: Any, name: str, default: float, low: float, high: float, whole: bool = False) -> float:
+    text = args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise ApiError(400, "invalid_request", f"query.{name}: {text[:40]!r} is not {kind} from {low:g} to {high:g}",
+                       [{"field": f"query.{name}", "message": f"{kind} from {low:g} to {high:g}"}])  # fmt: skip
+    return value
+
+
+def caller(request: Any, svc: Any) -> str:
+    """How the request is allowed: "platform", "oidc" or "secret"; ApiError 401/403/503 otherwise."""
+    if svc.tenants.is_platform_key(request.headers.get("Authorization")):
+        return "platform"
+    from common.web.routing_api import task_auth
+
+    try:
+        return task_auth(svc).check(request.headers, SWEEP).how
+    except ApiError as exc:
+        if exc.status in (401, 403):
+            exc.message += "; or the platform admin key (Authorization: Bearer)"
+        raise
+
+
+def handle(request: Any, svc: Any) -> Reply:
+    path = request.path.rstrip("/")
+    if path != SWEEP:
+        return _error(ApiError(404, "not_found", f"nothing at {path}; the events API is POST {SWEEP}"))
+    if request.method != "POST":
+        return _error(ApiError(405, "method_not_allowed", f"use POST {SWEEP}"), {"Allow": "POST"})
+    try:
+        how = caller(request, svc)
+        older = _number(request.args, "olderThanSeconds", svc.settings.events_sweep_seconds, 0, 86_400)
+        limit = int(_number(request.args, "limit", 200, 1, MAX_LIMIT, whole=True))
+    except ApiError as exc:
+        return _error(exc)
+    outbox = getattr(svc, "events", None)
+    if outbox is None:
+        return _json({"events": "off", "calls": 0, "republished": 0, "caller": how,
+                      "message": "events are off on this stack (IVR_EVENTS=off): nothing to sweep"})  # fmt: skip
+    try:
+        summary = outbox.sweep(older, limit)
+    except StoreUnavailable as exc:
+        log.warning("events sweep: the store did not answer: %s", exc)
+        return _error(ApiError(503, "unavailable", "the store did not answer; retry"), {"Retry-After": "30"})
+    level = logging.WARNING if summary["unpublished"] else logging.INFO
+    log.log(level, "events sweep: %d events of %d calls republished, %d left; oldest unpublished %.0f s",
+            summary["republished"], summary["calls"], summary["unpublished"], summary["oldest_unpublished_seconds"],
+            extra={"kind": "events_sweep", **summary})  # fmt: skip
+    return _json({**summary, "events": svc.settings.events, "caller": how})

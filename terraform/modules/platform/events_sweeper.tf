@@ -1,0 +1,46 @@
+# The event sweeper: every minute Cloud Scheduler POSTs PUBLIC_BASE_URL/api/events/sweep (served by
+# deploy_flow, common/web/events_api.py), which republishes every call outbox holding an event older
+# than IVR_EVENTS_SWEEP_SECONDS: what the functions' dispatchers did not publish (an instance
+# stopped between the write and the publish, Pub/Sub down, a publish that timed out). Republishing
+# is idempotent: an event keeps its id and the views deduplicate by it. Each run logs one line
+# (jsonPayload.kind = "events_sweep") with oldest_unpublished_seconds, republished and unpublished.
+#
+# The job signs its requests with an OIDC token of the tasks' service account (audience
+# PUBLIC_BASE_URL), the one identity the task endpoints accept (IVR_TASKS_SERVICE_ACCOUNT). That
+# needs no IAM grant: Cloud Scheduler's service agent mints the token, and deploy_flow is publicly
+# invokable (the admin API comes through the load balancer with API keys), so the app checks the
+# token itself. A retry is pointless (the next run is a minute away), so the job does not retry.
+
+resource "google_project_service" "cloudscheduler" {
+  count = var.enable_apis ? 1 : 0
+
+  project            = var.project_id
+  service            = "cloudscheduler.googleapis.com"
+  disable_on_destroy = false
+}
+
+resource "google_cloud_scheduler_job" "events_sweeper" {
+  project          = var.project_id
+  region           = var.region
+  name             = "${var.name_prefix}-events-sweeper"
+  description      = "Republishes call events left unpublished in the call outboxes (POST /api/events/sweep)."
+  schedule         = var.events_sweep_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "120s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "${local.public_base_url}/api/events/sweep?olderThanSeconds=${var.events_sweep_older_than_seconds}"
+
+    oidc_token {
+      service_account_email = google_service_account.tasks_invoker.email
+      audience              = local.public_base_url
+    }
+  }
+
+  depends_on = [google_project_service.cloudscheduler]
+}
