@@ -11,16 +11,30 @@ stack and the key are found like every admin command's (``--url``, ``--api-key``
 edited and put back: the fields the stack keeps itself, such as ``etag``, ``status`` or
 ``callsHandled``, are left out of the request). An invalid document is not stored; each problem is
 printed with its field (``escalation[1].department``).
+
+Lost updates: ``put`` sends ``If-Match`` with ``--if-match ETAG`` or, without it, the ``etag`` of the
+file (what ``get --json`` printed), so a document someone changed meanwhile is refused (409, or 412
+from a proxy) and the refusal says how to go on: get it again, re-apply, put. ``--force`` replaces
+whatever is stored. ``delete --if-match ETAG`` deletes only that version.
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from common import cli_admin
-from common.cli_common import HelpFormatter, UsageError, load_json, print_json, table
+from common.cli_common import (
+    START_HINT,
+    ApiFailure,
+    HelpFormatter,
+    Unreachable,
+    UsageError,
+    load_json,
+    print_json,
+    table,
+)
 
 STATUSES = ("available", "away", "offline")
 AGENT_STATUS_ORDER = ("available", "offered", "busy", "wrap-up", "away", "offline")
@@ -29,8 +43,63 @@ KEPT_BY_THE_STACK = frozenset({"id", "etag", "updatedAt", "updatedBy", "status",
                                "missedInARow", "callsHandled", "talkSeconds", "handleEwmaSeconds"})  # fmt: skip
 
 
-def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    return cli_admin.request(args, method, path, body)
+def _call(args: argparse.Namespace, method: str, path: str, body: Any = None, if_match: str | None = None) -> Any:
+    if if_match is None:
+        return cli_admin.request(args, method, path, body)
+    return _conditional(args, method, path, body, if_match)
+
+
+def _conditional(args: argparse.Namespace, method: str, path: str, body: Any, etag: str) -> Any:
+    """One API call with ``If-Match`` (the shared client sends no extra headers), mapped to the same
+    errors: Unreachable, ApiFailure, UsageError."""
+    import os
+
+    import requests
+
+    if not args.url.startswith(("http://", "https://")):
+        raise UsageError(f"the stack URL {args.url!r} has no scheme; write it like http://127.0.0.1:8080")
+    tag = etag if etag == "*" or etag.startswith(('"', "W/")) else f'"{etag}"'
+    headers = {"X-Ivr-Author": os.environ.get("USER", "cli"), "If-Match": tag,
+               "Authorization": f"Bearer {cli_admin.api_key(args)}"}  # fmt: skip
+    try:
+        reply = requests.request(method, args.url.rstrip("/") + path, json=body, headers=headers, timeout=15.0)
+    except requests.ConnectionError as exc:
+        raise Unreachable(f"the stack is not reachable at {args.url}; {START_HINT}") from exc
+    except requests.Timeout as exc:
+        raise Unreachable(f"the stack at {args.url} did not answer within 15 s") from exc
+    except requests.RequestException as exc:
+        raise UsageError(f"cannot call {args.url}{path}: {exc}") from exc
+    try:
+        data = reply.json()
+    except ValueError:
+        data = {"error": {"message": reply.text[:500] or reply.reason}}
+    if reply.status_code in (409, 412) and isinstance(data, dict) and \
+            (reply.status_code == 412 or (data.get("error") or {}).get("code") == "conflict"):  # fmt: skip
+        raise _stale(reply.status_code, data, args, etag, unquote(path.rsplit("/", 1)[-1]))
+    if reply.status_code >= 400:
+        raise ApiFailure(reply.status_code, data)
+    return data
+
+
+def _stale(status: int, data: dict[str, Any], args: argparse.Namespace, etag: str, ident: str) -> ApiFailure:
+    """A refused If-Match, explained: what was sent and what to do next."""
+    what = "department" if args.command == "departments" else "agent"
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    steps = [f"the {what} changed since etag {etag} was read (someone else saved it), so nothing was changed",
+             f"get it again (`ivr {args.command} get {ident} --json > {ident}.json`), apply your change to that and "
+             "put it back; or put with --force to replace whatever is stored"]  # fmt: skip
+    return ApiFailure(status, {"error": {**error, "code": error.get("code") or "precondition_failed",
+                                         "message": error.get("message") or "If-Match did not hold",
+                                         "details": steps}})  # fmt: skip
+
+
+def _etag_to_send(args: argparse.Namespace, raw: dict[str, Any]) -> str | None:
+    if args.force:
+        return None
+    if args.if_match:
+        return str(args.if_match)
+    etag = raw.get("etag")
+    return etag if isinstance(etag, str) and etag else None
 
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> int:
@@ -47,14 +116,15 @@ def _needs_id(args: argparse.Namespace, what: str) -> str:
     return str(args.target)
 
 
-def _document(path: str, what: str) -> tuple[str, dict[str, Any]]:
+def _document(path: str, what: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(id, the body to send, the file as read)."""
     document = load_json(path)
     if not isinstance(document, dict):
         raise UsageError(f"{path}: a {what} document is a JSON object")
     ident = document.get("id")
     if not isinstance(ident, str) or not ident:
         raise UsageError(f"{path}: the {what} document needs its \"id\" (e.g. \"id\": \"sales\")")
-    return ident, {k: v for k, v in document.items() if k not in KEPT_BY_THE_STACK}
+    return ident, {k: v for k, v in document.items() if k not in KEPT_BY_THE_STACK}, document
 
 
 def _ladder(steps: list[dict[str, Any]]) -> str:
@@ -130,12 +200,12 @@ def cmd_departments(args: argparse.Namespace) -> int:
     if args.action == "put":
         if not args.target:
             raise UsageError("'ivr departments put' needs the FILE.json")
-        ident, document = _document(args.target, "department")
-        data = _call(args, "PUT", f"{base}/{quote(ident, safe='')}", document)
+        ident, document, raw = _document(args.target, "department")
+        data = _call(args, "PUT", f"{base}/{quote(ident, safe='')}", document, _etag_to_send(args, raw))
         return _out(args, data, f"saved department {data['id']} (etag {data['etag']})")
     ident = quote(_needs_id(args, "department"), safe="")
     if args.action == "delete":
-        data = _call(args, "DELETE", f"{base}/{ident}")
+        data = _call(args, "DELETE", f"{base}/{ident}", if_match=args.if_match)
         return _out(args, data, f"deleted department {data.get('deleted', args.target)}")
     if args.action == "stats":
         data = _call(args, "GET", f"{base}/{ident}/stats")
@@ -170,12 +240,12 @@ def cmd_agents(args: argparse.Namespace) -> int:
     if args.action == "put":
         if not args.target:
             raise UsageError("'ivr agents put' needs the FILE.json")
-        ident, document = _document(args.target, "agent")
-        data = _call(args, "PUT", f"{base}/{quote(ident, safe='')}", document)
+        ident, document, raw = _document(args.target, "agent")
+        data = _call(args, "PUT", f"{base}/{quote(ident, safe='')}", document, _etag_to_send(args, raw))
         return _out(args, data, f"saved agent {data['id']} (etag {data['etag']}; status {data['status']})")
     ident = quote(_needs_id(args, "agent"), safe="")
     if args.action == "delete":
-        data = _call(args, "DELETE", f"{base}/{ident}")
+        data = _call(args, "DELETE", f"{base}/{ident}", if_match=args.if_match)
         return _out(args, data, f"deleted agent {data.get('deleted', args.target)}")
     if args.action == "status":
         if args.status not in STATUSES:
@@ -192,11 +262,15 @@ def add_commands(sub: Any) -> None:
                                                     formatter_class=HelpFormatter)  # fmt: skip
         cli_admin.add_api_options(p)
         p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+        p.add_argument("--if-match", metavar="ETAG", help="put/delete only if the stored etag is still ETAG "
+                       "(put defaults to the file's etag)")  # fmt: skip
+        p.add_argument("--force", action="store_true", help="put: replace whatever is stored (no If-Match)")
         p.set_defaults(func=func, command=name)
         return p
 
     p = command("departments", cmd_departments, "departments that callers queue for: settings, stats, live view",
                 "examples:\n  ivr departments\n  ivr departments put sales.json\n  ivr departments get sales --json\n"
+                "  ivr departments put sales.json --if-match 3f2a9c1b0d4e5f60-77d0aa12\n"
                 "  ivr departments stats sales\n  ivr departments live support\n  ivr departments delete old_desk\n\n"
                 "FILE.json holds the department and its id, e.g.\n"
                 '  {"id": "sales", "name": "Sales", "strategy": "longestIdle",\n'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, RoutedStack]]
 
     monkeypatch.delenv("IVR_API_KEY", raising=False)  # the stack knows the dev key, the CLI's default
     routed = attach_routing(build_stack(MemoryStore(), all_examples=False))
+    werkzeug_log = logging.getLogger("werkzeug")  # its access lines would land in the CLI's captured stderr
+    monkeypatch.setattr(werkzeug_log, "level", logging.WARNING)
     server = make_server("127.0.0.1", 0, routing_wsgi, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
