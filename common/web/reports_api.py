@@ -17,7 +17,8 @@ Rules owned here:
 - The answer is ``common.reports.local.answer``: the same JSON ``ivr report --json`` prints, rows
   with the views' column names. Never cached (``Cache-Control: no-store``): events keep arriving.
 - Where the numbers come from: the local events file of a stack whose events go to DuckDB
-  (``IVR_EVENTS=duckdb``, the laptop default) or to memory (the published rows, loaded per request).
+  (``IVR_EVENTS=duckdb``, the laptop default) or to memory (the published rows, loaded per request);
+  ``IVR_EVENTS=off`` has none, and answers the empty report with a note saying so.
   A stack that publishes to Pub/Sub has its reports in BigQuery (the views Terraform deploys), which
   this module does not read yet: 501 says where to look. No events yet is an empty report, not an
   error; a file held by a writer is 503 with Retry-After.
@@ -32,11 +33,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from common.adapters.ports import StoreUnavailable
+from common.reports import api_models as m
 from common.reports.events_file import EventsFileBusy, NoEventsFile, ReportError, events_path
-from common.reports.local import BadFilter, Reports, answer, open_reports
+from common.reports.local import BadFilter, Reports, answer, open_reports, parse_day, parse_month
+from common.service import ids
 from common.service.access import may, roles_granting
 from common.service.admin import ApiError
+from common.service.operations import Operation
 from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps
 
 log = logging.getLogger("ivr.api.reports")
@@ -44,28 +50,36 @@ log = logging.getLogger("ivr.api.reports")
 PREFIX = "/api/reports"
 
 
+#: Every operation of this module (GET, permission ``read``), for the operations table and OpenAPI.
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("report_billing", "GET", PREFIX + "/billing", "read",
+              "Monthly billing: calls, billable minutes, counted operations, estimated cost",
+              query=m.MonthQuery, response=m.BillingAnswer),
+    Operation("report_costs", "GET", PREFIX + "/costs", "read", "Cost per flow and version, in total and per call",
+              query=m.MonthQuery, response=m.CostsAnswer),
+    Operation("report_funnel", "GET", PREFIX + "/funnel/{flowId}", "read",
+              "Per-node funnel of a flow version: callers, outcomes, hang-ups, time spent",
+              query=m.FunnelQuery, response=m.FunnelAnswer),
+    Operation("report_queues", "GET", PREFIX + "/queues", "read",
+              "Department queues per UTC hour: offered, answered, abandoned, service level, waits",
+              query=m.QueuesQuery, response=m.QueuesAnswer),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
-class ReportOperation:
-    name: str
-    path: str
-    query: tuple[str, ...]
-    summary: str
+class _Route:
+    report: str  # the report of common.reports.local.answer
+    operation: Operation
     pattern: re.Pattern[str]
 
+    @property
+    def query(self) -> tuple[str, ...]:
+        return tuple(self.operation.query.model_fields) if self.operation.query else ()
 
-def _op(name: str, path: str, query: tuple[str, ...], summary: str) -> ReportOperation:
-    pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
-    return ReportOperation(name, path, query, summary, pattern)
 
-
-#: Every operation of this module: GET, permission ``read``.
-OPERATIONS: tuple[ReportOperation, ...] = (
-    _op("billing", PREFIX + "/billing", ("month",), "monthly billing: calls, minutes, operations, estimated cost"),
-    _op("costs", PREFIX + "/costs", ("month",), "cost per flow and version, in total and per call"),
-    _op("funnel", PREFIX + "/funnel/{flowId}", ("version",), "per-node funnel of a flow version"),
-    _op("queues", PREFIX + "/queues", ("department", "date"), "department queues per hour: service level, waits"),
-)  # fmt: skip
-_FLOW_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+ROUTES = tuple(_Route(op.name.removeprefix("report_"), op,
+                      re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", op.path) + "$"))
+               for op in OPERATIONS)  # fmt: skip
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -84,39 +98,59 @@ def _principal(request: Any, svc: Any) -> Any:
     return principal
 
 
-def _route(method: str, path: str) -> tuple[ReportOperation, dict[str, str]]:
-    for op in OPERATIONS:
-        match = op.pattern.match(path)
+def _route(method: str, path: str) -> tuple[_Route, dict[str, str]]:
+    for route in ROUTES:
+        match = route.pattern.match(path)
         if match:
             if method != "GET":
                 raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}; use GET")
             params = match.groupdict()
-            if "flowId" in params and not _FLOW_ID.fullmatch(params["flowId"]):
-                raise ApiError(404, "not_found", f"{params['flowId'][:40]!r} is not a flow id")
-            return op, params
+            for name, value in params.items():
+                problem = ids.path_problem(name, value)
+                if problem:
+                    raise ApiError(404, "not_found", problem)
+            return route, params
     known = ", ".join(op.path for op in OPERATIONS)
     raise ApiError(404, "not_found", f"no report at {path}; the reports are {known}")
 
 
-def _query(request: Any, op: ReportOperation) -> dict[str, str | None]:
+def _query(request: Any, op: _Route) -> dict[str, str | None]:
     names = list(request.args.keys())
     unknown = sorted({n for n in names if n not in op.query})
     if unknown:
         shown = ", ".join(repr(n) if n else "(a parameter without a name)" for n in unknown)
         takes = ", ".join(op.query) or "no parameters"
-        raise ApiError(400, "invalid_request", f"query: {op.name} takes {takes}; unknown: {shown}",
+        raise ApiError(400, "invalid_request", f"query: {op.report} takes {takes}; unknown: {shown}",
                        [{"field": f"query.{n}", "message": "unknown parameter"} for n in unknown])  # fmt: skip
     repeated = sorted({n for n in names if len(request.args.getlist(n)) > 1})
     if repeated:
         raise ApiError(400, "invalid_request", f"query.{repeated[0]}: give it once",
                        [{"field": f"query.{n}", "message": "given more than once"} for n in repeated])  # fmt: skip
-    return {name: (request.args.get(name) or None) for name in op.query}
+    values = {name: request.args.get(name) for name in op.query if request.args.get(name)}
+    try:  # the reports' own checks first: their messages show the form expected
+        parse_month(values.get("month"))
+        parse_day(values.get("date"))
+    except BadFilter as exc:
+        raise ApiError(400, "invalid_request", f"query.{exc.field}: {exc.detail}",
+                       [{"field": f"query.{exc.field}", "message": exc.detail}]) from None  # fmt: skip
+    if op.operation.query is not None:
+        try:
+            op.operation.query.model_validate(values)
+        except ValidationError as exc:
+            problems = [{"field": "query." + ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                        for e in exc.errors()]  # fmt: skip
+            raise ApiError(400, "invalid_request", f"{problems[0]['field']}: {problems[0]['message']}",
+                           problems) from None  # fmt: skip
+    return {name: values.get(name) for name in op.query}
 
 
 @contextmanager
 def reports_of(svc: Any) -> Iterator[Reports]:
     """The reports of this stack's events (see the module's rules)."""
     kind = getattr(svc.settings, "events", None)
+    if kind == "off":
+        raise NoEventsFile("this stack exports no call events (IVR_EVENTS=off): set IVR_EVENTS=duckdb "
+                           "(what `ivr run` does) to collect them")  # fmt: skip
     if kind == "pubsub":
         raise ApiError(501, "not_implemented", "this stack publishes its call events to Pub/Sub: its reports are "
                        "the BigQuery views of dataset ivr_analytics (billing_monthly, flow_costs, node_funnel, "
@@ -139,20 +173,20 @@ def reports_of(svc: Any) -> Iterator[Reports]:
         yield reports
 
 
-def _report(request: Any, svc: Any, op: ReportOperation, params: dict[str, str]) -> Reply:
+def _report(request: Any, svc: Any, op: _Route, params: dict[str, str]) -> Reply:
     principal = _principal(request, svc)
     filters: dict[str, str | None] = {**_query(request, op), "tenant": principal.tenant.id}
-    if op.name == "funnel":
+    if op.report == "funnel":
         filters["flow"] = params["flowId"]
     try:
         with reports_of(svc) as reports:
-            return _json(answer(reports, op.name, filters))
+            return _json(answer(reports, op.report, filters))
     except BadFilter as exc:
         field = "path.flowId" if exc.field == "flow" else f"query.{exc.field}"
         raise ApiError(400, "invalid_request", f"{field}: {exc.detail}",
                        [{"field": field, "message": exc.detail}]) from exc  # fmt: skip
     except NoEventsFile as exc:
-        return _json({**_empty_answer(op.name, filters), "note": str(exc)})
+        return _json({**_empty_answer(op.report, filters), "note": str(exc)})
     except EventsFileBusy as exc:
         raise ApiError(503, "events_busy", str(exc)) from exc
 

@@ -1,0 +1,133 @@
+"""The reports' answers and query parameters as pydantic models: their schemas in the OpenAPI document.
+
+Rows carry the views' column names (snake_case, as in BigQuery), so an analyst's query and the API
+read the same words. ``extra="forbid"``: a column added to a view fails the tests that validate real
+answers against these models (tests/reports/test_reports_api.py) until it is added here too.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.service.operations import Query
+
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class MonthQuery(Query):
+    month: str | None = Field(None, pattern=MONTH, description="a UTC month, YYYY-MM (the month each call started)")
+
+
+class FunnelQuery(Query):
+    version: str | None = Field(None, max_length=64, description="the flow version; default the highest with events")
+
+
+class QueuesQuery(Query):
+    department: str | None = Field(None, max_length=128, description="one department's id")
+    date: str | None = Field(None, pattern=DAY, description="one UTC day, YYYY-MM-DD")
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BillingRow(_Row):
+    tenant_id: str
+    month: str
+    calls: int
+    calls_not_completed: int
+    billable_minutes: int
+    webhook_steps: int
+    http_requests: int
+    recording_seconds: int
+    transfers: int
+    events: int
+    function_requests: int
+    firestore_reads: int
+    firestore_writes: int
+    firestore_deletes: int
+    platform_cost_usd: float
+    twilio_voice_usd: float
+
+
+class CostRow(_Row):
+    tenant_id: str
+    month: str
+    flow_id: str | None
+    flow_version: str | None
+    calls: int
+    billable_minutes: int
+    webhook_steps: int
+    http_requests: int
+    events: int
+    platform_cost_usd: float
+    twilio_voice_usd: float
+    platform_cost_per_call_usd: float
+    twilio_voice_per_call_usd: float
+
+
+class FunnelOutcome(_Row):
+    outcome: str
+    left: int
+    callers: int
+    seconds_total: float
+    seconds_average: float | None
+
+
+class FunnelNode(_Row):
+    tenant_id: str
+    flow_id: str
+    flow_version: str | None
+    node_id: str
+    node_type: str | None
+    entered: int
+    callers: int
+    left: int
+    hung_up: int
+    ended: int
+    seconds_total: float
+    seconds_average: float | None
+    average_step: float | None
+    outcomes: list[FunnelOutcome]
+
+
+class QueueRow(_Row):
+    tenant_id: str
+    department_id: str
+    hour: str
+    offered: int
+    answered: int
+    abandoned: int
+    left_other: int
+    agent_offers: int
+    answered_within_service_level: int
+    service_level: float | None
+    wait_average_seconds: float | None
+    wait_p90_seconds: float | None
+    abandon_wait_average_seconds: float | None
+
+
+class _Answer(_Row):
+    report: str
+    filters: dict[str, str]
+    note: str | None = Field(None, description="why the report is empty (no events yet)")
+
+
+class BillingAnswer(_Answer):
+    rows: list[BillingRow]
+
+
+class CostsAnswer(_Answer):
+    rows: list[CostRow]
+
+
+class QueuesAnswer(_Answer):
+    rows: list[QueueRow]
+
+
+class FunnelAnswer(_Answer):
+    flow_id: str
+    flow_version: str | None
+    versions: list[str]
+    nodes: list[FunnelNode]
