@@ -7,18 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from event_scripts import SALES, SALES_TYPES
 from livestack import DEMO_NUMBER, Stack, build_stack
 
 from common import bootstrap
 from common.adapters.events_sinks import MemoryPublisher
 from common.adapters.memory import MemoryStore
 from common.core.events import CallEvent
-
-SALES = ["1", "queue:bridged"]
-SALES_TYPES = ["call.routed", "call.started", "node.entered", "node.left", "node.entered", "node.left",
-               "node.entered", "input.accepted", "node.left", "node.entered", "decision.matched", "node.left",
-               "node.entered", "transfer.started", "transfer.ended", "node.left", "node.entered",
-               "call.completed"]  # fmt: skip
 
 
 def publisher(stack: Stack) -> MemoryPublisher:

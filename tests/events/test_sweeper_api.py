@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from event_scripts import SALES
 from livestack import DEMO_NUMBER, Stack, build_stack
 
 from common import bootstrap
@@ -28,7 +29,7 @@ def crashed_dispatcher(stack: Stack) -> EventOutbox:
 def test_the_sweep_republishes_what_a_crash_left_in_the_outboxes(events_stack: Stack,
                                                                  caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     outbox = crashed_dispatcher(events_stack)
-    sids = [events_stack.call(DEMO_NUMBER, ["1", "queue:bridged"]).call_sid for _ in range(3)]
+    sids = [events_stack.call(DEMO_NUMBER, SALES).call_sid for _ in range(3)]
     outbox._queue.queue.clear()  # what the dead process had queued is gone with it
     assert all(events_stack.stored(sid).outbox for sid in sids)
     assert outbox.publisher.rows == []  # type: ignore[attr-defined]
@@ -48,7 +49,7 @@ def test_the_sweep_republishes_what_a_crash_left_in_the_outboxes(events_stack: S
 
 def test_only_outboxes_older_than_asked_are_swept(events_stack: Stack) -> None:
     crashed_dispatcher(events_stack)
-    sid = events_stack.call(DEMO_NUMBER, ["1", "queue:bridged"]).call_sid
+    sid = events_stack.call(DEMO_NUMBER, SALES).call_sid
     body = events_stack.api("POST", SWEEP + "?olderThanSeconds=600", key=None, headers=PLATFORM).get_json()
     assert (body["calls"], body["republished"]) == (0, 0) and events_stack.stored(sid).outbox  # the frozen clock
     events_stack.clock.at = events_stack.clock.at.replace(hour=events_stack.clock.at.hour + 1)
