@@ -7,8 +7,12 @@
     GET     /api/calls/{callSid}  read      one call: where it is, the path so far, its events
 
 Rules owned here:
+- The operations are ``OPERATIONS`` (``operations.Operation`` with the query and answer models
+  below), which the admin API's table, the OpenAPI document and the fuzz test pick up.
 - Keys and roles as everywhere in the admin API (``common.web.api``): 401 without a valid key, 403
   for a role without ``read`` (an agent key) and for the platform admin key.
+- Query parameters are the operation's ``Query`` model: a wrong value or an unknown name is 400
+  naming ``query.<name>``, like the admin API (a misspelt ``?actve=true`` must not list every call).
 - A tenant sees its own calls only. Another tenant's call is 404, worded exactly like a call that
   does not exist, so a sid cannot be probed; a sid that no Twilio call can have is 404 without a
   store read.
@@ -26,9 +30,13 @@ import re
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from common.adapters.ports import CallRecord, StoreUnavailable
+from common.service import ids
 from common.service.access import may, roles_granting
-from common.service.admin import ApiError
+from common.service.admin import ApiError, parse
+from common.service.operations import Operation, Query
 from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps
 
 log = logging.getLogger("ivr.api.calls")
@@ -37,6 +45,64 @@ CALL_SID = re.compile(r"CA[0-9A-Za-z]{32}")
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_EVENTS = 500  # a call's events in one answer (a long call may have more: ``eventsTruncated``)
+
+
+class CallsQuery(Query):
+    active: bool | None = Field(None, description="true: calls in progress; false: ended calls; absent: both")
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="at most this many calls, newest first")
+
+
+class NoQuery(Query):
+    """An operation that takes no query parameter: any is refused, naming it."""
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CallSummary(_View):
+    callSid: str
+    number: str
+    caller: str | None
+    flowId: str
+    version: str
+    status: str = Field(description="active or ended")
+    callStatus: str | None = Field(description="Twilio's CallStatus, as last reported")
+    startedAt: str
+    updatedAt: str
+    secondsInCall: int | None
+    currentNode: str | None
+    path: list[str]
+    outcome: str | None
+    endReason: str | None
+    steps: int
+
+
+class CallEvent(_View):
+    type: str | None
+    seq: int | None
+    at: str | None
+    nodeId: str | None
+    data: dict[str, Any]
+
+
+class CallDetail(CallSummary):
+    events: list[CallEvent] = Field(description=f"in order, at most {MAX_EVENTS}")
+    eventsTruncated: bool
+
+
+class CallList(_View):
+    at: str = Field(description="the service's clock when it answered")
+    calls: list[CallSummary]
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("list_calls", "GET", "/api/calls", "read", "The tenant's calls, newest first", query=CallsQuery,
+              response=CallList),
+    *(() if "callSid" not in ids.PATH_PARAMS else (  # the id pattern comes with ids.PATH_PARAMS
+        Operation("get_call", "GET", "/api/calls/{callSid}", "read", "One call: where it is, its path and events",
+                  query=NoQuery, errors=(404,), response=CallDetail),)),
+)  # fmt: skip
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -91,36 +157,25 @@ def call_view(call: CallRecord, now: datetime, with_events: bool) -> dict[str, A
     return view
 
 
-def _flag(raw: str | None, name: str) -> bool | None:
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise ApiError(400, "invalid_request", f"query.{name}: {raw[:40]!r} is not true or false",
-                   [{"field": f"query.{name}", "message": "true or false"}])  # fmt: skip
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_request", f"query.limit: {raw[:40]!r} is not a whole number 1-{MAX_LIMIT}",
-                       [{"field": "query.limit", "message": f"a whole number 1-{MAX_LIMIT}"}])  # fmt: skip
-    return int(raw)
+def _query(request: Any, model: type[Query]) -> Any:
+    if "" in request.args:  # "?=x": a parameter without a name is malformed, not merely unknown
+        raise ApiError(400, "invalid_request", "query: a parameter has no name (write name=value)",
+                       [{"field": "query", "message": "a parameter without a name"}])  # fmt: skip
+    return parse(model, request.args.to_dict(), where="query")
 
 
 def _list(request: Any, svc: Any) -> Reply:
     principal = _principal(request, svc)
-    active, limit = _flag(request.args.get("active"), "active"), _limit(request.args.get("limit"))
+    query = _query(request, CallsQuery)
     now = _now(svc)
-    calls = [c for c in svc.store.list_calls(principal.tenant.id, active, limit) if c.tenant_id == principal.tenant.id]
-    return _json({"at": now.isoformat(), "calls": [call_view(c, now, with_events=False) for c in calls[:limit]]})
+    calls = [c for c in svc.store.list_calls(principal.tenant.id, query.active, query.limit)
+             if c.tenant_id == principal.tenant.id]  # fmt: skip
+    return _json({"at": now.isoformat(), "calls": [call_view(c, now, with_events=False) for c in calls[:query.limit]]})
 
 
 def _one(request: Any, svc: Any, call_sid: str) -> Reply:
     principal = _principal(request, svc)
+    _query(request, NoQuery)
     missing = ApiError(404, "not_found", f"call {call_sid[:40]!r} does not exist")
     if not CALL_SID.fullmatch(call_sid):
         raise ApiError(404, "not_found", f"{call_sid[:40]!r} is not a call sid: CA followed by 32 letters or digits")

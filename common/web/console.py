@@ -20,7 +20,8 @@ Rules owned here:
   never become markup, and the policy is the second wall. No cookies are set or read: the API key
   lives in the tab's sessionStorage and travels as a bearer token.
 - The two reads authenticate exactly as the admin API does (``common.web.api``) and answer in its
-  error shape; they see the caller's tenant only.
+  error shape; they see the caller's tenant only. They take no query parameter: any is 400 naming
+  it, as in the admin API. (The static files ignore a query string, which only busts caches.)
 """
 
 from __future__ import annotations
@@ -145,6 +146,16 @@ def _me(request: Any, svc: Any) -> Reply:
     return _json({"role": principal.role, "agent": view})
 
 
+def _no_query(request: Any) -> None:
+    names = list(request.args.keys())
+    if names:
+        field = f"query.{names[0]}" if names[0] else "query"
+        message = f"unknown field {names[0]!r}; remove it" if names[0] else "a parameter without a name"
+        raise ApiError(400, "invalid_request", f"{field}: {message} (this read takes no query parameter)",
+                       [{"field": f"query.{n}" if n else "query", "message": "not a parameter of this read"}
+                        for n in names])  # fmt: skip
+
+
 def handle(request: Any, svc: Any) -> Reply:
     from common.adapters.ports import StoreUnavailable
 
@@ -153,6 +164,7 @@ def handle(request: Any, svc: Any) -> Reply:
         try:
             if request.method != "GET":
                 raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {path}; use GET")
+            _no_query(request)
             if path == "/console/api/me":
                 return _me(request, svc)
             match = _VALIDATION.match(path)
@@ -160,7 +172,8 @@ def handle(request: Any, svc: Any) -> Reply:
                 return _validation(request, svc, match["flowId"])
             raise ApiError(404, "not_found", f"no console route {path}")
         except ApiError as exc:
-            return _error(exc)
+            body, status, headers = _error(exc)
+            return body, status, {**headers, "Allow": "GET"} if status == 405 else headers
         except StoreUnavailable:
             body, status, headers = _error(ApiError(503, "store_unavailable", "storage did not answer in time; "
                                                     "retry in a few seconds"))  # fmt: skip
