@@ -84,7 +84,8 @@ def _conditional(args: argparse.Namespace, method: str, path: str, body: Any, et
 def _stale(status: int, data: dict[str, Any], args: argparse.Namespace, etag: str, ident: str) -> ApiFailure:
     """A refused If-Match, explained: what was sent and what to do next."""
     what = "department" if args.command == "departments" else "agent"
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    given = data.get("error")
+    error: dict[str, Any] = given if isinstance(given, dict) else {}
     steps = [f"the {what} changed since etag {etag} was read (someone else saved it), so nothing was changed",
              f"get it again (`ivr {args.command} get {ident} --json > {ident}.json`), apply your change to that and "
              "put it back; or put with --force to replace whatever is stored"]  # fmt: skip

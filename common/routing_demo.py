@@ -13,11 +13,20 @@ or a call keeps that status.
 - support: ring-all (both agents ring, the first to accept takes the caller), callbacks on 1 and
   voicemail on 2; after 90 s the caller's priority rises by 20, after 5 minutes they overflow to
   sales (keeping their place by arrival), after 15 the flow's ``timeout`` branch takes over.
+
+    run_queue_demo(sim, api, number, out=print) -> CallResult
+
+``ivr demo``'s department part, over HTTP against a running stack: support's agents step away
+(``POST /api/agents/{id}/status`` through ``api``), a caller asks the support line for support and
+waits in the queue, hearing their position and expected wait between music clips; after a few clips
+an agent goes available and the caller's next hold iteration connects them (whisper, accept, talk),
+then the flow says goodbye. The transcript is printed as it happens, with the agent's change in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from common.bootstrap import DEMO_TENANT
@@ -65,3 +74,33 @@ def seed_routing_demo(svc: Any, tenant_id: str = DEMO_TENANT) -> dict[str, Any]:
         with contextlib.suppress(ApiError):  # seeded again while they ring or talk: the system's status stays
             admin.set_status(tenant_id, agent_id, {"status": "available"})
     return {"departments": list(SEED_ORDER), "agents": list(DEMO_AGENTS)}
+
+
+#: the caller's script: silence at the menu, then "support"; the agent who is offered them answers
+QUEUE_DEMO_SCRIPT = ("silence", "speech:Support, please.", "agent:answer:45")
+QUEUE_DEMO_CLIPS = 2  # music clips the caller hears before an agent goes available
+SUPPORT_AGENTS = tuple(a for a, s in DEMO_AGENTS.items() if s["departments"][0]["department"] == "support")
+
+
+def run_queue_demo(sim: Any, api: Callable[[str, str, Any], Any], number: str,
+                   out: Callable[[str], Any] = print) -> Any:  # fmt: skip
+    """Play the queue demo (see the module); ``sim`` is a ``callsim.TwilioCallSimulator`` for the
+    stack, ``api(method, path, body)`` calls its admin API. Returns the call's ``CallResult``."""
+    for agent_id in SUPPORT_AGENTS:
+        api("POST", f"/api/agents/{agent_id}/status", {"status": "away"})
+    out(f"(support's agents {' and '.join(SUPPORT_AGENTS)} are away: a support caller has to wait)")
+    session = sim.start(number, inputs=list(QUEUE_DEMO_SCRIPT))
+    shown, freed = 0, None
+    while session.step():
+        lines = session.transcript
+        for line in lines[shown:]:
+            out(line)
+        shown = len(lines)
+        if freed is None and session.holding >= QUEUE_DEMO_CLIPS:
+            freed = SUPPORT_AGENTS[0]
+            agent = api("POST", f"/api/agents/{freed}/status", {"status": "available"})
+            out(f"(agent {freed} goes available: POST /api/agents/{freed}/status -> {agent['status']}; "
+                "the caller's next hold iteration connects them)")  # fmt: skip
+    for line in session.transcript[shown:]:
+        out(line)
+    return session.result

@@ -141,3 +141,23 @@ def _timers(settings: Settings, routing: RoutingSettings, now: Callable[[], date
     from common.adapters.timers import EmbeddedTimers
 
     return EmbeddedTimers(deliver, clock=now)
+
+
+def department_banner_lines(svc: Any, tenant_id: str) -> list[str]:
+    """What ``ivr run``'s banner says about routing: each department of ``tenant_id`` with its strategy
+    and agents (how many are available now). Empty when the stack has no routing. Lines start with the
+    banner's label column (11 characters)."""
+    routing = getattr(svc, "routing", None)
+    if routing is None:
+        return []
+    departments = routing.admin.list_departments(tenant_id)
+    if not departments:
+        return ["routing    no departments yet: add one with `ivr departments put FILE.json`"]
+    lines = []
+    for d in departments:
+        agents = routing.admin.list_agents(tenant_id, d["id"])
+        available = sum(a["status"] == "available" for a in agents)
+        names = ", ".join(a["id"] for a in agents) or "none"
+        lines.append(f"{d['id']} ({d['name']}, {d['strategy']}): agents {names}; {available} available")
+    lines.append(f"ivr departments live {departments[0]['id']} | POST /api/departments/route")
+    return [("routing    " if i == 0 else " " * 11) + line for i, line in enumerate(lines)]

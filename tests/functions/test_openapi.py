@@ -102,6 +102,7 @@ def test_security_follows_the_permission() -> None:
     doc = openapi.document()
     for op in operations():
         security = doc["paths"][op.path][op.method.lower()]["security"]
-        expected = {"public": [], "platform": [{"platformKey": []}],
-                    "task": [{"tasksToken": []}, {"taskSecret": []}]}.get(op.permission, [{"tenantKey": []}])
+        by_permission: dict[str, list[dict[str, list[str]]]] = {
+            "public": [], "platform": [{"platformKey": []}], "task": [{"tasksToken": []}, {"taskSecret": []}]}
+        expected = by_permission.get(op.permission, [{"tenantKey": []}])
         assert security == expected, op.name

@@ -93,7 +93,8 @@ class Deliveries:
     """A WSGI wrapper that notes every task the emulator delivers (path, task name, answer status)."""
 
     def __init__(self, app: Any) -> None:
-        self.app, self.seen, self.lock = app, [], threading.Lock()
+        self.app, self.lock = app, threading.Lock()
+        self.seen: list[tuple[str, str, int]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         name = environ.get("HTTP_X_CLOUDTASKS_TASKNAME")
