@@ -94,6 +94,22 @@ def event_publisher(settings: Settings) -> EventPublisher | None:
     return None
 
 
+def _eventing_routing_store(settings: Settings, events: EventOutbox | None) -> Any:
+    """With events on, the routing store (as build_routing would choose it) exporting the queue and
+    agent events of its commits; None (build_routing's own choice) with events off."""
+    if events is None:
+        return None
+    from common.service.queue_events_store import EventingRoutingStore
+
+    if settings.store == "firestore":
+        from common.adapters.routing_firestore import FirestoreRoutingStore
+
+        return EventingRoutingStore(FirestoreRoutingStore(), events)
+    from common.adapters.routing_store import MemoryRoutingStore
+
+    return EventingRoutingStore(MemoryRoutingStore(), events)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -131,14 +147,15 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
     numbers = NumberCache(store, settings.number_cache_seconds)
     calendars = ScheduleCache(store, settings.number_cache_seconds)
     routing_settings = None
+    publisher = event_publisher(settings) if publisher == "auto" else publisher
+    events = EventOutbox(store, publisher, now) if publisher is not None else None
     if routing == "auto":
         from common.routing_setup import RoutingSettings, build_routing
 
         routing_settings = RoutingSettings.from_env(environment=settings.environment)
         routing = build_routing(settings, store, now, routing=routing_settings, token_for=tokens.token,
+                                routing_store=_eventing_routing_store(settings, events),
                                 schedule_open=lambda tenant, name, at: calendars.lookup(tenant)(name, at))  # fmt: skip
-    publisher = event_publisher(settings) if publisher == "auto" else publisher
-    events = EventOutbox(store, publisher, now) if publisher is not None else None
     calls = CallService(store, settings, fetcher, now, flows, numbers, calendars, routing=routing, events=events)
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)

@@ -126,6 +126,11 @@ class EventOutbox:
         if self._dispatch:
             self._ensure_thread()
 
+    def emit(self, rows: list[dict[str, Any]]) -> None:
+        """Publish rows that have no outbox (queue and agent events) after the answer; never raises."""
+        if rows:
+            self.written(CallRecord.model_construct(call_sid="", outbox=rows), None)
+
     def was_published(self, event_id: str) -> bool:
         with self._lock:
             return event_id in self._published
@@ -249,11 +254,18 @@ class EventOutbox:
     def _publish_batch(self, batch: list[tuple[str, list[dict[str, Any]], Any]]) -> None:
         try:
             latest: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+            loose: list[dict[str, Any]] = []  # emitted rows: nothing to acknowledge
             for sid, rows, token in batch:  # a later write of a call carries its earlier rows still unsent
-                latest[sid] = (rows, token)
+                if sid:
+                    latest[sid] = (rows, token)
+                else:
+                    loose += rows
             rows = [r for sid, (outbox, _) in latest.items() for r in outbox if not self.was_published(r["event_id"])]
-            published = self.publisher.publish(rows) if rows else set()
+            published = self.publisher.publish(rows + loose) if rows or loose else set()
             self._remember(published)
+            if len(published & _ids(loose)) < len(loose):
+                log.warning("events: %d queue or agent events were not published and are lost",
+                            len(_ids(loose) - published))  # fmt: skip
             for sid, (outbox, token) in latest.items():
                 mine = published | {str(r["event_id"]) for r in outbox if self.was_published(str(r["event_id"]))}
                 if mine:
