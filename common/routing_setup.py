@@ -3,7 +3,8 @@
 Read with ``common/bootstrap.py`` (the one place that wires the rest). Settings come from the
 environment, like ``common/config.py``:
 
-    IVR_TASKS                embedded (default: an in-process timer thread) | cloudtasks
+    IVR_TASKS                embedded (default: an in-process timer thread) | cloudtasks (its client is
+                             built on a thread at start-up, off the webhooks: see ``warm_up``)
     IVR_TASKS_QUEUE          projects/P/locations/L/queues/Q (cloudtasks)
     IVR_TASKS_SERVICE_ACCOUNT  the service account whose OIDC token every task carries (cloudtasks)
     IVR_TASKS_AUDIENCE       the audience of that token (default: the task's URL)
@@ -20,7 +21,9 @@ The routing store follows IVR_STORE (memory | firestore) like the main store.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,9 +138,11 @@ def _timers(settings: Settings, routing: RoutingSettings, now: Callable[[], date
         assert routing.tasks_queue is not None  # from_env refuses cloudtasks without a queue
         secret = routing.task_secret if routing.tasks_emulator_host else None  # the emulator sends no OIDC token
         headers = {"X-Ivr-Task-Secret": secret} if secret else None
-        return CloudTasksTimers(routing.tasks_queue, settings.public_base_url,
-                                service_account=routing.tasks_service_account, audience=routing.tasks_audience,
-                                emulator_host=routing.tasks_emulator_host, headers=headers)  # fmt: skip
+        cloud = CloudTasksTimers(routing.tasks_queue, settings.public_base_url,
+                                 service_account=routing.tasks_service_account, audience=routing.tasks_audience,
+                                 emulator_host=routing.tasks_emulator_host, headers=headers)  # fmt: skip
+        warm_up(cloud)
+        return cloud
     from common.adapters.timers import EmbeddedTimers
 
     return EmbeddedTimers(deliver, clock=now)
@@ -161,3 +166,20 @@ def department_banner_lines(svc: Any, tenant_id: str) -> list[str]:
         lines.append(f"{d['id']} ({d['name']}, {d['strategy']}): agents {names}; {available} available")
     lines.append(f"ivr departments live {departments[0]['id']} | POST /api/departments/route")
     return [("routing    " if i == 0 else " " * 11) + line for i, line in enumerate(lines)]
+
+
+def warm_up(cloud: Any) -> threading.Thread:
+    """Import google-cloud-tasks and build its client on a thread of its own, now, rather than in the
+    first transfer's webhook: the import alone takes 0.5-2.5 s, which a caller's webhook (2.5 s budget)
+    cannot spare. No RPC is made. A transfer that comes first waits on the client's lock, as before."""
+
+    def build() -> None:
+        try:
+            cloud.client  # noqa: B018  (the property builds the client)
+            cloud._rpc_kw()
+        except Exception:  # the first schedule() tries again and reports its own failure
+            logging.getLogger("ivr.routing").exception("warming up the Cloud Tasks client failed")
+
+    thread = threading.Thread(target=build, name="cloudtasks-warm-up", daemon=True)
+    thread.start()
+    return thread
