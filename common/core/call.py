@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Waiting = Literal["input", "dial", "queue", "record", "http"]
+Waiting = Literal["input", "dial", "queue", "record", "http", "redirect"]
 
 
 class CallState(BaseModel):
@@ -126,9 +126,20 @@ class RecordingEnded:
     kind: Literal["record"] = "record"
 
 
+@dataclass(frozen=True, slots=True)
+class RedirectEnded:
+    """Other TwiML a redirect node handed the call to is done with it: ``return`` (it redirected the
+    call back to the URL it was given, with ``params``: the request's parameters), ``timeout`` or
+    ``failed`` (the call never came back)."""
+
+    outcome: str
+    params: dict[str, str] = field(default_factory=dict)
+    kind: Literal["redirect"] = "redirect"
+
+
 InboundEvent = (
     CallStarted | DigitsEntered | SpeechHeard | NoInput | DialEnded | DepartmentEnded | QueueEnded
-    | HttpCompleted | RecordingEnded
+    | HttpCompleted | RecordingEnded | RedirectEnded
 )  # fmt: skip
 
 
@@ -206,11 +217,43 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class TwilioRequest:
+    """A request to the Twilio REST API of the account that owns the call, performed by the host with
+    that account's credentials (never by the engine), which answers with ``HttpCompleted``.
+
+    ``path`` is relative to ``/2010-04-01/Accounts/{AccountSid}/`` (``Messages.json``,
+    ``Calls/{CallSid}/Recordings.json``); ``params`` are its form parameters, in order (a name may
+    repeat: ``MediaUrl``). ``purpose`` names it for logs and the simulator (``message``,
+    ``recording``)."""
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...]
+    purpose: str
+    timeout_seconds: float = 3.0
+
+    def form(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, value in self.params:
+            out.setdefault(name, []).append(value)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Hand the call to the TwiML at ``url``; it returns the call by redirecting to the URL it gets
+    as the ``ReturnUrl`` parameter (the host's next step URL)."""
+
+    url: str
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     pass
 
 
-Action = Say | Play | Gather | Dial | TransferToDepartment | Record | HttpRequest | Hangup
+Action = Say | Play | Gather | Dial | TransferToDepartment | Record | HttpRequest | TwilioRequest | Redirect | Hangup
 
 
 @dataclass(frozen=True, slots=True)

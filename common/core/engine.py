@@ -18,11 +18,17 @@ Rules owned here (the legal transitions):
     "dial"      DialEnded                              transferNode to a number, SIP URI or client
     "queue"     DepartmentEnded, QueueEnded            transferNode to a department
     "record"    RecordingEnded                         voicemailNode
-    "http"      HttpCompleted                          httpRequestNode
+    "http"      HttpCompleted                          httpRequestNode, messageNode, recordCallNode
+    "redirect"  RedirectEnded (HttpCompleted)          redirectNode (see engine_services)
 
 Anything else raises ``UnexpectedEvent`` and the given state is untouched (it is frozen; a new one is
 built only when the turn succeeds).
 
+- A transfer's numbers, SIP URI, client identity and caller id may be templates: each is rendered
+  per call and must then have its form (E.164 after removing spaces, dashes, dots and brackets; a
+  ``sip:`` URI; a client identity). A rendering that does not is left out (``transfer.invalid_target``
+  event); a caller id that does not is Twilio's default; a dial left with nobody to ring ends at once
+  as ``failed``.
 - A department transfer ends with the outcome routing reports (``DepartmentEnded``: completed,
   timeout, callbackRequested, voicemail, closed, noAgents, busy, failed; anything else is failed).
   ``QueueEnded`` is what a Twilio <Enqueue> reports (a host without routing, or a call that was
@@ -46,13 +52,14 @@ built only when the turn succeeds).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from common.core import conditions, templating
+from common.core import conditions, engine_services, templating
 from common.core.call import (
     Action,
     CallStarted,
@@ -72,6 +79,7 @@ from common.core.call import (
     QueueEnded,
     Record,
     RecordingEnded,
+    RedirectEnded,
     Say,
     SpeechHeard,
     StepResult,
@@ -80,9 +88,13 @@ from common.core.call import (
 )  # fmt: skip
 from common.core.errors import EngineError, UnexpectedEvent
 from common.core.flow import (
+    CLIENT_PATTERN,
     DEPARTMENT_OUTCOMES,
+    E164_PATTERN,
     NEXT,
     PRIORITY_NAMES,
+    SIP_PATTERN,
+    ClientTarget,
     CollectNode,
     CompiledFlow,
     DecisionNode,
@@ -132,11 +144,7 @@ def _zone(name: str) -> tzinfo:
         return UTC
 
 
-class _Wait(Exception):
-    """Internal signal: the current node waits for ``kind``; the turn ends here."""
-
-    def __init__(self, kind: Waiting) -> None:
-        self.kind = kind
+_Wait = engine_services.Wait  # internal signal: the current node waits; the turn ends here
 
 
 class LiveDepartments(Mapping[str, Any]):
@@ -342,15 +350,47 @@ def _enter_transfer(turn: _Turn, node: TransferNode) -> str:
         turn.actions.append(TransferToDepartment(target.department, priority, context, target.max_wait_seconds))
         turn.emit("transfer.started", node.id, department=target.department, priority=priority)
         raise _Wait("queue")
-    if isinstance(target, NumberTarget):
-        dial = Dial(numbers=tuple(target.numbers))
-    elif isinstance(target, SipTarget):
-        dial = Dial(sip=target.uri)
-    else:
-        dial = Dial(client=target.identity)
-    turn.actions.append(Dial(dial.numbers, dial.sip, dial.client, d.caller_id, d.timeout, d.record))
+    dial = _dial_target(turn, node)
+    if dial is None:
+        turn.widgets[node.id] = {"DialCallStatus": "failed", "DialCallDuration": 0}
+        turn.emit("transfer.ended", node.id, outcome="failed", reason="no_target")
+        return "failed"
+    caller_id = _rendered(turn, node, d.caller_id, _E164) if d.caller_id else None
+    turn.actions.append(Dial(dial.numbers, dial.sip, dial.client, caller_id, d.timeout, d.record))
     turn.emit("transfer.started", node.id, target=target.type)
     raise _Wait("dial")
+
+
+_E164 = re.compile(E164_PATTERN)
+_SIP = re.compile(SIP_PATTERN)
+_CLIENT = re.compile(CLIENT_PATTERN)
+_NUMBER_PUNCTUATION = re.compile(r"[\s().-]")
+
+
+def _rendered(turn: _Turn, node: TransferNode, value: str, form: re.Pattern[str]) -> str | None:
+    """``value`` as dialled: itself, or what its template renders to when that has ``form``."""
+    if not templating.is_template(value):
+        return value
+    text = turn.render(value).strip()
+    if form is _E164:
+        text = _NUMBER_PUNCTUATION.sub("", text)
+    if form.fullmatch(text) and len(text) <= 512:
+        return text
+    turn.emit("transfer.invalid_target", node.id, rendered=text[:100])
+    return None
+
+
+def _dial_target(turn: _Turn, node: TransferNode) -> Dial | None:
+    target = node.data.target
+    if isinstance(target, NumberTarget):
+        numbers = [n for n in (_rendered(turn, node, v, _E164) for v in target.numbers) if n]
+        return Dial(numbers=tuple(dict.fromkeys(numbers))) if numbers else None
+    if isinstance(target, SipTarget):
+        uri = _rendered(turn, node, target.uri, _SIP)
+        return Dial(sip=uri) if uri else None
+    assert isinstance(target, ClientTarget)
+    identity = _rendered(turn, node, target.identity, _CLIENT)
+    return Dial(client=identity) if identity else None
 
 
 def _priority(turn: _Turn, node: TransferNode, target: DepartmentTarget) -> int:
@@ -427,6 +467,7 @@ _ENTER: dict[type[NodeBase], Callable[[_Turn, Any], str | None]] = {
     DecisionNode: _enter_decision, TransferNode: _enter_transfer,
     SetVariablesNode: _enter_set_variables, HttpRequestNode: _enter_http,
     VoicemailNode: _enter_voicemail, HangupNode: _enter_hangup, HoursNode: _enter_hours,
+    **engine_services.ENTER,
 }  # fmt: skip
 
 
@@ -554,11 +595,12 @@ def _resume_voicemail(turn: _Turn, node: VoicemailNode, event: InboundEvent) -> 
 _RESUME: dict[type[NodeBase], Callable[[_Turn, Any, InboundEvent], str | None]] = {
     CollectNode: _resume_collect, TransferNode: _resume_transfer,
     HttpRequestNode: _resume_http, VoicemailNode: _resume_voicemail,
+    **engine_services.RESUME,
 }  # fmt: skip
 
 _ACCEPTS: dict[Waiting, tuple[type, ...]] = {
     "input": (DigitsEntered, SpeechHeard, NoInput), "dial": (DialEnded,), "queue": (DepartmentEnded, QueueEnded),
-    "record": (RecordingEnded,), "http": (HttpCompleted,),
+    "record": (RecordingEnded,), "http": (HttpCompleted,), "redirect": (RedirectEnded, HttpCompleted),
 }  # fmt: skip
 
 

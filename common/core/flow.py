@@ -21,7 +21,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)  # fmt: skip
 from pydantic.alias_generators import to_camel
 
 NODE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -114,12 +122,6 @@ class CollectData(NodeData):
     no_match_message: SpokenText | None = None
     max_attempts: int = Field(3, ge=1, le=10)
 
-    @model_validator(mode="after")
-    def _has_prompt(self) -> CollectData:
-        if self.prompt is None and self.prompt_audio_url is None:
-            raise ValueError("give a 'prompt' (text) or a 'promptAudioUrl'")
-        return self
-
 
 Operator = Literal[
     "equal_to", "not_equal_to", "matches_any_of", "does_not_match_any_of", "is_blank", "is_not_blank",
@@ -189,19 +191,48 @@ class DepartmentTarget(Model):
         raise ValueError(f"priority is {found}; use {PRIORITY_FORMS}")
 
 
+SIP_PATTERN = r"^sips?:\S+@\S+$"
+CLIENT_PATTERN = r"^[A-Za-z0-9_.@-]{1,121}$"
+_STAND_IN_NUMBER = "+10000000000"  # a templated number is checked per call; the list's rules apply now
+
+
+def is_template_text(value: Any) -> bool:
+    """A text (at most 1,024 characters) with Liquid markup: rendered per call, its form checked then."""
+    return isinstance(value, str) and len(value) <= 1024 and ("{{" in value or "{%" in value)
+
+
+def _template_or(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    return value if is_template_text(value) else handler(value)
+
+
 class NumberTarget(Model):
+    """Numbers to ring at once: E.164 numbers, or templates that render to one (checked per call)."""
+
     type: Literal["number"]
     numbers: list[E164] = Field(min_length=1, max_length=10)
+
+    @field_validator("numbers", mode="wrap")
+    @classmethod
+    def _templated(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if not isinstance(value, list):
+            return handler(value)
+        templated = {i: item for i, item in enumerate(value) if is_template_text(item)}
+        checked = handler([_STAND_IN_NUMBER if i in templated else item for i, item in enumerate(value)])
+        return [templated.get(i, item) for i, item in enumerate(checked)]
 
 
 class SipTarget(Model):
     type: Literal["sip"]
-    uri: Annotated[str, StringConstraints(pattern=r"^sips?:\S+@\S+$", max_length=512)]
+    uri: Annotated[str, StringConstraints(pattern=SIP_PATTERN, max_length=512)]
+
+    _templated = field_validator("uri", mode="wrap")(_template_or)
 
 
 class ClientTarget(Model):
     type: Literal["client"]
-    identity: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,121}$")]
+    identity: Annotated[str, StringConstraints(pattern=CLIENT_PATTERN)]
+
+    _templated = field_validator("identity", mode="wrap")(_template_or)
 
 
 TransferTarget = Annotated[
@@ -217,6 +248,8 @@ class TransferData(NodeData):
     record: bool = False
     voice: Voice | None = None
     language: Language | None = None
+
+    _templated = field_validator("caller_id", mode="wrap")(_template_or)
 
 
 class Assignment(Model):
@@ -250,6 +283,33 @@ class VoicemailData(NodeData):
     timeout: int = Field(5, ge=1, le=60)
     voice: Voice | None = None
     language: Language | None = None
+
+
+class MessageData(NodeData):
+    """An SMS (or MMS) sent through the account's Twilio REST API while the call goes on."""
+
+    body: Annotated[str, StringConstraints(min_length=1, max_length=1600)]
+    to: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = "{{trigger.call.From}}"
+    from_: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field("{{trigger.call.To}}",
+                                                                                   alias="from")
+    media_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+
+
+class RedirectData(NodeData):
+    """Hands the call to other TwiML at ``url``; that TwiML returns the call with a <Redirect> to the
+    URL it receives as the ``ReturnUrl`` parameter."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    method: Literal["GET", "POST"] = "POST"
+    timeout: int = Field(14_400, ge=1, le=14_400)
+
+
+class RecordCallData(NodeData):
+    """Starts (or stops) recording the whole call through the account's Twilio REST API."""
+
+    action: Literal["start", "stop"] = "start"
+    channels: Literal["mono", "dual"] = "mono"
+    trim: bool = False
 
 
 class HangupData(NodeData):
@@ -396,9 +456,30 @@ class HoursNode(NodeBase):
     OUTCOMES = ("open", "closed")
 
 
+class MessageNode(NodeBase):
+    type: Literal["messageNode"]
+    data: MessageData
+    OUTCOMES = ("sent", "failed")
+    WAITS = True
+
+
+class RedirectNode(NodeBase):
+    type: Literal["redirectNode"]
+    data: RedirectData
+    OUTCOMES = ("return", "timeout", "failed")
+    WAITS = True
+
+
+class RecordCallNode(NodeBase):
+    type: Literal["recordCallNode"]
+    data: RecordCallData = RecordCallData()
+    OUTCOMES = ("success", "failed")
+    WAITS = True
+
+
 Node = Annotated[
     StartNode | SayNode | CollectNode | DecisionNode | TransferNode | SetVariablesNode
-    | HttpRequestNode | VoicemailNode | HangupNode | HoursNode,
+    | HttpRequestNode | VoicemailNode | HangupNode | HoursNode | MessageNode | RedirectNode | RecordCallNode,
     Field(discriminator="type"),
 ]  # fmt: skip
 
@@ -407,6 +488,7 @@ NODE_TYPES: dict[str, type[NodeBase]] = {
     "decisionNode": DecisionNode, "transferNode": TransferNode,
     "setVariablesNode": SetVariablesNode, "httpRequestNode": HttpRequestNode,
     "voicemailNode": VoicemailNode, "hangupNode": HangupNode, "hoursNode": HoursNode,
+    "messageNode": MessageNode, "redirectNode": RedirectNode, "recordCallNode": RecordCallNode,
 }  # fmt: skip
 
 

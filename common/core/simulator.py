@@ -31,12 +31,19 @@ Caller script items (``--input`` on the command line):
     record:none[:SECS]   nothing recorded (SECS is ignored): Twilio does not request Record's action, it
                          plays the next verb (ours is a Redirect to the step, which the flow reads as
                          noAudio); with no verb after <Record> the call ends
+    redirect:return[:a=1&b=2]  how other TwiML a redirectNode handed the call to ends: it returns the
+                         call (with those parameters), or redirect:timeout, redirect:failed; without
+                         such an item the call returns with no parameters
     record:hangup[:SECS] the caller hangs up during the recording. With SECS > 0 seconds of audio,
                          Twilio posts Record's action with that recording and Digits=hangup, and the flow
                          runs on, but the caller is gone: nothing of its answer is heard, the call ends.
                          With nothing recorded (no SECS, or 0) no action is posted: the call just ends
                          (on a live call only the status callback follows)
     hangup               the caller hangs up
+
+Requests to the account's Twilio REST API (an SMS, a call recording) are answered by an HTTP mock
+matching their full URL (``https://api.twilio.com/2010-04-01/Accounts/ACsim/Messages.json``), else
+with Twilio's success (201 and a made-up sid); the transcript shows the SMS.
 
 When the call waits on the network and the next item is not for that wait, the simulator uses a
 default (dial: answered; department: completed, an agent answered after 30 s; recording: 12 s of
@@ -76,9 +83,12 @@ from common.core.call import (
     Play,
     Record,
     RecordingEnded,
+    Redirect,
+    RedirectEnded,
     Say,
     SpeechHeard,
     TransferToDepartment,
+    TwilioRequest,
 )  # fmt: skip
 from common.core.flow import DEPARTMENT_OUTCOMES, PRIORITY_NAMES, CompiledFlow
 
@@ -220,11 +230,15 @@ def parse_item(item: str) -> InboundEvent | HoldItem | Literal["hangup"]:
             return RecordingEnded(SIM_RECORDING, int(secs), "hangup", "REsimulated")
         url, _, secs = rest.rpartition(":") if rest.rsplit(":", 1)[-1].isdigit() else (rest, "", "12")
         return RecordingEnded(url, int(secs or 12), recording_sid="REsimulated")
+    if kind == "redirect" and value.lower() in ("return", "timeout", "failed"):
+        params = dict(pair.partition("=")[::2] for pair in secs.split("&") if pair) if secs else {}
+        return RedirectEnded(value.lower(), params)
     if kind in _HOLD_GRAMMAR and re.fullmatch(_HOLD_GRAMMAR[kind], rest):
         return HoldItem(kind, rest)  # type: ignore[arg-type]
     raise ScriptError(
         f"cannot read input {item!r}: use digits (1, 42#), speech:TEXT, silence, hangup, dial:STATUS[:SECS], "
-        "queue:OUTCOME[:SECS], record:URL[:SECS], record:none, record:hangup[:SECS], or for a department's "
+        "queue:OUTCOME[:SECS], record:URL[:SECS], record:none, record:hangup[:SECS], redirect:return[:a=1], "
+        "redirect:timeout, redirect:failed, or for a department's "
         "hold loop press:DIGITS, hold:N, agent:answer[:SECS]|no-answer|busy|decline, "
         "customer:answer[:SECS]|no-answer|busy"
     )
@@ -270,6 +284,14 @@ def _describe(action: Action, queue: Callable[[str], str]) -> tuple[Literal["ivr
         return "system", f"records voicemail (max {action.max_length}s)"
     if isinstance(action, HttpRequest):
         return "system", f"HTTP {action.method} {action.url}"
+    if isinstance(action, TwilioRequest) and action.purpose == "message":
+        form = action.form()
+        media = f" with {form['MediaUrl'][0]}" if "MediaUrl" in form else ""
+        return "system", f"sends SMS from {form['From'][0]} to {form['To'][0]}{media}: {form['Body'][0]}"
+    if isinstance(action, TwilioRequest):
+        return "system", f"Twilio API {action.method} {action.path} ({action.purpose})"
+    if isinstance(action, Redirect):
+        return "system", f"redirects the call to {action.url}"
     assert isinstance(action, Hangup)
     return "system", "hangs up"
 
@@ -338,6 +360,8 @@ def _answer(state: CallState, actions: Sequence[Action], document: str, next_ite
             http: Sequence[HttpMock], turn: int, sim: Simulation) -> InboundEvent | Ender:  # fmt: skip
     """The request Twilio makes next, as the event the step handler reads from it; or who ended the call."""
     waiting, node = state.waiting or "", state.cursor or ""
+    if waiting == "http" and any(isinstance(a, TwilioRequest) for a in actions):
+        return _twilio_api(next(a for a in actions if isinstance(a, TwilioRequest)), http, turn, sim)
     if waiting == "http":
         request = next(a for a in actions if isinstance(a, HttpRequest))
         mock = next((m for m in http if m.matches(request)), None)
@@ -373,6 +397,10 @@ def _answer(state: CallState, actions: Sequence[Action], document: str, next_ite
         return parsed
     if waiting == "record" and isinstance(parsed, RecordingEnded):
         return _recording(parsed, document, turn, sim)
+    if waiting == "redirect" and isinstance(parsed, RedirectEnded):
+        sim.add(turn, "system", f"the other TwiML ends: {parsed.outcome}" + (f" with {parsed.params}" if parsed.params
+                                                                               else ""))  # fmt: skip
+        return parsed
     fits = {"dial": DialEnded, "queue": DepartmentEnded}.get(waiting)
     if isinstance(parsed, DepartmentEnded) and waiting == "queue":
         waited = f" after {parsed.wait_seconds}s" if parsed.wait_seconds else ""
@@ -450,6 +478,22 @@ def _recording(recording: RecordingEnded, document: str, turn: int, sim: Simulat
     return "ivr"
 
 
+SIM_ACCOUNT = "ACsim"
+TWILIO_API = "https://api.twilio.com/2010-04-01/Accounts/"
+
+
+def _twilio_api(request: TwilioRequest, http: Sequence[HttpMock], turn: int, sim: Simulation) -> InboundEvent:
+    url = f"{TWILIO_API}{SIM_ACCOUNT}/{request.path}"
+    as_http = HttpRequest(request.method, url, {}, None, "application/x-www-form-urlencoded", request.timeout_seconds)
+    mock = next((m for m in http if m.matches(as_http)), None)
+    if mock is not None:
+        sim.add(turn, "system", f"Twilio API answer {mock.status}")
+        return HttpCompleted(mock.status, mock.body)
+    prefix = {"message": "SM", "recording": "RE"}.get(request.purpose, "XX")
+    sim.add(turn, "system", f"Twilio API answer 201 ({request.purpose} accepted)")
+    return HttpCompleted(201, f'{{"sid": "{prefix}simulated", "status": "queued"}}')
+
+
 def _default_network(waiting: str, turn: int, sim: Simulation) -> InboundEvent:
     defaults: dict[str, tuple[InboundEvent, str]] = {
         "dial": (DialEnded("completed", 60), "dial answered (default), call lasted 60s"),
@@ -457,6 +501,7 @@ def _default_network(waiting: str, turn: int, sim: Simulation) -> InboundEvent:
                   "(default)"),
         "record": (RecordingEnded(SIM_RECORDING, 12, recording_sid="REsimulated"),
                    "voicemail recorded, 12s (default)"),
+        "redirect": (RedirectEnded("return"), "the other TwiML returns the call (default)"),
     }  # fmt: skip
     event, text = defaults[waiting]
     sim.add(turn, "system", text)

@@ -9,7 +9,9 @@ Rules owned here:
   accept a signature over the URL either way (common/web/voice.py).
 - Each document ends in exactly one waiting verb (Gather, Dial, Enqueue, Record, Redirect) or Hangup.
   Gather always sets ``actionOnEmptyResult`` so silence comes back to us instead of falling through.
-  Record is followed by a Redirect to the same step URL: when nothing was recorded Twilio does not
+  A redirect node's <Redirect> leads to other TwiML, with the next step URL as its ``ReturnUrl``
+  parameter; a Twilio REST request (an SMS, a recording) is a <Redirect> to the step, where the host
+  performs it. Record is followed by a Redirect to the same step URL: when nothing was recorded Twilio does not
   request Record's action but plays the next verb (with none, it hangs up), so the redirect is what
   brings an empty recording back to us (no RecordingUrl: the voicemail node's ``noAudio``). Both
   present the same seq, so if Twilio ever sent both, the second is a duplicate and advances nothing.
@@ -39,9 +41,12 @@ from common.core.call import (
     HttpRequest,
     Play,
     Record,
+    Redirect,
     Say,
     TransferToDepartment,
+    TwilioRequest,
 )  # fmt: skip
+from common.core.engine_services import return_url
 
 CONNECTION_OVERRIDES = "ct=2000&rt=5000&tt=12000&rc=2&rp=ct,rt,5xx"
 STEP_PATH = "/webhook/voice/step"
@@ -136,10 +141,13 @@ def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: s
                             finish_on_key=action.finish_on_key, play_beep=action.play_beep,
                             timeout=action.timeout, transcribe=action.transcribe)  # fmt: skip
             response.redirect(action_url, method="POST")
-        elif isinstance(action, HttpRequest):
+        elif isinstance(action, HttpRequest | TwilioRequest):
             # The host performs the request when Twilio follows this redirect: one HTTP request per
             # webhook keeps every answer inside Twilio's budget.
             response.redirect(action_url, method="POST")
+        elif isinstance(action, Redirect):
+            # The other TwiML returns the call by redirecting to ReturnUrl: our next step.
+            response.redirect(return_url(action.url, action_url), method=action.method)
         elif isinstance(action, Hangup):
             response.hangup()
     if not spliced:

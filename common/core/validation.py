@@ -48,6 +48,7 @@ from common.core.flow import (
     HoursNode,
     HttpRequestNode,
     NodeBase,
+    RedirectNode,
     SetVariablesNode,
     StartNode,
     TransferNode,
@@ -56,7 +57,9 @@ from common.core.flow import (
 from common.core.node_salvage import Salvaged, Unparsed, salvage
 
 MAX_NODES = 2_000
-_INPUT_NODES = (CollectNode, VoicemailNode)
+#: nodes after which the caller may have acted: a redirect hands the call to other TwiML, which may
+#: have asked them anything (the engine counts its return as caller input, too)
+_INPUT_NODES = (CollectNode, VoicemailNode, RedirectNode)
 
 
 class Issue(BaseModel):
@@ -184,8 +187,7 @@ def _templates(node: NodeBase) -> Iterator[tuple[str, str]]:
     """(field path, template source) for every templated field of ``node``."""
     data = node.model_dump(by_alias=True, include={"data"})["data"]
     skip = {"label", "description", "variable", "saveAs", "schedule", "operator", "id", "type",
-            "department", "uri", "identity", "numbers", "callerId", "pattern", "allowedValues",
-            "hints", "name"}  # fmt: skip
+            "department", "pattern", "allowedValues", "hints", "name"}  # fmt: skip
 
     def walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
         if isinstance(value, str):
