@@ -9,7 +9,7 @@
 locals {
   log_services_filter = "resource.labels.service_name=(${join(" OR ", [for s in local.monitored_services : "\"${s}\""])})"
   request_log_filter  = "resource.type=\"cloud_run_revision\" AND ${local.log_services_filter} AND jsonPayload.kind=\"request\""
-  webhook_log_filter  = "${local.request_log_filter} AND jsonPayload.route=~\"^(voice|departments)\\.\""
+  webhook_log_filter  = "${local.request_log_filter} AND jsonPayload.route=~\"^(voice|departments)[.]\""
 
   # metric name -> the type a dashboard or alert filters on
   log_metric_types = {
@@ -35,7 +35,7 @@ locals {
     }
     flow_errors = {
       description = "Errors logged while a webhook served a call (besides its request line): engine and service errors."
-      filter      = "resource.type=\"cloud_run_revision\" AND ${local.log_services_filter} AND severity>=ERROR AND jsonPayload.route=~\"^(voice|departments)\\.\" AND NOT jsonPayload.kind=\"request\""
+      filter      = "resource.type=\"cloud_run_revision\" AND ${local.log_services_filter} AND severity>=ERROR AND jsonPayload.route=~\"^(voice|departments)[.]\" AND NOT jsonPayload.kind=\"request\""
       labels      = { function = "jsonPayload.function", logger = "jsonPayload.logger" }
     }
     responses_5xx = {
