@@ -24,6 +24,8 @@ Rules owned here:
   exactly once.
 - Nothing here may change what a caller hears: ``attach`` returns the record without new rows when
   derivation fails (logged), and ``written`` never raises.
+- At interpreter exit what is still queued is published, for at most 2 s (Cloud Run sends SIGTERM
+  and waits 10 s before it stops an instance); anything left then is the sweeper's.
 - An outbox holds at most ``MAX_OUTBOX`` rows: a call that keeps producing events while publishing
   is down for a long time loses its oldest unpublished rows (logged as an error) rather than grow its
   document towards Firestore's 1 MiB limit, which would fail the caller's next turn.
@@ -31,10 +33,13 @@ Rules owned here:
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -52,6 +57,16 @@ BATCH_CALLS = 50  # hand-offs published in one batch
 IDLE_SECONDS = 60.0  # the dispatcher thread ends after this long without work (and restarts on demand)
 ACK_ATTEMPTS = 3
 REMEMBERED_IDS = 50_000  # published ids this process keeps, so that its next write drops them already
+EXIT_FLUSH_SECONDS = 2.0  # at interpreter exit (a Cloud Run instance gets SIGTERM, then 10 s): publish what is queued
+
+_live: weakref.WeakSet[EventOutbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for outbox in list(_live):
+        with contextlib.suppress(Exception):  # exiting: what is left is in the outboxes, for the sweeper
+            outbox.drain(timeout=EXIT_FLUSH_SECONDS)
 
 
 def _ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -84,6 +99,8 @@ class EventOutbox:
         self._published: OrderedDict[str, None] = OrderedDict()
         self._busy = 0  # hand-offs taken off the queue and not yet acknowledged
         self.dropped = 0  # hand-offs refused by a full queue
+        if start_dispatcher:
+            _live.add(self)
 
     # -- on the webhook's path: pure CPU, no I/O ---------------------------------------------------
 
@@ -111,25 +128,27 @@ class EventOutbox:
 
     def written(self, record: CallRecord, token: Any) -> None:
         """The write of ``record`` landed with ``token``: publish its outbox after the answer."""
-        if not record.outbox:
-            return
-        try:
-            self._queue.put_nowait((record.call_sid, list(record.outbox), token))
-        except queue.Full:
-            self.dropped += 1
-            log.warning("events: dispatcher queue full; call %s's %d events wait for the sweeper",
-                        record.call_sid, len(record.outbox))  # fmt: skip
-            return
-        except Exception:
-            log.exception("events: could not hand call %s's events to the dispatcher", record.call_sid)
-            return
-        if self._dispatch:
-            self._ensure_thread()
+        if record.outbox:
+            self._hand_off(record.call_sid, list(record.outbox), token)
 
     def emit(self, rows: list[dict[str, Any]]) -> None:
         """Publish rows that have no outbox (queue and agent events) after the answer; never raises."""
         if rows:
-            self.written(CallRecord.model_construct(call_sid="", outbox=rows), None)
+            self._hand_off("", rows, None)
+
+    def _hand_off(self, call_sid: str, rows: list[dict[str, Any]], token: Any) -> None:
+        try:
+            self._queue.put_nowait((call_sid, rows, token))
+        except queue.Full:
+            self.dropped += 1
+            log.warning("events: dispatcher queue full; %d events of call %r wait for the sweeper (queue and "
+                        "agent events are lost)", len(rows), call_sid)  # fmt: skip
+            return
+        except Exception:
+            log.exception("events: could not hand call %r's events to the dispatcher", call_sid)
+            return
+        if self._dispatch:
+            self._ensure_thread()
 
     def was_published(self, event_id: str) -> bool:
         with self._lock:

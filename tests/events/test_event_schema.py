@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_data_is_typed_per_type() -> None:
 
 def test_node_left_is_derived_across_turns_with_outcome_and_duration() -> None:
     facts = CallFacts("t", "CA1", "f", "1")
-    first = [{"type": "call.started", "at": "2026-11-03T10:00:00+00:00", "nodeId": None,
+    first: list[dict[str, Any]] = [{"type": "call.started", "at": "2026-11-03T10:00:00+00:00", "nodeId": None,
               "data": {"From": "+1555", "To": "+1666"}},
              {"type": "node.entered", "at": "2026-11-03T10:00:00+00:00", "nodeId": "menu",
               "data": {"type": "collectNode"}}]  # fmt: skip

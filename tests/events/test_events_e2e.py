@@ -76,7 +76,7 @@ def test_events_per_call_of_the_example_flows(events_stack: Stack, case: str) ->
     assert result.problems == []
     assert events_stack.svc.events is not None
     events_stack.svc.events.drain()
-    rows = events_stack.svc.events.publisher.unique()  # type: ignore[attr-defined]
+    rows = events_stack.svc.events.publisher.unique()
     types = [r["type"] for r in rows.values()]
     assert types.count("call.started") == 1 and types[-1] == "call.completed"
     assert types.count("node.entered") - types.count("node.left") in (0, 1)  # a hangup node is never left

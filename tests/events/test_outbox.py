@@ -107,9 +107,9 @@ def test_an_acknowledgement_between_a_steps_read_and_write_does_not_lose_the_tur
             assert store.update_outbox(sid, [], found[1]) is not None
         return found
 
-    store.read_call = read_then_acknowledged  # type: ignore[method-assign]
+    store.read_call = read_then_acknowledged
     result = events_stack.call(DEMO_NUMBER, SALES)
-    store.read_call = real_read  # type: ignore[method-assign]
+    store.read_call = real_read
     assert raced and result.transcript == transcript_without_events(SALES)
     stored = events_stack.stored(result.call_sid)
     assert stored.outcome == "hangup_node" and stored.seq == 3

@@ -59,7 +59,8 @@ class Topic:
             count += len(got.received_messages)
 
     def rows(self) -> int:
-        return int(self.connection.execute("SELECT COUNT(*) FROM call_events").fetchone()[0])
+        found = self.connection.execute("SELECT COUNT(*) FROM call_events").fetchone()
+        return int(found[0]) if found else 0
 
     def unique(self) -> list[tuple[str, str]]:
         """(call sid, type) of every event in the dedup view, in time then id order."""
@@ -95,7 +96,7 @@ def pubsub_stack(store: Any, topic: Topic) -> Stack:
 
 def fail_fast(stack: Stack) -> None:
     assert stack.svc.events is not None
-    stack.svc.events.publisher.timeout = 1.0  # type: ignore[attr-defined]
+    stack.svc.events.publisher.timeout = 1.0
 
 
 def sales_calls(stack: Stack, count: int) -> list[str]:

@@ -39,7 +39,7 @@ def test_a_routed_call_exports_its_queue_and_agent_events(events_stack: Stack) -
     result = sim.call(NUMBER, "+15550001234", ["agent:no-answer", "agent:answer:30"], advance=routed.advance)
     assert result.problems == [] and all(e.status == 200 for e in result.exchanges)
     outbox.drain()
-    rows = outbox.publisher.unique()  # type: ignore[attr-defined]
+    rows = outbox.publisher.unique()
     for row in rows.values():
         CallEvent.model_validate(row)
     queue = [r for r in rows.values() if r["type"].startswith(("queue.", "agent."))]
@@ -53,7 +53,7 @@ def test_a_routed_call_exports_its_queue_and_agent_events(events_stack: Stack) -
     assert answered["department_id"] == "sales"
     assert any(r["type"] == "agent.status_changed" and r["data"]["to_status"] == "busy" for r in queue)
     assert store.unseen == 0
-    assert len(outbox.publisher.rows) == len(rows)  # type: ignore[attr-defined]  # nothing published twice
+    assert len(outbox.publisher.rows) == len(rows)  # nothing published twice
 
 
 def entry(revision: int, **changes: object) -> dict[str, object]:
