@@ -28,7 +28,6 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -53,6 +52,7 @@ from common.core.call import (
 )  # fmt: skip
 from common.core.errors import EngineError
 from common.service.call_caches import FlowCache, NumberCache, ScheduleCache
+from common.service.call_records import SEQ, completed_event, confidence, count, pending_http
 from common.service.call_routing import DepartmentCalls, Finished
 from common.service.event_outbox import EventOutbox, same_but_outbox
 from common.service.http_slots import HttpSlots, SingleFlight, SlotsFull
@@ -69,7 +69,6 @@ TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Directio
 MAX_EVENTS = 2_000
 WRITE_RESERVE_SECONDS = 0.5  # of a webhook's budget, kept for the state write after an HTTP request
 MIN_FETCH_SECONDS = 0.2
-_SEQ = re.compile(r"[0-9]{1,9}")  # a step's seq: ASCII digits only (str.isdigit accepts '²'), bounded
 # HTTP-node requests in flight per instance (each holds a voice worker thread), and per tenant.
 HTTP_SLOTS = HttpSlots(total=16, per_tenant=4)
 FINISHED_RETENTION = timedelta(days=30)
@@ -146,7 +145,7 @@ class CallService:
             events=[{"type": "call.routed", "seq": done.state.seq, "at": stamp, "nodeId": None,
                      "data": {"deployment": number.deployment.id, "flowId": flow_id, "version": version,
                               "reason": why}}, *done.events],
-            pending_http=_pending(done.actions),
+            pending_http=pending_http(done.actions),
         )  # fmt: skip
         record = self._with_events(record, None, record.events, flow, number.environment)
         if self._save(record, None) is not None:
@@ -170,7 +169,7 @@ class CallService:
         record, token = found
         if record.account_sid != account:
             raise Forbidden(f"call {sid} belongs to another Twilio account")
-        seq = int(seq_text) if _SEQ.fullmatch(seq_text) else None  # bounded: int() of 5,000 digits raises
+        seq = int(seq_text) if SEQ.fullmatch(seq_text) else None  # bounded: int() of 5,000 digits raises
         if params.get("RecordingUrl") and seq is not None and self._late_recording(record, token, params, seq):
             return record.twiml
         if seq != record.seq + 1 or record.status != "active":
@@ -198,7 +197,7 @@ class CallService:
             node_id = state.get("cursor") if ended_waiting else empty[-1].get("nodeId")
             late = {"type": "recording.ended", "seq": record.seq, "at": self.now().isoformat(), "nodeId": node_id,
                     "data": {"late": True, "recorded": True, "url": url,
-                             "duration": _int(params.get("RecordingDuration")),
+                             "duration": count(params.get("RecordingDuration")),
                              "recordingSid": params.get("RecordingSid", "")[:64]}}  # fmt: skip
             log.warning("call %s: recording %s arrived after the call moved on; kept as a late event",
                         record.call_sid, url)  # fmt: skip
@@ -238,7 +237,7 @@ class CallService:
                http_ms: int | None = None) -> str:  # fmt: skip
         changes = {"seq": done.state.seq, "state": done.state.model_dump(mode="json"), "twiml": done.document,
                    "status": done.state.status, "updated_at": self.now().isoformat(),
-                   "pending_http": _pending(done.actions)}  # fmt: skip
+                   "pending_http": pending_http(done.actions)}  # fmt: skip
         for _ in range(3):
             updated = record.model_copy(update={**changes, "events": (record.events + done.events)[-MAX_EVENTS:]})
             if self._save(self._with_events(updated, record, done.events, flow, http_ms=http_ms), token) is not None:
@@ -273,14 +272,14 @@ class CallService:
             if digits.strip():
                 return DigitsEntered(digits.strip()[:64])
             if speech.strip():
-                return SpeechHeard(speech.strip()[:1024], _float(params.get("Confidence")))
+                return SpeechHeard(speech.strip()[:1024], confidence(params.get("Confidence")))
             return NoInput()
         if waiting == "dial":
-            return DialEnded(params.get("DialCallStatus", "failed"), _int(params.get("DialCallDuration")))
+            return DialEnded(params.get("DialCallStatus", "failed"), count(params.get("DialCallDuration")))
         if waiting == "queue":
-            return QueueEnded(params.get("QueueResult", "error"), _int(params.get("QueueTime")))
+            return QueueEnded(params.get("QueueResult", "error"), count(params.get("QueueTime")))
         if waiting == "record":
-            return RecordingEnded(params.get("RecordingUrl") or None, _int(params.get("RecordingDuration")),
+            return RecordingEnded(params.get("RecordingUrl") or None, count(params.get("RecordingDuration")),
                                   params.get("Digits"), params.get("RecordingSid"))  # fmt: skip
         if waiting == "http" and record.pending_http:
             request = HttpRequest(**record.pending_http)
@@ -337,10 +336,10 @@ class CallService:
                 self.departments.call_ended(record.tenant_id, sid)
                 return
             now = self.now()
-            duration = _int(params.get("CallDuration"))
+            duration = count(params.get("CallDuration"))
             state = record.state
             outcome = state.get("end_reason") or f"caller_{params.get('CallStatus', 'completed')}"
-            final = _completed(record, now, duration, params.get("CallStatus", ""), outcome)
+            final = completed_event(record, now, duration, params.get("CallStatus", ""), outcome)
             updated = record.model_copy(update={
                 "status": "ended", "call_status": params.get("CallStatus", "completed"),
                 "duration_seconds": duration, "outcome": outcome, "updated_at": now.isoformat(),
@@ -362,7 +361,7 @@ class CallService:
             record, token = found
             if record.status != "active":
                 continue  # finalised since the query ran
-            final = _completed(record, self.now(), None, "unknown", "expired")
+            final = completed_event(record, self.now(), None, "unknown", "expired")
             updated = record.model_copy(update={
                 "status": "ended", "call_status": "unknown", "outcome": "expired",
                 "updated_at": self.now().isoformat(), "events": [*record.events, final][-MAX_EVENTS:],
@@ -388,39 +387,3 @@ class CallService:
             response.say(TROUBLE + " " + GOODBYE, language="en-US")
         response.hangup()
         return str(response.to_xml())
-
-
-def _completed(record: CallRecord, now: datetime, billable: int | None, call_status: str,
-               outcome: str) -> dict[str, Any]:  # fmt: skip
-    """The raw call.completed event: Twilio's billable duration, ours, and where the caller was."""
-    try:
-        ours: int | None = max(0, int((now - datetime.fromisoformat(record.created_at)).total_seconds()))
-    except (TypeError, ValueError):
-        ours = None
-    path = record.state.get("path") or []  # an ended flow has no cursor: it ended where the path ends
-    data = {"billable_seconds": billable, "call_status": call_status, "outcome": outcome, "path": path,
-            "duration_seconds": ours, "end_reason": outcome, "webhook_steps": record.seq + 1,
-            "ended_at_node": record.state.get("cursor") or (path or [None])[-1]}  # fmt: skip
-    return {"type": "call.completed", "seq": record.seq, "at": now.isoformat(), "nodeId": None, "data": data}
-
-
-def _pending(actions: Any) -> dict[str, Any] | None:
-    for action in actions:
-        if isinstance(action, HttpRequest):
-            return {"method": action.method, "url": action.url, "headers": action.headers,
-                    "body": action.body, "content_type": action.content_type,
-                    "timeout_seconds": action.timeout_seconds}  # fmt: skip
-    return None
-
-
-def _int(text: str | None) -> int:
-    """A count Twilio sends (a duration): 0 unless 1-9 ASCII digits, so no huge number reaches the store."""
-    return int(text) if text and _SEQ.fullmatch(text) else 0
-
-
-def _float(text: str | None) -> float | None:
-    try:
-        value = float(text) if text and len(text) <= 32 else None
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) else None
