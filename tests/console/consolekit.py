@@ -68,7 +68,7 @@ class Console:
 
     @classmethod
     def build(cls, base_url: str, browser: Any, store: Any, screenshots: Path, events_file: Path) -> Console:
-        stack = build_stack(store, IVR_EVENTS_DUCKDB=str(events_file))
+        stack = build_stack(store, IVR_EVENTS="duckdb", IVR_EVENTS_DUCKDB=str(events_file))
         routed = attach(stack)
         routed.department("sales", schedule=None)
         routed.department("support")

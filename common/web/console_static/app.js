@@ -107,4 +107,10 @@ async function start() {
 }
 
 window.addEventListener("hashchange", () => { if (session.key() && me.role) route(); });
+// The skip link moves the focus to the page's content; followed as a link it would set the hash to
+// #main, which the router would read as a page.
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
 start();

@@ -121,9 +121,13 @@ async function funnelPanel(flowId, version, onVersions) {
 
 export async function render() {
   const {flows} = await get("/api/flows");
-  const month = h("input", {type: "month", id: uid("month")});
-  const department = h("input", {type: "text", id: uid("mdept"), spellcheck: "false"});
-  const date = h("input", {type: "date", id: uid("mdate")});
+  // Plain text fields (the API names a malformed value): date and month pickers are one control to a
+  // screen reader but several Tab stops to a keyboard, and differ between browsers.
+  const month = h("input", {type: "text", id: uid("month"), placeholder: "YYYY-MM", inputmode: "numeric", size: 8,
+    pattern: "[0-9]{4}-[0-9]{2}", spellcheck: "false"});
+  const department = h("input", {type: "text", id: uid("mdept"), spellcheck: "false", size: 12});
+  const date = h("input", {type: "text", id: uid("mdate"), placeholder: "YYYY-MM-DD", inputmode: "numeric", size: 11,
+    pattern: "[0-9]{4}-[0-9]{2}-[0-9]{2}", spellcheck: "false"});
   const flow = select([["", "choose a flow"], ...flows.map((f) => [f.flowId, f.name || f.flowId])], "", {id: uid("mflow")});
   const version = select([["", "latest with calls"]], "", {id: uid("mver")});
   const setVersions = (versions, current) => {
@@ -135,8 +139,8 @@ export async function render() {
   const panels = h("div", {class: "panels", "aria-live": "polite", "aria-busy": "false"});
   const draw = async () => {
     panels.setAttribute("aria-busy", "true");
-    const drawn = await Promise.all([volumePanel(month.value), queuesPanel(department.value.trim(), date.value),
-      funnelPanel(flow.value, version.value, setVersions), costsPanel(month.value)]);
+    const drawn = await Promise.all([volumePanel(month.value.trim()), queuesPanel(department.value.trim(), date.value.trim()),
+      funnelPanel(flow.value, version.value, setVersions), costsPanel(month.value.trim())]);
     replace(panels, drawn, NOT_SERVED.map(([title, why]) => section(title, h("p", {class: "empty-state"}, why))));
     panels.setAttribute("aria-busy", "false");
   };
