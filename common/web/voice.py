@@ -8,6 +8,8 @@ Rules owned here:
   Whether Twilio signs an action URL with the connection-override fragment we put on it (``#ct=...``)
   is not documented, so a signature over the URL with exactly that fragment is accepted too; any
   other fragment is not.
+- ``/webhook/voice/fallback/<region>`` is the fallback webhook pinned to a region by the load
+  balancer (a number's Fallback URL names another region than its usual one); served the same way.
   A missing or wrong signature is 403 and nothing is read or written; a body over ``MAX_BODY_BYTES``
   is 413, before anything else is read.
 - Every signed request gets 200 and valid TwiML within ``BUDGET_SECONDS``: the service runs on a
@@ -24,6 +26,7 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +46,9 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 4096
 EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 NOT_IN_SERVICE_DOCUMENT = twiml.say_and_hangup(NOT_IN_SERVICE)
+# /webhook/voice/fallback/<region>: the load balancer sends it to that region only (docs/multi-region.md);
+# here it is the fallback webhook like any other.
+PINNED_FALLBACK = re.compile(r"/webhook/voice/fallback/[a-z]+-[a-z]+[0-9]")
 CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's final ones
 
 
@@ -157,7 +163,7 @@ def form(request: Any) -> dict[str, str]:
 def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
     deadline = time.monotonic() + BUDGET_SECONDS
     path = request.path.rstrip("/")
-    name = path.rsplit("/", 1)[-1]
+    name = "fallback" if PINNED_FALLBACK.fullmatch(path) else path.rsplit("/", 1)[-1]
     if not path.startswith("/webhook/voice/") or name not in routes:
         return "Not found", 404, {"Content-Type": "text/plain"}
     refused = refusal(request, svc)

@@ -99,3 +99,17 @@ def test_the_report_counts_errors_violations_and_store_cost_per_call() -> None:
     json.dumps(result)
     chart = report.svg(result)
     assert chart.startswith("<svg") and "polyline" in chart and "step: p95" in chart
+
+
+def test_a_hold_duplicate_may_connect_an_agent_assigned_in_between_and_nothing_else_may_differ() -> None:
+    from common.loadgen.transport import _alike
+
+    hold = "http://127.0.0.1:8080/webhook/departments/hold?t=demo&d=support&e=e1"
+    waiting = (200, "<Response><Gather><Play>music.mp3</Play></Gather><Redirect>hold</Redirect></Response>")
+    connect = (200, "<Response><Dial action='dial-result'><Number>+15005550003</Number></Dial></Response>")
+    assert _alike(hold, waiting, connect)  # an agent was assigned between the two deliveries
+    assert not _alike(hold, connect, waiting)  # but an assignment is never undone
+    assert not _alike(hold.replace("/hold", "/menu"), waiting, connect)
+    assert not _alike("http://127.0.0.1:8080/webhook/voice/step?seq=3", waiting, connect)
+    announced = (200, "<Response><Say>You are number 2.</Say>" + waiting[1][10:])
+    assert _alike(hold, announced, waiting)  # a spoken announcement is made once
