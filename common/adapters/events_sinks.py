@@ -75,6 +75,9 @@ def insert_rows(connection: Any, rows: Sequence[dict[str, Any]]) -> None:
 
 
 class DuckDBSink:
+    #: the dispatcher waits this long for more rows before a batch: each batch opens and closes the file
+    linger_seconds = 0.5
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()

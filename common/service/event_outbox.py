@@ -250,14 +250,23 @@ class EventOutbox:
         except queue.Empty:
             return []
         batch = [first]
-        while len(batch) < BATCH_CALLS:
+        self._count_busy(1)
+        # A publisher whose every batch has a fixed cost (the DuckDB file is opened and closed) asks
+        # to wait a little for more: fewer, larger batches.
+        linger = float(getattr(self.publisher, "linger_seconds", 0.0)) if block else 0.0
+        stop, most = time.monotonic() + linger, BATCH_CALLS * (20 if linger else 1)
+        while len(batch) < most:
             try:
-                batch.append(self._queue.get_nowait())
+                left = stop - time.monotonic()
+                batch.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
-        with self._lock:
-            self._busy += len(batch)
+            self._count_busy(1)  # taken: drain() waits for it from now on
         return batch
+
+    def _count_busy(self, n: int) -> None:
+        with self._lock:
+            self._busy += n
 
     def _run(self) -> None:
         while True:
