@@ -20,7 +20,7 @@ or a call keeps that status.
 (``POST /api/agents/{id}/status`` through ``api``), a caller asks the support line for support and
 waits in the queue, hearing their position and expected wait between music clips; after a few clips
 an agent goes available and the caller's next hold iteration connects them (whisper, accept, talk),
-then the flow says goodbye. The transcript is printed as it happens, with the agent's change in it.
+then the flow says goodbye. The transcript is printed at the end, with the agent's change in it.
 """
 
 from __future__ import annotations
@@ -85,22 +85,24 @@ SUPPORT_AGENTS = tuple(a for a, s in DEMO_AGENTS.items() if s["departments"][0][
 def run_queue_demo(sim: Any, api: Callable[[str, str, Any], Any], number: str,
                    out: Callable[[str], Any] = print) -> Any:  # fmt: skip
     """Play the queue demo (see the module); ``sim`` is a ``callsim.TwilioCallSimulator`` for the
-    stack, ``api(method, path, body)`` calls its admin API. Returns the call's ``CallResult``."""
+    stack, ``api(method, path, body)`` calls its admin API. Returns the call's ``CallResult``. The
+    transcript, with the agent's change where it happened, is printed once the call has ended, so
+    that the stack's request log (stderr) does not interleave with it."""
+    lines: list[str] = []
     for agent_id in SUPPORT_AGENTS:
         api("POST", f"/api/agents/{agent_id}/status", {"status": "away"})
-    out(f"(support's agents {' and '.join(SUPPORT_AGENTS)} are away: a support caller has to wait)")
+    lines.append(f"(support's agents {' and '.join(SUPPORT_AGENTS)} are away: a support caller has to wait)")
     session = sim.start(number, inputs=list(QUEUE_DEMO_SCRIPT))
     shown, freed = 0, None
     while session.step():
-        lines = session.transcript
-        for line in lines[shown:]:
-            out(line)
-        shown = len(lines)
+        lines += session.transcript[shown:]
+        shown = len(session.transcript)
         if freed is None and session.holding >= QUEUE_DEMO_CLIPS:
             freed = SUPPORT_AGENTS[0]
             agent = api("POST", f"/api/agents/{freed}/status", {"status": "available"})
-            out(f"(agent {freed} goes available: POST /api/agents/{freed}/status -> {agent['status']}; "
-                "the caller's next hold iteration connects them)")  # fmt: skip
-    for line in session.transcript[shown:]:
+            lines.append(f"(agent {freed} goes available: POST /api/agents/{freed}/status -> {agent['status']}; "
+                         "the caller's next hold iteration connects them)")  # fmt: skip
+    lines += session.transcript[shown:]
+    for line in lines:
         out(line)
     return session.result
