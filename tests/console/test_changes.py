@@ -163,3 +163,30 @@ def test_an_agent_going_available_in_the_console_is_connected_to_the_waiting_cal
     assert (done.status, done.connected_agent, done.talk_seconds) == ("completed", "ann", 30)
     assert stack.stored(result.call_sid).state["path"] == ["start", "queue", "bye"]
     assert console.unexpected() == []
+
+
+STAGING_NUMBER = "+13072240088"
+
+
+def test_a_promotion_through_the_console_runs_stagings_version_in_production(console: Console) -> None:
+    stack = console.stack
+    registered = stack.api("POST", "/api/numbers", json={"phoneNumber": STAGING_NUMBER, "environment": "staging"})
+    assert registered.status_code == 201, registered.json
+    staged = stack.api("POST", "/api/flows/account_lookup/deploy", json={"environment": "staging",
+                       "phoneNumbers": [STAGING_NUMBER]})  # fmt: skip
+    assert staged.status_code == 200, staged.json
+    page = console.page
+    console.sign_in()
+    console.goto("flows/account_lookup", "Account balance lookup")
+    promote = page.get_by_role("region", name="Promote")
+    assert promote.get_by_label("From environment").input_value() == "staging"
+    assert promote.get_by_label("To environment").input_value() == "production"
+    promote.get_by_label(f"{DEMO_NUMBER} (runs support_line@1.0.0)").check()
+    promote.get_by_role("button", name="Review promotion…").click()
+    confirm(console, [f"{DEMO_NUMBER} (production): support_line@1.0.0 → account_lookup@1.0.0", "no schedules"],
+            "Promote", "promote-confirm")  # fmt: skip
+    promote.get_by_role("status").filter(has_text="Done: promote").wait_for()
+    assert (running(console, DEMO_NUMBER)["flowId"], running(console, STAGING_NUMBER)["flowId"]) == \
+        ("account_lookup", "account_lookup")  # fmt: skip
+    assert first_words(console, DEMO_NUMBER) == LOOKUP_PROMPT
+    assert console.unexpected() == []
