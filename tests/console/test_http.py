@@ -250,3 +250,31 @@ def test_api_key_is_unused_by_the_files(stack: Stack) -> None:
     """The files carry no tenant data, so they are the same with and without a key."""
     assert stack.api("GET", "/console/app.js", key=API_KEY_A).get_data() == \
         stack.api("GET", "/console/app.js", key=None).get_data()  # fmt: skip
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_stylesheets_colours_keep_text_readable() -> None:
+    """WCAG AA: 4.5:1 for text, 3:1 for the focus ring against what it surrounds. The colours are read
+    from console.css, so changing one there is checked here."""
+    css = (console.STATIC / "console.css").read_text(encoding="utf-8")
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    colours |= {"white": "#ffffff", "nav": "#14213d", "problem-bg": "#fdeeee", "th-bg": "#eef1f5"}
+    text_pairs = [("ink", "bg"), ("ink", "card"), ("muted", "bg"), ("muted", "card"), ("muted", "th-bg"),
+                  ("ink", "th-bg"), ("accent", "card"), ("accent-ink", "accent"), ("white", "nav"),
+                  ("nav", "white"), ("danger", "card"), ("ok", "card"), ("ink", "problem-bg"), ("white", "danger"),
+                  ("special", "card")]  # fmt: skip
+    low = [(fg, bg, round(contrast(colours[fg], colours[bg]), 2)) for fg, bg in text_pairs
+           if contrast(colours[fg], colours[bg]) < 4.5]  # fmt: skip
+    assert low == []
+    ring = [(bg, round(contrast(colours["focus"], colours[bg]), 2)) for bg in ("card", "bg", "nav", "th-bg")]
+    assert [(bg, ratio) for bg, ratio in ring if ratio < 3] == []
