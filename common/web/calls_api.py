@@ -138,7 +138,8 @@ def call_view(call: CallRecord, now: datetime, with_events: bool) -> dict[str, A
     state = call.state or {}
     path = [str(node) for node in state.get("path", []) if isinstance(node, str)]
     cursor = state.get("cursor") or state.get("waiting")
-    current = cursor if isinstance(cursor, str) else (path[-1] if path and call.status == "active" else None)
+    # an ended call is at no node (its last one ends ``path``), though its state still has a cursor
+    current = None if call.status != "active" else cursor if isinstance(cursor, str) else (path[-1] if path else None)
     started = state.get("started_at") or call.created_at
     seconds = _seconds_between(started, now) if call.status == "active" else call.duration_seconds
     trigger = state.get("trigger") or {}

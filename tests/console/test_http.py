@@ -55,6 +55,8 @@ def test_calls_are_listed_newest_first_with_where_each_call_is(stack: Stack) -> 
         ("active", "support_line", DEMO_NUMBER, "menu")  # fmt: skip
     assert active["secondsInCall"] == 42 and active["path"] == ["start", "greeting", "menu"]
     assert body["at"] == stack.clock.at.isoformat()
+    assert (body["calls"][1]["status"], body["calls"][1]["currentNode"]) == ("ended", None)  # ended: at no node
+    assert body["calls"][1]["path"] == ["start", "ask_account"]
     assert "events" not in active and "twiml" not in str(body).lower() and "variables" not in str(body)
     only_live = stack.api("GET", "/api/calls?active=true").json["calls"]
     assert [c["callSid"] for c in only_live] == [live.result.call_sid]
