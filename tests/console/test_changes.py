@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from consolekit import Console
-from livestack import API_KEY_A, DEMO_NUMBER, LOOKUP_NUMBER, TENANT_A, deploy
+from livestack import API_KEY_A, CLOSED_AT, DEMO_NUMBER, LOOKUP_NUMBER, TENANT_A, deploy
 
 SUPPORT_GREETING = "IVR: Thanks for calling Acme."
 LOOKUP_PROMPT = "IVR: Please enter your account number, followed by the pound key."
+CLOSED_PROMPT = "IVR: Our office is closed. To leave a message, press 1. For the emergency line, press 9."
 
 
 def running(console: Console, number: str) -> dict[str, Any]:
@@ -189,4 +190,26 @@ def test_a_promotion_through_the_console_runs_stagings_version_in_production(con
     assert (running(console, DEMO_NUMBER)["flowId"], running(console, STAGING_NUMBER)["flowId"]) == \
         ("account_lookup", "account_lookup")  # fmt: skip
     assert first_words(console, DEMO_NUMBER) == LOOKUP_PROMPT
+    assert console.unexpected() == []
+
+
+def test_a_deploy_with_a_schedule_and_a_fallback_answers_by_the_hours(console: Console) -> None:
+    page = console.page
+    console.sign_in()
+    console.goto("flows/account_lookup", "Account balance lookup")
+    deploy_form = page.get_by_role("region", name="Deploy")
+    deploy_form.get_by_label(f"{DEMO_NUMBER} (runs support_line@1.0.0)").check()
+    deploy_form.get_by_label("business_hours").check()
+    deploy_form.get_by_label("Fallback flow").select_option("after_hours_voicemail")
+    deploy_form.get_by_role("button", name="Review deploy…").click()
+    confirm(console, [f"{DEMO_NUMBER} (production): support_line@1.0.0 → account_lookup@1.0.0",
+                      "schedules: business_hours; when all are closed: after_hours_voicemail"], "Deploy",
+            "deploy-with-schedule-confirm")  # fmt: skip
+    deploy_form.get_by_role("status").filter(has_text="Done: deploy").wait_for()
+    deployed = running(console, DEMO_NUMBER)
+    assert (deployed["flowId"], deployed["schedules"], deployed["fallbackFlow"], deployed["fallbackVersion"]) == \
+        ("account_lookup", ["business_hours"], "after_hours_voicemail", "1.0.0")  # fmt: skip
+    assert first_words(console, DEMO_NUMBER) == LOOKUP_PROMPT  # Monday 15:00 in London: open
+    console.stack.clock.at = CLOSED_AT  # a Saturday: the fallback answers
+    assert first_words(console, DEMO_NUMBER) == CLOSED_PROMPT
     assert console.unexpected() == []
