@@ -2,6 +2,7 @@
 
     ivr import studio FILE.json [-o FLOW.json] [--strict] [--json] [--id ID] [--name NAME]
                       [--department QUEUE=DEPT ...] [--departments a,b] [--set NAME=VALUE ...]
+                      [--subflow SID=FILE.json ...]
 
 Prints the report (what each widget became, every finding, the validator's verdict) and writes the
 flow to ``-o`` (stdout without it, after the report when ``--json`` is not given). Exit status: 0
@@ -23,6 +24,7 @@ EPILOG = """examples:
   ivr import studio exported.json -o support_line.json
   ivr import studio flow.json --department WW0123=support --set WORKFLOW_SID=WW0123 --strict
   ivr import studio flow.json --json | jq .report.warnings
+  ivr import studio main.json --subflow FW0123=verify_caller.json -o main_flow.json
 
 Widget names become node ids; what each widget became and everything that runs differently from
 Studio is in the report (docs/studio-import.md has the full mapping)."""
@@ -42,9 +44,10 @@ def options_from(args: argparse.Namespace) -> ImportOptions:
     departments = None
     if args.departments is not None:
         departments = [d.strip() for d in args.departments.split(",") if d.strip()]
+    subflows = {sid: load_json(path) for sid, path in _pairs(args.subflow, "--subflow").items()}
     return ImportOptions(flow_id=args.id, name=args.name, departments=departments,
                          department_map=_pairs(args.department, "--department"),
-                         placeholders=_pairs(args.set, "--set"))  # fmt: skip
+                         placeholders=_pairs(args.set, "--set"), subflows=subflows)  # fmt: skip
 
 
 def cmd_import_studio(args: argparse.Namespace) -> int:
@@ -105,4 +108,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--departments", metavar="A,B", help="the account's department ids, to match queue names against")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="value of a ${NAME} placeholder (repeatable)")
+    p.add_argument("--subflow", action="append", default=[], metavar="SID=FILE.json",
+                   help="the export of the subflow a run-subflow widget names (flow_sid), inlined there (repeatable)")
     p.set_defaults(func=cmd_import_studio, command="import studio")

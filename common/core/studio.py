@@ -53,6 +53,8 @@ class ImportOptions:
     department_map: Mapping[str, str] = field(default_factory=dict)
     #: ``${NAME}`` -> value, for files managed by Terraform
     placeholders: Mapping[str, str] = field(default_factory=dict)
+    #: subflow SID (a run-subflow's ``flow_sid``) -> its export, inlined where it runs
+    subflows: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ CONVERTERS: dict[str, widgets.Converter] = {
     "make-http-request": widgets.http_request, "run-function": widgets.run_function,
     "connect-call-to": calls.connect_call, "enqueue-call": calls.enqueue, "send-to-flex": calls.enqueue,
     "record-voicemail": calls.record_voicemail, "record-call": calls.record_call,
-    "run-subflow": calls.run_subflow, "add-twiml-redirect": calls.add_twiml_redirect,
+    "add-twiml-redirect": calls.add_twiml_redirect,
     "make-outgoing-call-v2": calls.outgoing_call, "send-message": calls.send_message,
     "send-and-wait-for-reply": calls.waits_for_text, "send-to-auto-pilot": calls.waits_for_text,
     "connect-virtual-agent": calls.waits_for_text,
@@ -129,7 +131,7 @@ def _trigger(definition: dict[str, Any], states: list[dict[str, Any]]) -> dict[s
     return next((s for s in states if s["type"] == "trigger"), None)
 
 
-def _reachable(start: str, states: dict[str, dict[str, Any]]) -> set[str]:
+def _reachable(start: str, states: dict[str, dict[str, Any]], event: str = "incomingcall") -> set[str]:
     seen, stack = {start}, [start]
     while stack:
         state = states[stack.pop()]
@@ -137,7 +139,7 @@ def _reachable(start: str, states: dict[str, dict[str, Any]]) -> set[str]:
         for item in transitions if isinstance(transitions, list) else []:
             if not isinstance(item, dict):
                 continue
-            if state["type"] == "trigger" and as_text(item.get("event")).strip().lower() != "incomingcall":
+            if state["type"] == "trigger" and as_text(item.get("event")).strip().lower() != event:
                 continue
             target = item.get("next")
             if isinstance(target, str) and target.strip() in states and target.strip() not in seen:
@@ -162,35 +164,13 @@ def import_studio(document: Any, options: ImportOptions | None = None) -> Import
     trigger = _trigger(definition, states)
     if trigger is None:
         raise StudioImportError("the flow has no trigger widget (type 'trigger'), so no call can start it", "states")
-    by_name = {s["name"]: s for s in states}
-    taken: set[str] = set()
-    ids = {s["name"]: node_id_for(s["name"], taken) for s in states}
-    variables = {}
-    for state in states:
-        found = state.get("properties")
-        props = found if isinstance(found, dict) else {}
-        raw = props.get("variables") if state["type"] == "set-variables" else None
-        for item in raw if isinstance(raw, list) else []:
-            if isinstance(item, dict) and as_text(item.get("key")).strip():
-                variables[as_text(item["key"]).strip()] = variable_for(as_text(item["key"]))
-    rewriter = Rewriter(dict(options.placeholders), ids, variables,
-                        {ids[s["name"]] for s in states if s["type"] in _JSON_ANSWERS})  # fmt: skip
     departments = set(options.departments) if options.departments is not None else None
-    build = Build(rewriter, ids, {s["name"]: s["type"] for s in states}, departments, dict(options.department_map))
+    build = _build(states, set(), "", dict(options.placeholders), departments, dict(options.department_map))
     build.findings.extend(early)
     build.trigger = trigger["name"]
-    reached = _reachable(trigger["name"], by_name)
-    for state in states:
-        name = state["name"]
-        build.entries[name] = WidgetEntry(name, state["type"])
-        if name not in reached:
-            build.entries[name].became = "not imported: no call reaches it from incomingCall"
-            continue
-        transitions: Transitions = build.transitions(state)
-        converter = CONVERTERS.get(state["type"], calls.unknown) if state is not trigger else widgets.trigger
-        if state["type"] == "trigger" and state is not trigger:
-            converter = calls.unknown
-        build.entries[name].became = converter(build, state, transitions)
+    build.subflows = dict(options.subflows)
+    reached = _reachable(trigger["name"], {s["name"]: s for s in states})
+    _convert(build, states, trigger, reached, "no call reaches it from incomingCall")
     build.resolve(reached)
     flow_id, flow_name = _flow_id(definition, document, options)
     flow: dict[str, Any] = {"id": flow_id, "name": flow_name, "nodes": build.nodes, "edges": build.edges}
@@ -198,6 +178,122 @@ def import_studio(document: Any, options: ImportOptions | None = None) -> Import
     if description:
         flow["description"] = description[:2000]
     return Imported(flow, _report(build, flow, departments))
+
+
+def _build(states: list[dict[str, Any]], taken: set[str], prefix: str, placeholders: dict[str, str],
+           departments: set[str] | None, department_map: dict[str, str],
+           aliases: tuple[tuple[re.Pattern[str], str], ...] = ()) -> Build:  # fmt: skip
+    """A Build for ``states``: node ids from their names (after ``prefix``), variables from their keys."""
+    ids = {s["name"]: node_id_for(prefix + s["name"], taken) for s in states}
+    variables = {}
+    for state in states:
+        found = state.get("properties")
+        props = found if isinstance(found, dict) else {}
+        raw = props.get("variables") if state["type"] == "set-variables" else None
+        for item in raw if isinstance(raw, list) else []:
+            if isinstance(item, dict) and as_text(item.get("key")).strip():
+                variables[as_text(item["key"]).strip()] = variable_for(prefix + as_text(item["key"]))
+    rewriter = Rewriter(placeholders, ids, variables, {ids[s["name"]] for s in states if s["type"] in _JSON_ANSWERS},
+                        aliases)  # fmt: skip
+    build = Build(rewriter, ids, {s["name"]: s["type"] for s in states}, departments, department_map)
+    build.taken = taken | set(ids.values())
+    return build
+
+
+def _convert(build: Build, states: list[dict[str, Any]], trigger: dict[str, Any], reached: set[str],
+             unreached: str) -> None:  # fmt: skip
+    for state in states:
+        name = state["name"]
+        build.entries[name] = WidgetEntry(name, state["type"])
+        if name not in reached:
+            build.entries[name].became = f"not imported: {unreached}"
+            continue
+        transitions: Transitions = build.transitions(state)
+        converter = CONVERTERS.get(state["type"], calls.unknown) if state is not trigger else widgets.trigger
+        if state["type"] == "trigger" and state is not trigger:
+            converter = calls.unknown
+        build.entries[name].became = converter(build, state, transitions)
+
+
+MAX_SUBFLOW_DEPTH = 5
+SUBFLOW_VARIABLE = "studio_subflow"
+
+
+def run_subflow(b: Build, state: dict[str, Any], ts: Transitions) -> str:
+    """The subflow's widgets, inlined: its parameters become flow variables that its
+    ``trigger.parent.parameters.*`` read, and every end of the subflow goes on by ``completed``."""
+    name, node_id = str(state["name"]), b.ids[str(state["name"])]
+    found = state.get("properties")
+    props = found if isinstance(found, dict) else {}
+    sid = b.fill(name, props.get("flow_sid"), "flow_sid")
+    if sid not in b.subflows:
+        return widgets.pass_through(b, state, ts, ("failed", "completed"), f"the subflow {sid or '(no flow_sid)'} "
+                                    f"was not given with the import (ivr import studio --subflow {sid or 'SID'}"
+                                    "=FILE.json)", "subflow_missing")  # fmt: skip
+    if b.depth >= MAX_SUBFLOW_DEPTH:
+        return widgets.pass_through(b, state, ts, ("failed",), f"subflows nest deeper than {MAX_SUBFLOW_DEPTH} "
+                                    "(a subflow that runs itself?)", "subflow_depth")  # fmt: skip
+    try:
+        definition = definition_of(b.subflows[sid])
+    except StudioImportError as exc:
+        return widgets.pass_through(b, state, ts, ("failed",), f"the subflow {sid} is not a Studio flow: {exc}",
+                                    "subflow_invalid")  # fmt: skip
+    early: list[Finding] = []
+    states = _states(definition, early)
+    trigger = _trigger(definition, states)
+    prefix = f"{node_id}__"
+    parameters: list[dict[str, str]] = [{"name": SUBFLOW_VARIABLE, "value": sid}]
+    aliases: list[tuple[re.Pattern[str], str]] = []
+    raw = props.get("parameters")
+    for item in raw if isinstance(raw, list) else []:
+        key = as_text(item.get("key")).strip() if isinstance(item, dict) else ""
+        if key:
+            variable = variable_for(prefix + key)
+            parameters.append({"name": variable, "value": b.text(name, item.get("value"), f"parameters.{key}")[:4096]})
+            pattern = re.compile(rf"\btrigger\.parent\.parameters\.{re.escape(key)}\b")
+            aliases.append((pattern, f"flow.variables.{variable}"))
+    sub = _build(states, b.taken, prefix, dict(b.rewriter.placeholders), b.departments, b.department_map,
+                 tuple(aliases))  # fmt: skip
+    sub.subflows, sub.depth, sub.findings = b.subflows, b.depth + 1, early
+    b.node(name, node_id, "setVariablesNode", {"label": f"Studio subflow {sid}: its parameters",
+           "variables": parameters[:100]}, widgets.position(state))  # fmt: skip
+    if trigger is None:
+        b.link(node_id, "next", ts.events.get("completed"), name)
+        b.warn(name, "subflow_invalid", f"the subflow {sid} has no trigger; the call goes on as after 'completed'")
+        return "setVariablesNode (an empty subflow)"
+    sub.trigger = trigger["name"]
+    reached = _reachable(trigger["name"], {s["name"]: s for s in states}, "incomingparent")
+    reached.discard(trigger["name"])
+    first = next((t.get("next") for t in trigger.get("transitions") or [] if isinstance(t, dict)
+                  and as_text(t.get("event")).strip().lower() == "incomingparent"), None)  # fmt: skip
+    _convert(sub, [s for s in states if s is not trigger], trigger, reached, "no run of the subflow reaches it")
+    sub.entries[trigger["name"]] = WidgetEntry(trigger["name"], "trigger", [], "the subflow starts here")
+    if isinstance(first, str) and first.strip() in reached:
+        b.edge(node_id, "next", sub.ids[first.strip()])
+    else:  # the subflow does nothing: the parent goes on
+        b.link(node_id, "next", ts.events.get("completed"), name)
+    for source, handle, target, _widget in sub.links():
+        if isinstance(target, str) and target in reached:
+            b.edge(source, handle, sub.ids[target])
+        else:  # the subflow's execution ends: the parent goes on
+            if isinstance(target, str):
+                b.warn(name, "missing_widget", f"in the subflow, a transition leads to {target!r}, which no run of "
+                       "it can enter; the subflow ends there")  # fmt: skip
+            b.link(source, handle, ts.events.get("completed"), name)
+    b.nodes.extend(sub.nodes)
+    b.edges.extend([{**e, "id": f"e{len(b.edges) + i + 1}"} for i, e in enumerate(sub.edges)])
+    b.taken |= sub.taken
+    for sub_name, entry in sub.entries.items():
+        b.entries[f"{name}/{sub_name}"] = WidgetEntry(f"{name}/{sub_name}", entry.type, entry.nodes, entry.became)
+    for finding in sub.findings:
+        b.findings.append(Finding({**finding, "widget": f"{name}/{finding['widget']}"}))
+    if ts.events.get("failed"):
+        b.finder(name, severity="info")("subflow_never_fails", "an inlined subflow does not fail; what follows "
+                                        "'failed' runs only if nothing else reaches it")  # fmt: skip
+    return f"setVariablesNode + the subflow's {len(reached)} widget(s), inlined"
+
+
+CONVERTERS["run-subflow"] = run_subflow
 
 
 def _report(build: Build, flow: dict[str, Any], departments: set[str] | None) -> dict[str, Any]:

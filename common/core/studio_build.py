@@ -99,6 +99,8 @@ class Build:
         self._links: list[tuple[str, str, str | None, str]] = []  # source, handle, target widget, from widget
         self.end_id: str | None = None
         self.trigger: str | None = None  # the trigger widget's name: no transition may lead back into it
+        self.subflows: dict[str, Any] = {}  # subflow SID -> its export, inlined by run-subflow
+        self.depth = 0  # how many subflows deep this build is
 
     # -- findings ----------------------------------------------------------------------------------
 
@@ -174,6 +176,10 @@ class Build:
         if handle != "next":
             edge["sourceHandle"] = handle
         self.edges.append(edge)
+
+    def links(self) -> list[tuple[str, str, str | None, str]]:
+        """The links not resolved yet: (source node, outcome, target widget or None, from widget)."""
+        return list(self._links)
 
     def end(self) -> str:
         if self.end_id is None:

@@ -12,8 +12,11 @@ Rules owned here (the docs' table says the same per widget):
   ``callbackRequested`` and ``voicemail`` follow ``callComplete``; ``busy``, ``closed`` and
   ``noAgents`` follow ``failedToEnqueue``; ``failed`` follows ``callFailure``.
 - record-voicemail records with the same limits; ``recordingComplete`` is ``recorded``.
+- send-message is a messageNode (the host sends the SMS through Twilio's REST API), record-call a
+  recordCallNode, add-twiml-redirect a redirectNode (the other TwiML must return the call to its
+  ``ReturnUrl`` parameter instead of Studio's webhook: an info finding says so).
 - A widget that cannot act on a voice call becomes a node that notes it was skipped and goes on by
-  its failure transition (an SMS that is not sent goes on as ``failed``); a widget that would wait
+  its failure transition (make-outgoing-call-v2 goes on as ``failed``); a widget that would wait
   for a text message ends the call, since no message arrives on a call.
 """
 
@@ -63,11 +66,13 @@ def connect_call(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     caller_id = b.fill(name, studio_text.prop(props, "caller_id"), "caller_id")
     if caller_id:
         rewritten = b.text(name, caller_id, "caller_id")
-        if re.fullmatch(r"\+[1-9][0-9]{1,14}", rewritten):
+        if rewritten.replace(" ", "") in {c.replace(" ", "") for c in _CALLERS_OWN}:
+            pass  # the caller's own number is what Twilio shows anyway
+        elif re.fullmatch(r"\+[1-9][0-9]{1,14}", rewritten) or (("{{" in rewritten or "{%" in rewritten)
+                                                                and len(rewritten) <= 1024):  # fmt: skip
             data["callerId"] = rewritten
-        elif rewritten.replace(" ", "") not in {c.replace(" ", "") for c in _CALLERS_OWN}:
-            b.no_effect(name, "caller_id", f"{caller_id!r} is not a fixed E.164 number; Twilio shows the "
-                        "caller's number")  # fmt: skip
+        else:
+            b.no_effect(name, "caller_id", f"{caller_id!r} is not an E.164 number; Twilio shows the caller's number")
     timeout = studio_text.as_int(studio_text.prop(props, "timeout"), "timeout", 30, 5, 600, b.finder(name, "timeout"))
     if timeout != 30:
         data["timeout"] = timeout
@@ -159,14 +164,50 @@ def record_voicemail(b: Build, state: dict[str, Any], ts: Transitions) -> str:
 
 
 def record_call(b: Build, state: dict[str, Any], ts: Transitions) -> str:
-    return pass_through(b, state, ts, ("failed", "success"), "recording the whole call has no equivalent here: "
-                        "the call is not recorded (a transfer can record with record: true)")  # fmt: skip
+    name, node_id, props = str(state["name"]), b.ids[str(state["name"])], _props(state)
+    start = studio_text.as_bool(studio_text.prop(props, "record_call"), "record_call", True,
+                                b.finder(name, "record_call"))  # fmt: skip
+    data: dict[str, Any] = {"action": "start" if start else "stop"}
+    channels = studio_text.as_text(studio_text.prop(props, "recording_channels")).strip().lower()
+    if channels in ("mono", "dual"):
+        data["channels"] = channels
+    elif channels:
+        b.warn(name, "invalid_value", f"recording_channels {channels!r} is not mono or dual; mono is used",
+               "recording_channels")  # fmt: skip
+    trim = studio_text.as_text(studio_text.prop(props, "trim")).strip().lower()
+    if trim == "trim-silence":
+        data["trim"] = True
+    for key in ("recording_status_callback", "recording_status_callback_url", "recording_status_callback_events"):
+        if studio_text.prop(props, key):
+            b.no_effect(name, key, "recording status is not posted anywhere; the recording is in the account")
+    b.node(name, node_id, "recordCallNode", data, position(state))
+    b.link(node_id, "success", ts.events.get("success"), name)
+    b.link(node_id, "failed", ts.events.get("failed"), name)
+    return f"recordCallNode ({data['action']} recording)"
 
 
 def add_twiml_redirect(b: Build, state: dict[str, Any], ts: Transitions) -> str:
-    url = b.fill(str(state["name"]), studio_text.prop(_props(state), "url"), "url")
-    return pass_through(b, state, ts, ("fail", "return"), f"handing the call to other TwiML ({url[:100]}) and back "
-                        "has no equivalent here")  # fmt: skip
+    name, node_id, props = str(state["name"]), b.ids[str(state["name"])], _props(state)
+    url = b.text(name, studio_text.prop(props, "url"), "url").strip()[:2048]
+    if not url:
+        return pass_through(b, state, ts, ("fail",), "it has no url to hand the call to", "no_url")
+    method = studio_text.as_text(studio_text.prop(props, "method")).strip().upper() or "POST"
+    if method not in ("GET", "POST"):
+        b.warn(name, "invalid_value", f"method {method!r} is not GET or POST; POST is used", "method")
+        method = "POST"
+    timeout = studio_text.as_int(studio_text.prop(props, "timeout"), "timeout", 14_400, 1, 14_400,
+                                 b.finder(name, "timeout"))  # fmt: skip
+    data: dict[str, Any] = {"url": url, "method": method}
+    if timeout != 14_400:
+        data["timeout"] = timeout
+    b.node(name, node_id, "redirectNode", data, position(state))
+    b.link(node_id, "return", ts.events.get("return"), name)
+    b.link(node_id, "timeout", ts.events.get("timeout"), name)
+    b.link(node_id, "failed", ts.events.get("fail"), name)
+    b.finder(name, severity="info")("return_url", "the other TwiML returns the call by redirecting to the URL in "
+                                    "its ReturnUrl parameter (Studio's webhook URL with FlowEvent=return does not "
+                                    "reach this flow): change it there")  # fmt: skip
+    return "redirectNode"
 
 
 def outgoing_call(b: Build, state: dict[str, Any], ts: Transitions) -> str:
@@ -175,19 +216,32 @@ def outgoing_call(b: Build, state: dict[str, Any], ts: Transitions) -> str:
 
 
 def send_message(b: Build, state: dict[str, Any], ts: Transitions) -> str:
-    return pass_through(b, state, ts, ("failed", "sent"), "no SMS is sent (sending messages during a call is not "
-                        "built yet)", "not_sent")  # fmt: skip
+    name, node_id, props = str(state["name"]), b.ids[str(state["name"])], _props(state)
+    body = b.text(name, studio_text.prop(props, "body"), "body").strip()
+    if not body:
+        return pass_through(b, state, ts, ("failed",), "it has no body, so no message is sent", "invalid_value")
+    if len(body) > 1600:
+        b.warn(name, "truncated", "body is longer than 1,600 characters (Twilio's limit); the rest is cut", "body")
+    data: dict[str, Any] = {"body": body[:1600]}
+    for key, field in (("to", "to"), ("from", "from")):
+        value = b.text(name, studio_text.prop(props, key), key).strip()
+        if value and value != {"to": "{{trigger.call.From}}", "from": "{{trigger.call.To}}"}[key]:
+            data[field] = value[:1024]
+    media = studio_text.prop(props, "media_url")
+    if media not in (None, ""):
+        data["mediaUrl"] = b.text(name, media, "media_url").strip()[:2048]
+    for key in ("service", "channel"):
+        if studio_text.prop(props, key):
+            b.no_effect(name, key, "the SMS is sent from a number of the account (from), not a messaging service")
+    b.node(name, node_id, "messageNode", data, position(state))
+    b.link(node_id, "sent", ts.events.get("sent"), name)
+    b.link(node_id, "failed", ts.events.get("failed"), name)
+    return "messageNode (SMS through Twilio's REST API)"
 
 
 def waits_for_text(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     return pass_through(b, state, ts, (), f"{state['type']} waits for a text message, which never comes on a voice "
                         "call", "not_voice", hangup=True)  # fmt: skip
-
-
-def run_subflow(b: Build, state: dict[str, Any], ts: Transitions) -> str:
-    sid = b.fill(str(state["name"]), studio_text.prop(_props(state), "flow_sid"), "flow_sid")
-    return pass_through(b, state, ts, ("failed", "completed"), f"the subflow {sid or '(no flow_sid)'} was not "
-                        "given with the import", "subflow_missing")  # fmt: skip
 
 
 def unknown(b: Build, state: dict[str, Any], ts: Transitions) -> str:

@@ -120,7 +120,8 @@ class Rewriter:
     """Rewrites one flow's texts: placeholders filled, Liquid paths in our names."""
 
     def __init__(self, placeholders: Mapping[str, str], widgets: Mapping[str, str], variables: Mapping[str, str],
-                 json_answers: set[str]) -> None:  # fmt: skip
+                 json_answers: set[str], aliases: tuple[tuple[re.Pattern[str], str], ...] = ()) -> None:  # fmt: skip
+        self.aliases = aliases  # more of Studio's names, as this flow spells them (a subflow's parameters)
         self.placeholders = placeholders
         self.widgets = {name: node_id for name, node_id in widgets.items() if name != node_id}
         self.variables = {key: name for key, name in variables.items() if key != name}
@@ -167,7 +168,7 @@ class Rewriter:
         return "".join(parts)
 
     def _path_names(self, code: str, find: Finder) -> str:
-        for pattern, ours in _ALIASES:
+        for pattern, ours in (*self.aliases, *_ALIASES):
             code = pattern.sub(ours, code)
         for name, node_id in self.widgets.items():
             code = re.sub(rf"\bwidgets\.{re.escape(name)}\b", f"widgets.{node_id}", code)

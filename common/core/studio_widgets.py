@@ -143,7 +143,7 @@ def set_variables(b: Build, state: dict[str, Any], ts: Transitions) -> str:
             continue
         key = studio_text.as_text(item.get("key")).strip()
         value = b.text(name, item.get("value"), f"variables.{key}")[:4096]
-        assignments.append({"name": variable_for(key), "value": value})
+        assignments.append({"name": b.rewriter.variables.get(key, variable_for(key)), "value": value})
     if not assignments:
         return pass_through(b, state, ts, ("next",), "it sets no variable", "invalid_value")
     b.node(name, node_id, "setVariablesNode", {"variables": assignments[:100]}, position(state))

@@ -117,3 +117,16 @@ def test_cli_department_mapping(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     parsed = json.loads(out)
     target = next(n for n in parsed["flow"]["nodes"] if n["id"] == "SendCallToAgent")["data"]["target"]
     assert code == 0 and target["department"] == "support" and parsed["report"]["warnings"] == []
+
+
+def test_cli_inlines_a_subflow_given_by_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from test_widgets_more import SUBFLOW, parent
+
+    main, sub = tmp_path / "main.json", tmp_path / "sub.json"
+    main.write_text(json.dumps(parent()), encoding="utf-8")
+    sub.write_text(json.dumps(SUBFLOW), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "import", "studio", str(main), "--subflow", f"FW0123={sub}", "--json", "--strict")
+    parsed = json.loads(out)
+    assert code == 0 and "verify__ask" in {n["id"] for n in parsed["flow"]["nodes"]}
+    code, _, err = run_cli(capsys, "import", "studio", str(main), "--subflow", f"FW0123={tmp_path / 'none.json'}")
+    assert code == 2 and "none.json" in err
