@@ -138,7 +138,7 @@ class Routed:
         target = hook_target(kind, tenant or entry.tenant_id, entry.department_id, entry.id, **query)
         body = {"CallSid": call_sid, "AccountSid": account, "From": "+15005550006", "To": DEMO_NUMBER,
                 "CallStatus": "in-progress", **dict(params or {})}  # fmt: skip
-        return self.stack.signed_post(target, body, **({"token": token} if token else {}))
+        return self.stack.signed_post(target, body, token=token) if token else self.stack.signed_post(target, body)
 
 
 def hook_target(kind: str, tenant: str, department: str, entry: str, **extra: str) -> str:
@@ -165,13 +165,13 @@ def attach(stack: Stack, routing_store: Any = None) -> Routed:
                             call_control=control,
                             schedule_open=lambda tenant, name, at: calendars.lookup(tenant)(name, at))  # fmt: skip
     timers.deliver = lambda path, payload: service.handle_task(path.rstrip("/").rsplit("/", 1)[-1], payload)
-    stack.svc.routing = service  # type: ignore[attr-defined]
+    stack.svc.routing = service
     stack.svc.calls.routing = service
     return Routed(stack, service, store, timers, control)
 
 
 def detach(stack: Stack) -> None:
     """No department routing: transfers to a department are Twilio <Enqueue>s, as before routing."""
-    stack.svc.routing = None  # type: ignore[attr-defined]
+    stack.svc.routing = None
     stack.svc.calls.routing = None
 
