@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                     sizes = [len(encode(r)[0]) for r in rows]
                     print(f"  published rows {len(rows)}  events/call {len(rows) / args.calls:.1f}  "
                           f"bytes/event (message data) {statistics.fmean(sizes):.0f}")  # fmt: skip
-                print(f"  dispatcher hand-offs dropped (queue full): {svc.events.dropped}")
+                print(f"  dispatcher hand-offs dropped (queue full): {svc.events.dropped}; turns written again "
+                      f"after an acknowledgement landed first: {svc.calls.rewrites}")  # fmt: skip
     finally:
         for cleanup in reversed(cleanups):
             with contextlib.suppress(Exception):

@@ -111,6 +111,7 @@ class CallService:
         # Copies of one HTTP step perform its request once (keyed by call and seq); one service per process.
         self.http_flights = SingleFlight(keep_seconds=30.0)
         self.events = events  # the event outbox (common/service/event_outbox.py); None: no events exported
+        self.rewrites = 0  # turns written again because an events acknowledgement landed first
 
     # -- incoming --------------------------------------------------------------------------------
 
@@ -247,6 +248,7 @@ class CallService:
                 return done.document
             if not same_but_outbox(record, again[0]):
                 return again[0].twiml  # a concurrent duplicate won the race: answer what it wrote
+            self.rewrites += 1
             record, token = again  # only the events' acknowledgement came in between: write this turn again
         return done.document
 

@@ -10,7 +10,8 @@ Rules owned here:
   ``IVR_TASKS_SERVICE_ACCOUNT`` for ``IVR_TASKS_AUDIENCE``, or a laptop stack's shared secret).
   401/403 with what is accepted; POST only (405); any other path under the prefix is 404.
 - ``olderThanSeconds`` (default ``IVR_EVENTS_SWEEP_SECONDS``, 0-86400) and ``limit`` (calls per run,
-  default 200, 1-1000) are checked; a bad one is 400 naming ``query.<name>``.
+  default 200, 1-1000) are checked (``SweepQuery``; an unknown parameter too): 400 naming
+  ``query.<name>``. The operation is declared in ``OPERATIONS`` (the OpenAPI document, the fuzz test).
 - A run republishes every outbox holding an event older than that (``EventOutbox.sweep``: oldest
   first, acknowledged like the dispatcher does), logs one structured line (``kind: events_sweep``,
   ``oldest_unpublished_seconds``, ``republished``, ``unpublished``, ``calls``) for the log-based
@@ -28,8 +29,11 @@ import json
 import logging
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from common.adapters.ports import StoreUnavailable
-from common.service.admin import ApiError
+from common.service.admin import ApiError, parse
+from common.service.operations import Operation, Query
 
 PREFIX = "/api/events"
 SWEEP = PREFIX + "/sweep"
@@ -39,27 +43,40 @@ Reply = tuple[str, int, dict[str, str]]
 log = logging.getLogger("ivr.events")
 
 
+class SweepQuery(Query):
+    older_than_seconds: float | None = Field(None, alias="olderThanSeconds", ge=0, le=86_400, allow_inf_nan=False,
+                                             description="republish outboxes with an event at least this old "
+                                                         "(default IVR_EVENTS_SWEEP_SECONDS)")  # fmt: skip
+    limit: int = Field(200, ge=1, le=MAX_LIMIT, description="calls swept in this run, oldest first")
+
+
+class SweepResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: str = Field(description="where events go here: pubsub, duckdb, memory or off")
+    calls: int
+    republished: int
+    unpublished: int = 0
+    oldest_unpublished_seconds: float = 0.0
+    older_than_seconds: float | None = None
+    more: bool = Field(False, description="the limit was reached: more calls wait")
+    caller: str = Field(description="platform, oidc or secret")
+    message: str | None = None
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("events_sweep", "POST", SWEEP, "task", "Republish the call events left unpublished in call "
+              "outboxes (Cloud Scheduler with the tasks' OIDC token, or the platform admin key)",
+              query=SweepQuery, response=SweepResult, errors=(503,)),
+)  # fmt: skip
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
     return json.dumps(body), status, {"Content-Type": "application/json", **(headers or {})}
 
 
 def _error(exc: ApiError, headers: dict[str, str] | None = None) -> Reply:
     return _json(exc.body(), exc.status, headers)
-
-
-def _number(args: Any, name: str, default: float, low: float, high: float, whole: bool = False) -> float:
-    text = args.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text) if whole else float(text)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        kind = "a whole number" if whole else "a number"
-        raise ApiError(400, "invalid_request", f"query.{name}: {text[:40]!r} is not {kind} from {low:g} to {high:g}",
-                       [{"field": f"query.{name}", "message": f"{kind} from {low:g} to {high:g}"}])  # fmt: skip
-    return value
 
 
 def caller(request: Any, svc: Any) -> str:
@@ -84,13 +101,14 @@ def handle(request: Any, svc: Any) -> Reply:
         return _error(ApiError(405, "method_not_allowed", f"use POST {SWEEP}"), {"Allow": "POST"})
     try:
         how = caller(request, svc)
-        older = _number(request.args, "olderThanSeconds", svc.settings.events_sweep_seconds, 0, 86_400)
-        limit = int(_number(request.args, "limit", 200, 1, MAX_LIMIT, whole=True))
+        query = parse(SweepQuery, request.args.to_dict(), where="query")
+        older = query.older_than_seconds if query.older_than_seconds is not None else svc.settings.events_sweep_seconds
+        limit = query.limit
     except ApiError as exc:
         return _error(exc)
     outbox = getattr(svc, "events", None)
     if outbox is None:
-        return _json({"events": "off", "calls": 0, "republished": 0, "caller": how,
+        return _json({"events": "off", "calls": 0, "republished": 0, "unpublished": 0, "caller": how,
                       "message": "events are off on this stack (IVR_EVENTS=off): nothing to sweep"})  # fmt: skip
     try:
         summary = outbox.sweep(older, limit)
