@@ -79,6 +79,7 @@ CONVERTERS: dict[str, widgets.Converter] = {
     "record-voicemail": calls.record_voicemail, "record-call": calls.record_call,
     "add-twiml-redirect": calls.add_twiml_redirect,
     "make-outgoing-call-v2": calls.outgoing_call, "send-message": calls.send_message,
+    "capture-payments": calls.capture_payments, "fork-stream": calls.fork_stream,
     "send-and-wait-for-reply": calls.waits_for_text, "send-to-auto-pilot": calls.waits_for_text,
     "connect-virtual-agent": calls.waits_for_text,
 }  # fmt: skip
@@ -287,6 +288,8 @@ def run_subflow(b: Build, state: dict[str, Any], ts: Transitions) -> str:
         b.entries[f"{name}/{sub_name}"] = WidgetEntry(f"{name}/{sub_name}", entry.type, entry.nodes, entry.became)
     for finding in sub.findings:
         b.findings.append(Finding({**finding, "widget": f"{name}/{finding['widget']}"}))
+    if props.get("flow_revision") not in (None, "", "LatestPublished", "LatestRevision"):
+        b.no_effect(name, "flow_revision", "the subflow export given with the import is inlined, whatever its revision")
     if ts.events.get("failed"):
         b.finder(name, severity="info")("subflow_never_fails", "an inlined subflow does not fail; what follows "
                                         "'failed' runs only if nothing else reaches it")  # fmt: skip

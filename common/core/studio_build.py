@@ -1,8 +1,8 @@
 """The working state of one Studio import: nodes and edges built so far, findings, what each widget became.
 
 Rules owned here:
-- A widget's node id is its name made valid (letters, digits, ``_ . : -``, at most 64 characters,
-  unique); the nodes a widget needs besides its own (a gather's keypress/speech split, the steps of
+- A widget's node id is its name made valid (letters, digits, ``_`` and ``-``, at most 64
+  characters, unique); the nodes a widget needs besides its own (a gather's keypress/speech split, the steps of
   a split's multi-condition transition) take ids that start with the widget's and contain ``:``.
 - Transitions are read with the event spellings real exports use (``fail``/``failed``,
   ``callComplete``/``callCompleted``) folded to one per widget type; an event the widget does not
@@ -41,14 +41,20 @@ EVENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "make-outgoing-call-v2": {"answered": (), "busy": (), "noAnswer": (), "failed": ("fail",)},
     "send-message": {"sent": (), "failed": ("fail",)},
     "send-and-wait-for-reply": {"incomingMessage": (), "timeout": (), "deliveryFailure": ()},
+    "capture-payments": {"success": (), "maxFailedAttempts": (), "providerError": (), "payInterrupted": (),
+                         "hangup": (), "validationError": ()},
+    "fork-stream": {"next": ()},
 }  # fmt: skip
 
 _ID_CHARS = re.compile(r"[^A-Za-z0-9_.:-]")
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _VARIABLE_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
 
-def node_id_for(name: str, taken: set[str]) -> str:
-    base = _ID_CHARS.sub("_", name.strip())[:64] or "widget"
+def node_id_for(name: str, taken: set[str], helper: bool = False) -> str:
+    """A free node id for widget ``name`` (letters, digits, ``_`` and ``-``: a '.' or ':' would split
+    ``widgets.<id>`` in a template); a ``helper`` node's may hold ``:`` and ``.`` too."""
+    base = (_ID_CHARS if helper else _NAME_CHARS).sub("_", name.strip())[:64] or "widget"
     candidate, n = base, 2
     while candidate in taken:
         suffix = f"_{n}"
@@ -160,7 +166,7 @@ class Build:
     # -- building ----------------------------------------------------------------------------------
 
     def helper_id(self, base: str) -> str:
-        return node_id_for(base, self.taken)
+        return node_id_for(base, self.taken, helper=True)
 
     def node(self, widget: str, node_id: str, type_: str, data: dict[str, Any], position: dict[str, float]) -> str:
         self.nodes.append({"id": node_id, "type": type_, "position": position, "data": data})

@@ -239,6 +239,16 @@ def send_message(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     return "messageNode (SMS through Twilio's REST API)"
 
 
+def capture_payments(b: Build, state: dict[str, Any], ts: Transitions) -> str:
+    return pass_through(b, state, ts, ("providerError", "payInterrupted", "maxFailedAttempts"), "taking a "
+                        "payment (<Pay>) is not built here: no card is asked for", "not_supported")  # fmt: skip
+
+
+def fork_stream(b: Build, state: dict[str, Any], ts: Transitions) -> str:
+    return pass_through(b, state, ts, ("next",), "media streams (<Start><Stream>) are not started here",
+                        "not_supported")  # fmt: skip
+
+
 def waits_for_text(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     return pass_through(b, state, ts, (), f"{state['type']} waits for a text message, which never comes on a voice "
                         "call", "not_voice", hangup=True)  # fmt: skip

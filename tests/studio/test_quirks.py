@@ -134,3 +134,11 @@ def test_a_transition_back_into_the_trigger_ends_the_execution() -> None:
     result = imported(definition(widget("loop", "say-play", [("audioComplete", "Trigger")], say="Again?")))
     assert result.ok and ("loop", "into_trigger") in codes(result)
     assert ("loop", "next", "end") in edges(result)
+
+
+def test_a_name_with_a_dot_or_colon_becomes_an_id_templates_can_read() -> None:
+    menu = widget("menu.v2:main", "gather-input-on-call", [("keypress", "echo")], say="Go")
+    echo = widget("echo", "say-play", [], say="You pressed {{widgets['menu.v2:main'].Digits}}")
+    result = imported(definition(menu, echo))
+    assert "menu_v2_main" in nodes(result)
+    assert said(run(result, ["4"]))[-1] == "You pressed 4"

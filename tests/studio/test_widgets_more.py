@@ -140,3 +140,18 @@ def test_a_gather_with_nothing_to_say_listens_in_silence() -> None:
     result = imported(definition(gather, say("got", "Got {{widgets.listen.Digits}}.")))
     assert result.ok and "prompt" not in nodes(result)["listen"]["data"]
     assert said(run(result, ["9"])) == [" [waits for dtmf speech, 5s]", "Got 9."]
+
+
+def test_capture_payments_and_fork_stream_are_reported_and_the_call_goes_on() -> None:
+    pay = widget("pay", "capture-payments", [("success", "paid"), ("providerError", "sorry")], payment_amount="10")
+    stream = widget("stream", "fork-stream", [("next", "pay")], url="wss://x.example")
+    result = imported(definition(stream, pay, say("paid", "Paid."), say("sorry", "We could not take the payment.")))
+    assert {("stream", "not_supported"), ("pay", "not_supported")} <= set(codes(result))
+    assert said(run(result, [])) == ["We could not take the payment."]
+
+
+def test_a_pinned_subflow_revision_has_no_effect() -> None:
+    document = parent()
+    document["states"][1]["properties"]["flow_revision"] = "3"
+    result = imported(document, subflows={"FW0123": SUBFLOW})
+    assert ("verify", "no_effect") in codes(result)
