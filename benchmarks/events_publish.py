@@ -2,6 +2,10 @@
 
     python benchmarks/events_publish.py [--calls 300] [--pubsub] [--firestore]
 
+Prints, per mode, each webhook kind's p50/p99, ``derive`` (what events add on the answer path: the
+rows derived and put in the document's outbox), ``publish`` and ``ack`` (the dispatcher, after the
+answer), events per call and bytes per event.
+
 The calls of benchmarks/webhook_step.py (incoming, a silent step, the transfer, the status callback,
 signed, through the function apps in process) are timed with IVR_EVENTS off, then with each
 publisher: memory, the local DuckDB file, and (``--pubsub``) Google's Pub/Sub emulator, started here.
@@ -140,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         for run, mode in enumerate(modes * 2):  # twice, interleaved: the second round is the one reported
             store = fresh_store()
             client, svc = build(mode, store, topic, os.path.join(folder, f"events-{run}.duckdb"))
-            publish = ack = None
+            publish = ack = attach = None
             if svc.events is not None:
                 publish = svc.events.publisher.publish = Timed(svc.events.publisher.publish)
                 ack = svc.events.acknowledge = Timed(svc.events.acknowledge)
+                attach = svc.events.attach = Timed(svc.events.attach)
             result = measure(client, store, minimal, args.calls, run=run + 1)
             if svc.events is not None:
                 svc.events.drain(timeout=60)
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(line(kind, result["timings"][kind]))
             print(line("all", steps) + f"  mean {statistics.fmean(steps) * 1000:6.2f} ms  "
                   f"store writes/webhook (acks included) {statistics.fmean(writes):.2f}")  # fmt: skip
-            if publish is not None and ack is not None:
+            if publish is not None and ack is not None and attach is not None:
+                print(line("derive", attach.samples) + "  (on the answer path: the rows derived into the outbox)")
                 print(line("publish", publish.samples) + "  (one dispatcher batch)")
                 print(line("ack", ack.samples) + "  (update_outbox per call in a batch)")
                 rows = getattr(svc.events.publisher, "rows", None)
