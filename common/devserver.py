@@ -23,8 +23,10 @@ same memory), so gunicorn runs one worker and its threads; with Firestore severa
 the emulator. ``python -m common.devserver`` serves the local stack this way (see ``main``).
 
 ``GET /_local/counters`` (laptop stacks only: the environment is ``local``) answers the store's
-read and write counters as JSON, so a load run can report store operations per call. It is served
-by this dispatcher, which only a local stack uses; deployed functions never route it.
+read and write counters as JSON, so a load run can report store operations per call, and, for the
+stacks ``local_app_factory`` builds, how many times each store method was called (``methods``: the
+capacity plan maps them to Firestore collections). It is served by this dispatcher, which only a
+local stack uses; deployed functions never route it.
 """
 
 from __future__ import annotations
@@ -123,10 +125,36 @@ def _counters(start_response: Callable[..., Any]) -> Iterable[bytes]:
     if routing_store is not None and routing_store is not svc.store and hasattr(routing_store, "reads"):
         counts["routing"] = {"store": type(routing_store).__name__, "reads": routing_store.reads,
                              "writes": getattr(routing_store, "writes", None)}  # fmt: skip
+    methods = {name: dict(calls) for name, calls in METHOD_CALLS.items() if calls}
+    if methods:
+        counts["methods"] = methods
     body = json.dumps(counts).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                               ("Cache-Control", "no-store")])  # fmt: skip
     return [body]
+
+
+#: store ("store", "routing", "timers") -> method -> calls, for the stores ``count_methods`` wrapped
+METHOD_CALLS: dict[str, dict[str, int]] = {}
+
+
+def count_methods(label: str, store: Any) -> None:
+    """Count the calls of each public method of ``store`` (this object only: the wrappers are its own
+    attributes), under ``METHOD_CALLS[label]``. A counter per call, no lock: a lost increment under
+    contention is a rounding error for a capacity estimate, and a lock would serialise the stack."""
+    calls = METHOD_CALLS.setdefault(label, {})
+
+    def counted(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return method(*args, **kwargs)
+
+        return call
+
+    for name in dir(type(store)):
+        method = getattr(store, name, None)
+        if not name.startswith("_") and callable(method) and not isinstance(method, type):
+            setattr(store, name, counted(name, method))
 
 
 def make_app() -> Dispatcher:
@@ -222,6 +250,12 @@ def local_app_factory(port: int, store: str) -> Callable[[], WsgiApp]:
         bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
                             number=env.get("IVR_DEMO_NUMBER", bootstrap.DEMO_NUMBER))  # fmt: skip
         bootstrap.install(svc)
+        count_methods("store", svc.store)
+        if svc.routing is not None and svc.routing.store is not svc.store:
+            count_methods("routing", svc.routing.store)
+        timers = getattr(getattr(svc.routing, "deps", None), "timers", None)
+        if timers is not None:  # routing timers (Cloud Tasks in production)
+            count_methods("timers", timers)
 
         def sweep() -> None:  # Firestore's TTL stands in for this in production
             while True:

@@ -113,3 +113,18 @@ def test_a_hold_duplicate_may_connect_an_agent_assigned_in_between_and_nothing_e
     assert not _alike("http://127.0.0.1:8080/webhook/voice/step?seq=3", waiting, connect)
     announced = (200, "<Response><Say>You are number 2.</Say>" + waiting[1][10:])
     assert _alike(hold, announced, waiting)  # a spoken announcement is made once
+
+
+def test_store_methods_are_counted_per_object_for_the_capacity_plan() -> None:
+    from common import devserver
+    from common.adapters.memory import MemoryStore
+
+    counted, plain = MemoryStore(), MemoryStore()
+    devserver.count_methods("probe", counted)
+    try:
+        assert counted.read_call("CA" + "0" * 32) is None and counted.read_call("CA" + "1" * 32) is None
+        assert plain.read_call("CA" + "0" * 32) is None  # another object of the class is not wrapped
+        assert devserver.METHOD_CALLS["probe"] == {"read_call": 2}
+        assert counted.reads == 2  # the store's own counters still count underneath
+    finally:
+        devserver.METHOD_CALLS.pop("probe", None)
