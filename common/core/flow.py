@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )  # fmt: skip
@@ -196,6 +197,12 @@ CLIENT_PATTERN = r"^[A-Za-z0-9_.@-]{1,121}$"
 _STAND_IN_NUMBER = "+10000000000"  # a templated number is checked per call; the list's rules apply now
 
 
+def _either(pattern: str, max_length: int | None = None) -> WithJsonSchema:
+    """The JSON Schema of a field that takes ``pattern`` or a template (checked when a call renders it)."""
+    plain: dict[str, Any] = {"type": "string", "pattern": pattern, **({"maxLength": max_length} if max_length else {})}
+    return WithJsonSchema({"anyOf": [plain, {"type": "string", "pattern": r"\{\{|\{%", "maxLength": 1024}]})
+
+
 def is_template_text(value: Any) -> bool:
     """A text (at most 1,024 characters) with Liquid markup: rendered per call, its form checked then."""
     return isinstance(value, str) and len(value) <= 1024 and ("{{" in value or "{%" in value)
@@ -209,7 +216,7 @@ class NumberTarget(Model):
     """Numbers to ring at once: E.164 numbers, or templates that render to one (checked per call)."""
 
     type: Literal["number"]
-    numbers: list[E164] = Field(min_length=1, max_length=10)
+    numbers: list[Annotated[E164, _either(E164_PATTERN)]] = Field(min_length=1, max_length=10)
 
     @field_validator("numbers", mode="wrap")
     @classmethod
@@ -223,14 +230,14 @@ class NumberTarget(Model):
 
 class SipTarget(Model):
     type: Literal["sip"]
-    uri: Annotated[str, StringConstraints(pattern=SIP_PATTERN, max_length=512)]
+    uri: Annotated[str, StringConstraints(pattern=SIP_PATTERN, max_length=512), _either(SIP_PATTERN, 512)]
 
     _templated = field_validator("uri", mode="wrap")(_template_or)
 
 
 class ClientTarget(Model):
     type: Literal["client"]
-    identity: Annotated[str, StringConstraints(pattern=CLIENT_PATTERN)]
+    identity: Annotated[str, StringConstraints(pattern=CLIENT_PATTERN), _either(CLIENT_PATTERN)]
 
     _templated = field_validator("identity", mode="wrap")(_template_or)
 
@@ -243,7 +250,7 @@ TransferTarget = Annotated[
 class TransferData(NodeData):
     target: TransferTarget
     message: SpokenText | None = None
-    caller_id: E164 | None = None
+    caller_id: Annotated[E164, _either(E164_PATTERN)] | None = None
     timeout: int = Field(30, ge=5, le=600)
     record: bool = False
     voice: Voice | None = None

@@ -230,3 +230,11 @@ def test_a_collect_without_a_prompt_listens_in_silence() -> None:
     result = start(document)
     rendered = twiml.render(result.actions, URLS, 2)
     assert "<Gather" in rendered and "<Say" not in rendered and twiml.check(rendered) == []
+
+
+def test_the_json_schema_lets_dial_targets_be_templates() -> None:
+    defs = validation.json_schema()["$defs"]
+    for schema in (defs["NumberTarget"]["properties"]["numbers"]["items"], defs["SipTarget"]["properties"]["uri"],
+                   defs["ClientTarget"]["properties"]["identity"], defs["TransferData"]["properties"]["callerId"]):
+        patterns = [option.get("pattern") for option in schema["anyOf"]]
+        assert r"\{\{|\{%" in patterns and len([p for p in patterns if p]) == 2
