@@ -46,7 +46,7 @@ def parse_month(value: str | None, field: str = "month") -> date | None:
     if value is None or value == "":
         return None
     match = MONTH.match(value)
-    if not match:
+    if not match or int(match.group(1)) < 1:  # there is no year 0
         raise BadFilter(field, f"{value[:40]!r} is not a month; write YYYY-MM, e.g. 2026-11")
     return date(int(match.group(1)), int(match.group(2)), 1)
 

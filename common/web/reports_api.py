@@ -126,7 +126,11 @@ def _query(request: Any, op: _Route) -> dict[str, str | None]:
     if repeated:
         raise ApiError(400, "invalid_request", f"query.{repeated[0]}: give it once",
                        [{"field": f"query.{n}", "message": "given more than once"} for n in repeated])  # fmt: skip
-    values = {name: request.args.get(name) for name in op.query if request.args.get(name)}
+    values = {name: request.args.get(name, "") for name in op.query if name in request.args}
+    empty = sorted(name for name, value in values.items() if value == "")
+    if empty:
+        raise ApiError(400, "invalid_request", f"query.{empty[0]}: empty; give a value or leave the parameter out",
+                       [{"field": f"query.{n}", "message": "empty"} for n in empty])  # fmt: skip
     try:  # the reports' own checks first: their messages show the form expected
         parse_month(values.get("month"))
         parse_day(values.get("date"))

@@ -98,6 +98,8 @@ def test_unknown_query_parameters_are_refused_by_name(stack: Stack, query: str, 
     ("/api/reports/costs?month=November", "query.month"),
     ("/api/reports/queues?date=2026-02-30", "query.date"),
     ("/api/reports/billing?month=2026-11&month=2026-12", "query.month"),
+    ("/api/reports/billing?month=", "query.month"),
+    ("/api/reports/funnel/support?version=", "query.version"),
 ])  # fmt: skip
 def test_malformed_values_name_their_field(stack: Stack, path: str, field: str) -> None:
     status, body, _ = get(stack, path)

@@ -203,6 +203,8 @@ def test_queues_per_department_and_hour(loaded: Any) -> None:
 @pytest.mark.parametrize("field, call", [
     ("month", lambda r: r.billing(month="2026-13")),
     ("month", lambda r: r.costs(month="November")),
+    ("month", lambda r: r.billing(month="0000-01")),
+    ("date", lambda r: r.queues(day="0000-01-01")),
     ("date", lambda r: r.queues(day="2026-02-30")),
     ("flow", lambda r: r.funnel("")),
 ])  # fmt: skip
