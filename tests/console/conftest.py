@@ -3,8 +3,10 @@ served over HTTP on 127.0.0.1 (every function behind the local dispatcher, as ``
 
 ``served``   (session) the HTTP server; each test's stack is installed into it (``bootstrap.install``)
 ``browser``  (session) one headless Chromium for the whole session (about a second to start)
+``events_file`` the DuckDB file the test's stack exports call events to and its reports read (absent
+             until a call or ``consolekit.write_events`` writes it)
 ``console``  a stack with routing (tenant A: three flows, business_hours; tenant B) and a fresh browser
-             page on it, recording page errors, console errors and CSP violations (``page.problems``)
+             page on it, recording page errors, console errors and dialogs (``console.problems``)
 
 Without Chromium the tests say how to install it and skip, except with CI=true, where that fails.
 Screenshots go to build/console-screenshots/ (git-ignored), one per page and state.
