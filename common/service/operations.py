@@ -9,8 +9,10 @@ Rules owned here:
 - The table is composed: the core operations below, then the ``OPERATIONS`` tuple of each module of
   ``PARTS`` (the web modules ``common.web.api`` delegates a path prefix to), in that order. A part
   that is not in this build (ModuleNotFoundError for that very module) or declares no ``OPERATIONS``
-  adds nothing; entries that are not ``Operation`` are left out with a warning (a part's private
-  table of another kind must not take the admin API down). Names are unique across the table.
+  adds nothing; a part whose own imports fail (a library missing from a bundle) is left out with the
+  error logged, and entries that are not ``Operation`` with a warning: one part must not take the
+  admin API down. Names are unique across the table. Every part is imported on the table's first
+  use, so a part keeps its module import light (heavy libraries imported inside its handlers).
 
 A part declares its operations like this (models imported by the part, not by this module):
 
@@ -91,7 +93,7 @@ IF_MATCH = "the etag(s) the resource must still have, or *; strong comparison"
 def _operations() -> list[Operation]:
     from common.core import schedules
     from common.core.flow import Flow
-    from common.service import admin, deployments, tenants
+    from common.service import admin, deployments, studio_import, tenants
     from common.service import api_models as m
 
     op = Operation  # the table reads better with a short name
@@ -137,6 +139,10 @@ def _operations() -> list[Operation]:
           headers={"ETag": "the draft's etag, quoted"}),
         op("delete_flow", "DELETE", flow, "edit", "Delete a flow nothing runs (draft and versions)", errors=(409,),
           response=m.Deleted),
+        op("import_flow", "POST", flow + "/import", "edit", "Import a Twilio Studio export as the draft, with a "
+          "report per widget (If-Match: the draft's etag)", body=studio_import.StudioImportRequest,
+          errors=(409, 422), response=studio_import.StudioImportResponse,
+          headers={"ETag": "the new draft's etag, quoted"}, request_headers={"If-Match": IF_MATCH}),
         op("execute", "POST", flow + "/execute", "edit", "Run the flow in the simulator (nothing stored)",
           body=admin.ExecuteRequest, response=m.ExecuteResult),
         op("list_versions", "GET", flow + "/versions", "read", "Published versions", response=m.VersionList),
@@ -179,8 +185,11 @@ def part_operations(module_name: str) -> tuple[Operation, ...]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name:  # the part exists but an import of its own is missing: a real error
-            raise
+        if exc.name == module_name:  # not in this build
+            return ()
+        # the part is here but a library it imports is not (a bundle without it): the rest of the API
+        # must keep working, so the part's operations are left out, loudly
+        log.exception("%s cannot be imported (%s): its operations are left out of the table", module_name, exc.name)
         return ()
     declared = tuple(getattr(module, "OPERATIONS", ()))
     others = [op for op in declared if not isinstance(op, Operation)]
@@ -191,6 +200,15 @@ def part_operations(module_name: str) -> tuple[Operation, ...]:
 
 
 _cache: list[Operation] = []
+_core: list[Operation] = []
+
+
+def core_operations() -> list[Operation]:
+    """The operations ``common.web.api`` serves itself (no part imported): what its router needs, since
+    the parts' paths are handed to them by prefix before any routing."""
+    if not _core:
+        _core.extend(_operations())
+    return _core
 
 
 def operations() -> list[Operation]:

@@ -71,7 +71,8 @@ def test_route_and_status_are_granted_as_documented() -> None:
     assert access.roles_granting("task") == []
 
 
-def test_a_part_missing_from_the_build_adds_nothing_but_a_broken_part_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_part_or_its_library_missing_adds_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     assert operations.part_operations("common.web.no_such_part") == ()
     real = importlib.import_module
 
@@ -81,8 +82,8 @@ def test_a_part_missing_from_the_build_adds_nothing_but_a_broken_part_raises(mon
         return real(name, package)
 
     monkeypatch.setattr(importlib, "import_module", importing)
-    with pytest.raises(ModuleNotFoundError):
-        operations.part_operations("common.web.broken_part")
+    assert operations.part_operations("common.web.broken_part") == ()
+    assert "common.web.broken_part cannot be imported (somelib)" in caplog.text  # said, not swallowed
 
 
 def test_a_part_table_of_another_kind_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,3 +91,9 @@ def test_a_part_table_of_another_kind_is_left_out(monkeypatch: pytest.MonkeyPatc
     part.OPERATIONS = (("list_things", "GET", "/api/things"), routing_api.OPERATIONS[0])  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "common.web.other_kind", part)
     assert operations.part_operations("common.web.other_kind") == (routing_api.OPERATIONS[0],)
+
+
+def test_the_core_table_is_the_full_one_less_the_parts() -> None:
+    parts = [op for part in operations.PARTS for op in operations.part_operations(part)]
+    assert operations.operations() == operations.core_operations() + parts
+    assert not {op.path for op in operations.core_operations()} & {op.path for op in routing_api.OPERATIONS}
