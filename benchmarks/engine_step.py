@@ -104,8 +104,11 @@ def build_flow(menus: int) -> dict[str, Any]:
         link(f"m{i}_lookup", f"m{i}_tier", "success")
         link(f"m{i}_lookup", nxt, "failed")
         link(f"m{i}_tier", nxt)
-        for outcome in ("completed", "noAnswer", "busy", "failed"):
+        # every outcome each target can end with (flow validation warns about any left out)
+        for outcome in ("completed", "timeout", "busy", "failed", "callbackRequested", "voicemail", "closed",
+                        "noAgents"):  # fmt: skip
             link(f"m{i}_sales", nxt if outcome == "completed" else "voicemail", outcome)
+        for outcome in ("completed", "noAnswer", "busy", "failed"):
             link(f"m{i}_support", nxt if outcome == "completed" else "voicemail", outcome)
     add("voicemail", "voicemailNode", prompt="Please leave a message after the tone.", maxLength=60)
     add("bye", "hangupNode", message="Thank you for calling. Goodbye.")
