@@ -93,7 +93,7 @@ class Console:
         page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})")
                 if m.type in ("error", "warning") else None)  # fmt: skip
         page.on("dialog", self._dialog)
-        page.set_default_timeout(8000)
+        page.set_default_timeout(20000)  # generous: 2 shared cores under load are slow; a pass never waits it out
         return page
 
     def _dialog(self, dialog: Any) -> None:
