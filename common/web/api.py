@@ -29,7 +29,7 @@ from common.service import ids
 from common.service.access import Principal, may, roles_granting
 from common.service.admin import ApiError, parse
 from common.service.deployments import version_view
-from common.service.operations import Operation, operations
+from common.service.operations import Operation, core_operations
 from common.service.tenants import tenant_view
 from common.web.json_body import (  # noqa: F401  (the limits are part of this module's API)
     MAX_BODY_BYTES,
@@ -97,7 +97,7 @@ _routes: list[tuple[Operation, re.Pattern[str]]] = []
 
 def routes() -> list[tuple[Operation, re.Pattern[str]]]:
     if not _routes:
-        _routes.extend((op, _compile(op.path)) for op in operations())
+        _routes.extend((op, _compile(op.path)) for op in core_operations())  # parts are delegated by prefix
     return _routes
 
 
@@ -208,6 +208,16 @@ def _put_flow(c: Call) -> Reply:
     return _json(saved, 200, {"ETag": quote_etag(saved["etag"])})
 
 
+def _import_flow(c: Call) -> Reply:
+    from common.service.studio_import import import_studio
+
+    routing = c.svc.routing
+    departments = [d["id"] for d in routing.admin.list_departments(c.tenant.id)] if routing is not None else None
+    saved = import_studio(c.svc.admin, c.tenant, c.params["flowId"], c.body(), c.author, departments,
+                          parse_if_match(c.request.headers.get("If-Match")))  # fmt: skip
+    return _json(saved, 200, {"ETag": quote_etag(saved["etag"])})
+
+
 def _get_flow(c: Call) -> Reply:
     document, etag = c.svc.admin.get_flow(c.tenant, c.params["flowId"])
     return _json(document, 200, {"ETag": quote_etag(etag)})
@@ -284,6 +294,7 @@ HANDLERS: dict[str, Callable[[Call], Reply]] = {
     "list_numbers": lambda c: _json({"numbers": c.svc.inventory.list_numbers(c.tenant)}),
     "release_number": lambda c: _json(c.svc.inventory.release_number(c.tenant, c.params["phoneNumber"])),
     "put_flow": _put_flow,
+    "import_flow": _import_flow,
     "get_flow": _get_flow,
     "deploy": lambda c: _json(c.svc.deployments.deploy(c.tenant, c.params["flowId"], c.body(), c.author)),
     "execute": lambda c: _json(c.svc.admin.execute(c.tenant, c.params["flowId"], c.body())),
