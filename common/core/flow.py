@@ -122,6 +122,16 @@ class CollectData(NodeData):
     no_input_message: SpokenText | None = None
     no_match_message: SpokenText | None = None
     max_attempts: int = Field(3, ge=1, le=10)
+    #: listen without saying anything (a Studio gather with nothing to say); a prompt is required otherwise,
+    #: so that a designer who forgot it hears about it
+    silent: bool = False
+
+    @model_validator(mode="after")
+    def _has_prompt(self) -> CollectData:
+        if self.prompt is None and self.prompt_audio_url is None and not self.silent:
+            raise ValueError("give a 'prompt' (text) or a 'promptAudioUrl', or set 'silent': true to listen "
+                             "without one")  # fmt: skip
+        return self
 
 
 Operator = Literal[

@@ -207,6 +207,8 @@ def gather(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     loop = studio_text.as_int(studio_text.prop(props, "loop"), "loop", 1, 1, 10, find(name, "loop"))
     if loop and loop > 1:
         b.no_effect(name, "loop", "the prompt is said once before the caller's turn")
+    if "prompt" not in data and "promptAudioUrl" not in data:
+        data["silent"] = True  # Studio listens without a prompt too
     b.node(name, node_id, "collectNode", data, position(state))
     b.link(node_id, "noInput", ts.events.get("timeout"), name)
     keypress, speech = ts.events.get("keypress"), ts.events.get("speech")

@@ -224,8 +224,12 @@ def test_plain_targets_are_still_checked() -> None:
     assert issue.field == "data.target.numbers.0" and "E.164" in issue.message
 
 
-def test_a_collect_without_a_prompt_listens_in_silence() -> None:
-    document = flow(node("c", "collectNode", variable="x", inputType="dtmf speech"), {"success": "Got {{x}}."})
+def test_a_silent_collect_listens_without_a_prompt() -> None:
+    forgot = flow(node("c", "collectNode", variable="x"))
+    [issue] = validation.validate(forgot).errors
+    assert issue.node_id == "c" and "'silent': true" in issue.message
+    document = flow(node("c", "collectNode", variable="x", inputType="dtmf speech", silent=True),
+                    {"success": "Got {{x}}."})  # fmt: skip
     assert validation.validate(document).errors == []
     result = start(document)
     rendered = twiml.render(result.actions, URLS, 2)

@@ -139,6 +139,7 @@ def test_a_gather_with_nothing_to_say_listens_in_silence() -> None:
     gather = widget("listen", "gather-input-on-call", [("keypress", "got"), ("speech", "got")])
     result = imported(definition(gather, say("got", "Got {{widgets.listen.Digits}}.")))
     assert result.ok and "prompt" not in nodes(result)["listen"]["data"]
+    assert nodes(result)["listen"]["data"]["silent"] is True
     assert said(run(result, ["9"])) == [" [waits for dtmf speech, 5s]", "Got 9."]
 
 
