@@ -244,13 +244,15 @@ def free_port() -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from common import callsim
+    from common import callsim, config, routing_demo
+    from common.cli_common import request
 
     port = free_port()
     svc, server = start_stack(port, "memory", quiet=True)
+    url = f"http://127.0.0.1:{port}"
     try:
-        sim = callsim.TwilioCallSimulator(f"http://127.0.0.1:{port}", svc.settings.twilio_auth_token,
-                                          svc.settings.twilio_account_sid, replays=1)  # fmt: skip
+        sim = callsim.TwilioCallSimulator(url, svc.settings.twilio_auth_token, svc.settings.twilio_account_sid,
+                                          replays=1)  # fmt: skip
         print(f"Demo: a signed call over HTTP to the example support line on the local stack "
               f"(port {port}); caller script: {' '.join(DEMO_SCRIPT)}; every webhook sent twice.\n")  # fmt: skip
         result = sim.call("+13072249663", inputs=list(DEMO_SCRIPT))
@@ -261,6 +263,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"\nstored call: status={record.status} outcome={record.outcome} "
                   f"path={' -> '.join(record.state.get('path', []))}")  # fmt: skip
         print(f"{len(result.exchanges)} webhooks answered; problems: {result.problems or 'none'}")
-        return 1 if result.problems else 0
+        problems = list(result.problems)
+        if svc.routing is not None:
+            key = os.environ.get("IVR_API_KEY", config.DEV_API_KEY)
+            print("\nDemo, part 2: a caller waits in the support queue while every support agent is away.\n")
+            queued = routing_demo.run_queue_demo(
+                callsim.TwilioCallSimulator(url, svc.settings.twilio_auth_token, svc.settings.twilio_account_sid),
+                lambda method, path, body: request(url, method, path, body, key)[1], "+13072249663")  # fmt: skip
+            problems += list(queued.problems)
+            print(f"{len(queued.exchanges)} webhooks answered; problems: {queued.problems or 'none'}")
+        print("\nThe calls' events are in .ivr/events.duckdb: try `ivr report funnel support_line`.")
+        return 1 if problems else 0
     finally:
         server.shutdown()

@@ -86,3 +86,20 @@ def test_threads_below_one_are_refused(threads: str) -> None:
     done = subprocess.run([sys.executable, "-m", "common.cli", "run", "--server", "gunicorn", "--threads", threads],
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and f"--threads {threads}: give at least 1" in done.stderr
+
+
+def test_ivr_demo_plays_a_call_and_a_caller_waiting_for_an_agent(tmp_path: Path) -> None:
+    events = tmp_path / "events.duckdb"
+    done = subprocess.run([sys.executable, "-m", "common.cli", "demo"], cwd=tmp_path, timeout=180,
+                          env={**_env(), "IVR_EVENTS_DUCKDB": str(events), "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.count("problems: none") == 2
+    waiting = out.index("You are next in line. Your expected wait is about")
+    assert waiting < out.index("(agent sean goes available") < out.rindex("AGENT presses 1")
+    import duckdb
+
+    with duckdb.connect(str(events), read_only=True) as db:
+        started = db.execute("select count(*) from call_events where type = 'call.started'").fetchone()
+    assert started == (2,)
