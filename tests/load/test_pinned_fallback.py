@@ -37,7 +37,7 @@ PARAMS = {"CallSid": "CA" + "5" * 32, "AccountSid": ACCOUNT_A, "From": "+1500555
 @pytest.fixture
 def storeless() -> Iterator[Stack]:
     settings = config.from_env(env())
-    svc = bootstrap.build(settings, store=ExplodingStore(), now=FrozenClock(), fetcher=FakeFetcher())  # type: ignore[arg-type]
+    svc = bootstrap.build(settings, store=ExplodingStore(), now=FrozenClock(), fetcher=FakeFetcher())
     bootstrap.install(svc)
     yield Stack(svc, FakeFetcher(), wsgi_app(), FrozenClock())
     bootstrap.install(None)
