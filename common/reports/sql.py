@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import sqlglot
-
 SQL_DIR = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "platform" / "sql"
 TABLE = "call_events"
 _REFERENCE = re.compile(r"`\$\{project\}\.\$\{dataset\}\.(\w+)`")
@@ -44,6 +42,8 @@ class View:
 
 @cache
 def _duckdb(name: str, text: str) -> str:
+    import sqlglot  # about 1 s to import: only when a report runs, never when the admin API starts
+
     plain = _REFERENCE.sub(lambda m: m.group(1), text)
     try:
         statements = sqlglot.transpile(plain, read="bigquery", write="duckdb")
