@@ -125,6 +125,8 @@ def test_no_events_yet_is_an_empty_report(memory_store: Any, tmp_path: Path, mon
         assert status == 200 and body["rows"] == [] and "does not exist" in body["note"]
         status, body, _ = get(stack, "/api/reports/funnel/support")
         assert status == 200 and body["nodes"] == [] and body["flow_version"] is None
+        assert body["filters"] == {"flow": "support", "tenant": TENANT_A}
+        reports_api.ROUTES[2].operation.response.model_validate(body)
         assert not missing.exists(), "reading never creates the file"
     finally:
         bootstrap.install(None)
