@@ -22,6 +22,7 @@ module "platform" {
   source_dir               = local.source_dir
   source_hashes            = var.source_hashes
   firestore_location       = var.firestore_location
+  webhook_regions          = var.webhook_regions
   bigquery_location        = var.bigquery_location
   notification_channels    = var.notification_channels
   lb_only_ingress          = var.lb_only_ingress

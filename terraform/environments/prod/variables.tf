@@ -66,3 +66,9 @@ variable "lb_only_ingress" {
   type        = bool
   default     = true
 }
+
+variable "webhook_regions" {
+  description = "Regions besides var.region that also serve the Twilio webhooks behind the load balancer (docs/multi-region.md). us-east1 pairs with us-central1 inside nam5, where Firestore lives."
+  type        = list(string)
+  default     = ["us-east1"]
+}

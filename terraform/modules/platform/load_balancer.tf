@@ -72,8 +72,20 @@ resource "google_compute_url_map" "https" {
       for_each = local.lb_functions
 
       content {
-        paths   = path_rule.value.routes
-        service = google_compute_backend_service.function[path_rule.key].id
+        paths = path_rule.value.routes
+        # a webhook function served from several regions has one backend service over every region's
+        # NEG (regions_webhooks.tf); the others keep their single-region backend
+        service = lookup(local.webhook_backend_ids, path_rule.key, google_compute_backend_service.function[path_rule.key].id)
+      }
+    }
+
+    # /webhook/voice/fallback/<region>: a number's Fallback URL pinned to one region (regions_webhooks.tf)
+    dynamic "path_rule" {
+      for_each = local.regional_path_rules
+
+      content {
+        paths   = [path_rule.key]
+        service = path_rule.value
       }
     }
   }

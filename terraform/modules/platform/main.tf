@@ -51,7 +51,7 @@ locals {
       public               = true
       ingress              = local.public_ingress
       webhook              = false
-      routes               = ["/api/*"]
+      routes               = ["/api/*", "/console", "/console/*"]
       publishes_events     = true
       enqueues_tasks       = true
       reads_tenant_tokens  = true
