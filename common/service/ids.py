@@ -103,6 +103,7 @@ PATH_PARAMS: dict[str, tuple[str, str]] = {
                      "'__x__', 'route' or 'tasks'"),
     "agentId": (AGENT_ID, "agent ids are 1-64 letters, digits, '_', '.' or '-', not '.', '..' or '__x__'"),
     "kind": (TASK_KIND, "task kinds are escalate, sweep or callback"),
+    "callSid": (r"^CA[0-9A-Za-z]{32}$", "call sids are CA followed by 32 letters or digits"),
 }  # fmt: skip
 
 _compiled = {name: re.compile(pattern) for name, (pattern, _) in PATH_PARAMS.items()}

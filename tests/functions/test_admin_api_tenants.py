@@ -191,7 +191,7 @@ def test_the_platform_manages_a_tenants_keys(any_stack: Stack) -> None:
 
 SAMPLE_PARAMS = {"flowId": "support_line", "version": "1.0.0", "name": "office", "keyId": "key_0000000000000000",
                  "tenantId": "demo", "phoneNumber": "+15550007777", "departmentId": "sales", "agentId": "ann",
-                 "kind": "sweep"}  # fmt: skip
+                 "kind": "sweep", "callSid": "CA" + "0" * 32}  # fmt: skip
 ON_DEMO = {"phoneNumbers": [DEMO_NUMBER]}
 SAMPLE_BODIES: dict[str, Any] = {"put_flow": small_flow("support_line"), "deploy": ON_DEMO, "rollback": ON_DEMO,
                                  "promote": ON_DEMO, "register_number": {"phoneNumber": "+15550007777"},
