@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -48,7 +47,7 @@ def handle(request: Any, svc: Any) -> tuple[str, int, dict[str, str]]:
         return refused
     params = voice.form(request)
     query = {key: request.args.get(key, "")[: voice.MAX_FIELD_CHARS] for key in ("t", "d", "e", "o", "a", "n")}
-    job: Future[str] = voice.pool.submit(svc.calls.departments.hook, kind, query, params)
+    job = voice.pool.submit(svc.calls.departments.hook, kind, query, params)
     try:
         return voice.xml(job.result(timeout=max(0.0, deadline - time.monotonic())))
     except Forbidden as exc:
