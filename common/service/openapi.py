@@ -10,8 +10,8 @@ Rules owned here:
   operation's query model; optional request headers (If-Match) from ``request_headers``. Security
   follows the permission: none for public, the platform key, the routing timers' OIDC token or
   shared secret for ``task``, a tenant key for the rest. Responses are the models of ``api_models``;
-  every status an operation can answer is listed (the status set follows from its shape: key, path parameters, query, body), so a
-  fuzzer can hold the API to it.
+  every status an operation can answer is listed (the status set follows from its shape: key, path
+  parameters, query, body), so a fuzzer can hold the API to it.
 - The document is built once per process and is the same for every caller (no key needed).
 """
 
