@@ -24,6 +24,19 @@ resource "google_firestore_field" "calls_ttl" {
   ttl_config {}
 }
 
+# calls.updated_at changes on every webhook step and rises monotonically: its automatic single-field
+# index would take every step's write as a sequential index entry (about 730 a second at the
+# capacity plan's peak, past the ~500/s such an index sustains; docs/capacity.md). No query orders or
+# filters calls by it, so it is not indexed. An empty index_config removes the automatic indexes.
+resource "google_firestore_field" "calls_updated_at" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "calls"
+  field      = "updated_at"
+
+  index_config {}
+}
+
 # Department queue entries (tenants/{t}/departments/{d}/entries/{e}) carry expires_at too, so an
 # entry whose call ended without a callback does not stay forever if the sweep misses it.
 resource "google_firestore_field" "entries_ttl" {
