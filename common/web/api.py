@@ -58,6 +58,25 @@ def _error(exc: ApiError, headers: dict[str, str] | None = None) -> Reply:
     return _json(exc.body(), exc.status, headers)
 
 
+def no_store_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    """JSON that changes with every call (live calls, reports): never cached."""
+    return _json(body, status, {"Cache-Control": "no-store", **(headers or {})})
+
+
+def tenant_reader(request: Any, svc: Services, what: str) -> Any:
+    """The principal of a tenant key whose role may read; ``what`` ("read calls (GET /api/calls)")
+    completes the 403's sentence. The platform admin key is refused: it manages tenants only."""
+    authorization = request.headers.get("Authorization")
+    if svc.tenants.is_platform_key(authorization):
+        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
+                       "use one of the tenant's keys here")  # fmt: skip
+    principal = svc.admin.identify(authorization)
+    if not may(principal.role, "read"):
+        raise ApiError(403, "forbidden", f"role {principal.role} may not {what}; roles that may: "
+                       f"{', '.join(roles_granting('read'))}")  # fmt: skip
+    return principal
+
+
 # -- routing ------------------------------------------------------------------------------------------
 
 

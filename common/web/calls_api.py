@@ -34,10 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.adapters.ports import CallRecord, StoreUnavailable
 from common.service import ids
-from common.service.access import may, roles_granting
 from common.service.admin import ApiError, parse
 from common.service.operations import Operation, Query
-from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps
+from common.web.api import RETRY_AFTER_SECONDS, Reply, no_store_json, tenant_reader
 
 log = logging.getLogger("ivr.api.calls")
 
@@ -106,19 +105,11 @@ OPERATIONS: tuple[Operation, ...] = (
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    return dumps(body), status, {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})}
+    return no_store_json(body, status, headers)
 
 
 def _principal(request: Any, svc: Any) -> Any:
-    authorization = request.headers.get("Authorization")
-    if svc.tenants.is_platform_key(authorization):
-        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
-                       "use one of the tenant's keys here")  # fmt: skip
-    principal = svc.admin.identify(authorization)
-    if not may(principal.role, "read"):
-        raise ApiError(403, "forbidden", f"role {principal.role} may not read calls (GET /api/calls); roles that "
-                       f"may: {', '.join(roles_granting('read'))}")  # fmt: skip
-    return principal
+    return tenant_reader(request, svc, "read calls (GET /api/calls)")
 
 
 def _now(svc: Any) -> datetime:

@@ -40,10 +40,9 @@ from common.reports import api_models as m
 from common.reports.events_file import EventsFileBusy, NoEventsFile, ReportError, events_path
 from common.reports.local import BadFilter, Reports, answer, open_reports, parse_day, parse_month
 from common.service import ids
-from common.service.access import may, roles_granting
 from common.service.admin import ApiError
 from common.service.operations import Operation
-from common.web.api import RETRY_AFTER_SECONDS, Reply, dumps
+from common.web.api import RETRY_AFTER_SECONDS, Reply, no_store_json, tenant_reader
 
 log = logging.getLogger("ivr.api.reports")
 
@@ -83,19 +82,11 @@ ROUTES = tuple(_Route(op.name.removeprefix("report_"), op,
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    return dumps(body), status, {"Content-Type": "application/json", "Cache-Control": "no-store", **(headers or {})}
+    return no_store_json(body, status, headers)
 
 
 def _principal(request: Any, svc: Any) -> Any:
-    authorization = request.headers.get("Authorization")
-    if svc.tenants.is_platform_key(authorization):
-        raise ApiError(403, "forbidden", "the platform admin key manages tenants under /api/platform; "
-                       "use one of the tenant's keys here")  # fmt: skip
-    principal = svc.admin.identify(authorization)
-    if not may(principal.role, "read"):
-        raise ApiError(403, "forbidden", f"role {principal.role} may not read reports (GET {PREFIX}/...); roles "
-                       f"that may: {', '.join(roles_granting('read'))}")  # fmt: skip
-    return principal
+    return tenant_reader(request, svc, f"read reports (GET {PREFIX}/...)")
 
 
 def _route(method: str, path: str) -> tuple[_Route, dict[str, str]]:
