@@ -99,19 +99,20 @@ def _detail(item: Any) -> str:
 
 
 def request(url: str, method: str, path: str, body: Any = None, key: str | None = None,
-            timeout: float = 15.0) -> tuple[int, Any]:  # fmt: skip
-    """(status, JSON body) of one API call; raises Unreachable, or ApiFailure for 4xx/5xx."""
+            timeout: float = 15.0, headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
+    """(status, JSON body) of one API call, with ``headers`` added (If-Match); raises Unreachable, or
+    ApiFailure for 4xx/5xx."""
     import requests
 
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"the stack URL {url!r} has no scheme; write it like http://127.0.0.1:8080 "
                          "(--url or $IVR_API_URL)")  # fmt: skip
     target = url.rstrip("/") + path
-    headers = {"X-Ivr-Author": os.environ.get("USER", "cli")}
+    sent = {"X-Ivr-Author": os.environ.get("USER", "cli"), **(headers or {})}
     if key:
-        headers["Authorization"] = f"Bearer {key}"
+        sent["Authorization"] = f"Bearer {key}"
     try:
-        reply = requests.request(method, target, json=body, headers=headers, timeout=timeout)
+        reply = requests.request(method, target, json=body, headers=sent, timeout=timeout)
     except requests.ConnectionError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
         raise Unreachable(f"the stack is not reachable at {url} ({reason}); {START_HINT}") from exc

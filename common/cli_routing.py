@@ -26,13 +26,12 @@ from urllib.parse import quote, unquote, urlencode
 
 from common import cli_admin
 from common.cli_common import (
-    START_HINT,
     ApiFailure,
     HelpFormatter,
-    Unreachable,
     UsageError,
     load_json,
     print_json,
+    request,
     table,
 )
 
@@ -50,35 +49,16 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None, if
 
 
 def _conditional(args: argparse.Namespace, method: str, path: str, body: Any, etag: str) -> Any:
-    """One API call with ``If-Match`` (the shared client sends no extra headers), mapped to the same
-    errors: Unreachable, ApiFailure, UsageError."""
-    import os
-
-    import requests
-
-    if not args.url.startswith(("http://", "https://")):
-        raise UsageError(f"the stack URL {args.url!r} has no scheme; write it like http://127.0.0.1:8080")
+    """One API call with ``If-Match``; a refused one (409 conflict, 412) is explained by ``_stale``."""
     tag = etag if etag == "*" or etag.startswith(('"', "W/")) else f'"{etag}"'
-    headers = {"X-Ivr-Author": os.environ.get("USER", "cli"), "If-Match": tag,
-               "Authorization": f"Bearer {cli_admin.api_key(args)}"}  # fmt: skip
     try:
-        reply = requests.request(method, args.url.rstrip("/") + path, json=body, headers=headers, timeout=15.0)
-    except requests.ConnectionError as exc:
-        raise Unreachable(f"the stack is not reachable at {args.url}; {START_HINT}") from exc
-    except requests.Timeout as exc:
-        raise Unreachable(f"the stack at {args.url} did not answer within 15 s") from exc
-    except requests.RequestException as exc:
-        raise UsageError(f"cannot call {args.url}{path}: {exc}") from exc
-    try:
-        data = reply.json()
-    except ValueError:
-        data = {"error": {"message": reply.text[:500] or reply.reason}}
-    if reply.status_code in (409, 412) and isinstance(data, dict) and \
-            (reply.status_code == 412 or (data.get("error") or {}).get("code") == "conflict"):  # fmt: skip
-        raise _stale(reply.status_code, data, args, etag, unquote(path.rsplit("/", 1)[-1]))
-    if reply.status_code >= 400:
-        raise ApiFailure(reply.status_code, data)
-    return data
+        return request(args.url, method, path, body, cli_admin.api_key(args), headers={"If-Match": tag})[1]
+    except ApiFailure as failure:
+        data = failure.body
+        if failure.status in (409, 412) and isinstance(data, dict) and \
+                (failure.status == 412 or failure.code == "conflict"):  # fmt: skip
+            raise _stale(failure.status, data, args, etag, unquote(path.rsplit("/", 1)[-1])) from None
+        raise
 
 
 def _stale(status: int, data: dict[str, Any], args: argparse.Namespace, etag: str, ident: str) -> ApiFailure:
