@@ -183,12 +183,20 @@ def test_the_cloud_tasks_timer_runs_the_ladder(served: tuple[str, Stack, Deliver
     raised = until("the raisePriority task", lambda: [c for c in api(url, "GET", "/api/departments/support/live")
                                                       ["callers"] if c["priority"] == priority + 5])  # fmt: skip
     assert raised[0]["entryId"] == entry_id
-    assert [(path, status) for path, _, status in deliveries.seen] == [("/api/departments/tasks/escalate", 200)]
+    # the raise is visible once the handler committed it; the delivery is recorded once its answer left
+    delivered = until("the task's delivery to be recorded",
+                      lambda: [(path, status) for path, _, status in deliveries.seen])  # fmt: skip
+    assert delivered == [("/api/departments/tasks/escalate", 200)]
 
     stats = until("the timeout task", lambda: (s := api(url, "GET", "/api/departments/support/stats"))["closed"]
                   .get("timeout") and s)  # fmt: skip
     assert stats["waiting"] == 0 and stats["closed"] == {"timeout": 1}
-    escalations = [name for path, name, status in deliveries.seen if path.endswith("/escalate") and status == 200]
+    def answered_escalations() -> list[str]:
+        return [name for path, name, status in deliveries.seen if path.endswith("/escalate") and status == 200]
+
+    # recorded once each answer left, which may be after the effect is visible
+    until("the second task's delivery to be recorded", lambda: len(answered_escalations()) >= 2)
+    escalations = answered_escalations()
     assert len(escalations) == 2 and len(set(escalations)) == 2  # one task per step, each its own name
     assert not [path for path, _, _ in deliveries.seen if path.endswith("/sweep")]  # the sweep is a minute away
 
