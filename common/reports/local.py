@@ -4,6 +4,7 @@
     costs(month=None, tenant=None)               flow_costs rows, most expensive first
     funnel(flow, version=None, tenant=None)      node_funnel + node_outcomes of one flow version
     queues(tenant=None, department=None, day=None)   queue_hourly rows
+    volume(by="hour", tenant=None, flow=None, since=None, until=None)   call_volume_hourly / _daily rows
     prices()                                     platform_prices rows
     answer(reports, name, filters)               one report as JSON: {"report", "filters", rows/funnel}
 
@@ -34,6 +35,7 @@ from common.reports.events_file import ReportError, open_events
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+VOLUME_PERIODS = ("hour", "day")
 
 
 class BadFilter(ReportError):
@@ -147,11 +149,28 @@ class Reports:
             params.append(on_day)
         return self._rows(f"SELECT * FROM queue_hourly {where} ORDER BY hour, tenant_id, department_id", params)
 
+    def volume(self, by: str | None = None, tenant: str | None = None, flow: str | None = None,
+               since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Calls per hour (or day) of their start; ``since``/``until`` are UTC days, both included."""
+        period = by or "hour"
+        if period not in VOLUME_PERIODS:
+            raise BadFilter("by", f"{period[:40]!r} is not a period; use hour or day")
+        first, last = parse_day(since, "since"), parse_day(until, "until")
+        if first is not None and last is not None and last < first:
+            raise BadFilter("until", f"{until} is before since {since}")
+        where, params = self._where({"tenant_id": tenant, "flow_id": flow})
+        column, view = ("hour", "call_volume_hourly") if period == "hour" else ("day", "call_volume_daily")
+        for bound, operator in ((first, ">="), (last, "<=")):
+            if bound is not None:
+                where += (" AND " if where else "WHERE ") + f"CAST({column} AS DATE) {operator} ?"
+                params.append(bound)
+        return self._rows(f"SELECT * FROM {view} {where} ORDER BY {column}, tenant_id, flow_id NULLS FIRST", params)
+
     def prices(self) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM platform_prices ORDER BY kind DESC, item, effective_from", [])
 
 
-REPORTS = ("billing", "costs", "funnel", "queues")
+REPORTS = ("billing", "costs", "funnel", "queues", "volume")
 
 
 def answer(reports: Reports, name: str, filters: dict[str, str | None]) -> dict[str, Any]:
@@ -169,6 +188,9 @@ def answer(reports: Reports, name: str, filters: dict[str, str | None]) -> dict[
     elif name == "queues":
         body["rows"] = reports.queues(tenant=given.get("tenant"), department=given.get("department"),
                                       day=given.get("date"))  # fmt: skip
+    elif name == "volume":
+        body["rows"] = reports.volume(by=given.get("by"), tenant=given.get("tenant"), flow=given.get("flow"),
+                                      since=given.get("since"), until=given.get("until"))  # fmt: skip
     else:
         raise BadFilter("report", f"{name[:40]!r} is not a report; one of {', '.join(REPORTS)}")
     return body

@@ -39,7 +39,7 @@ class Call:
             "schema_version": 1, "type": kind, "tenant_id": self.tenant, "call_sid": self.sid,
             "flow_id": self.flow, "flow_version": self.version, "node_id": node, "department_id": department,
             "agent_id": data.pop("agent", None), "occurred_at": self.start + timedelta(seconds=seconds),
-            "billable_seconds": billable, "data": data or None,
+            "billable_seconds": billable, "data": data or None, "event_index": seq,
         }  # fmt: skip
         self.events.append(event)
         return event
@@ -140,7 +140,8 @@ def scenario() -> dict[str, Call]:
 
 
 def rows(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [tuple(json.dumps(e[c]) if c == "data" and e[c] is not None else e[c] for c in COLUMNS) for e in events]
+    return [tuple(json.dumps(e[c]) if c == "data" and e[c] is not None else e.get(c) for c in COLUMNS)
+            for e in events]  # fmt: skip
 
 
 def insert(connection: Any, events: list[dict[str, Any]]) -> None:

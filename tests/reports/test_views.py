@@ -48,7 +48,8 @@ def test_views_are_ordered_after_what_they_read() -> None:
             if read != sql.TABLE:
                 assert names.index(read) < names.index(view.name), f"{view.name} before {read}"
     assert set(names) == {"call_events_unique", "platform_prices", "call_costs", "billing_monthly", "flow_costs",
-                          "node_funnel", "node_outcomes", "queue_hourly"}  # fmt: skip
+                          "node_funnel", "node_outcomes", "queue_hourly", "call_volume_hourly",
+                          "call_volume_daily"}  # fmt: skip
 
 
 def test_duplicates_are_counted_once(loaded: Any) -> None:

@@ -1,6 +1,6 @@
-# Report views over ivr_analytics.call_events: billing, cost per flow, per-node funnels and department
-# queues. Each view is one file of sql/ (BigQuery Standard SQL); the files name what they read as
-# `${project}.${dataset}.NAME`, filled in here with the module's own dataset. The same files are
+# Report views over ivr_analytics.call_events: billing, cost per flow, per-node funnels, department
+# queues and call volume. Each view is one file of sql/ (BigQuery Standard SQL); the files name what
+# they read as `${project}.${dataset}.NAME`, filled in here with the module's own dataset. The same files are
 # transpiled to DuckDB by the local reports and their tests (common/reports/sql.py, tests/reports/),
 # so what is deployed is what is tested. docs/reports.md describes every column.
 #
@@ -23,16 +23,18 @@ locals {
 
   # Layer 1: read layer 0.
   report_views_calls = {
-    call_costs    = "One row per call: month, billable minutes, counted operations, Twilio pass-through and platform cost."
-    node_funnel   = "Per flow version and node: entered, callers, left, hung up, ended, time spent."
-    node_outcomes = "Per flow version, node and outcome: how callers left the node, and time spent."
-    queue_hourly  = "Per department and UTC hour: offered, answered, abandoned, service level, average and p90 wait."
+    call_costs         = "One row per call: month, billable minutes, counted operations, Twilio pass-through and platform cost."
+    node_funnel        = "Per flow version and node: entered, callers, left, hung up, ended, time spent."
+    node_outcomes      = "Per flow version, node and outcome: how callers left the node, and time spent."
+    queue_hourly       = "Per department and UTC hour: offered, answered, abandoned, service level, average and p90 wait."
+    call_volume_hourly = "Per tenant, flow and UTC hour: calls started, completed, failed (fallback, engine guard, unhandled outcome), success rate."
   }
 
   # Layer 2: read layer 1.
   report_views_summaries = {
-    billing_monthly = "Per tenant and UTC month: calls, billable minutes, webhook steps, HTTP requests, recordings, transfers, costs."
-    flow_costs      = "Per tenant, month, flow and version: calls and what they cost, in total and per call."
+    billing_monthly   = "Per tenant and UTC month: calls, billable minutes, webhook steps, HTTP requests, recordings, transfers, costs."
+    flow_costs        = "Per tenant, month, flow and version: calls and what they cost, in total and per call."
+    call_volume_daily = "Per tenant, flow and UTC day: call_volume_hourly rolled up, success rate recomputed from the day's counts."
   }
 }
 
