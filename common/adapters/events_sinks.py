@@ -6,7 +6,8 @@
 
 Rules owned here:
 - The DuckDB table is created from the generated DDL (common/core/events.py ``duckdb_ddl``), so its
-  columns are the BigQuery table's. Rows are appended as they come, duplicates included, exactly as
+  columns are the BigQuery table's; a file made before a column was added gets it (``ADDED_COLUMNS``,
+  null in the older rows). Rows are appended as they come, duplicates included, exactly as
   the BigQuery subscription appends them: readers deduplicate by event_id (the views do).
 - DuckDBSink opens the file for each batch and closes it again: DuckDB lets one process write a file
   at a time, and ``ivr report`` must be able to open it between batches. A batch is one transaction.
@@ -27,6 +28,7 @@ from common.core.events import COLUMNS, duckdb_ddl
 log = logging.getLogger("ivr.events")
 
 _NAMES = [c.name for c in COLUMNS]
+ADDED_COLUMNS = tuple(c for c in COLUMNS if c.name in {"event_index"})  # added after the first release
 _STRUCT = "{" + ", ".join(f'"{c.name}": "{c.duckdb}"' for c in COLUMNS) + "}"  # from_json's shape of a row
 
 
@@ -61,6 +63,8 @@ def insert_rows(connection: Any, rows: Sequence[dict[str, Any]]) -> None:
     costs about 1 ms per row and holds the interpreter's lock meanwhile, slowing every webhook of a
     local stack while its events are written."""
     connection.execute(duckdb_ddl())
+    for column in ADDED_COLUMNS:  # a file created before the column existed gains it (null in older rows)
+        connection.execute(f"ALTER TABLE call_events ADD COLUMN IF NOT EXISTS {column.name} {column.duckdb}")
     if not rows:
         return
     batch = []

@@ -18,6 +18,8 @@ turn (stored with the call) so that what spans turns can be computed:
     call.ended (unhandled_outcome, node.left A by the outcome that has     open node := none
     loop_guard, step_limit)        no edge
     call.completed                 call.completed (billable_seconds)       open node := none
+    call.fallback (the host: the   call.fallback (reason, region)          -
+    caller heard the fallback)
     anything else (warnings)       nothing: it stays on the call document  -
 
 Rules owned here:
@@ -160,6 +162,8 @@ class _Deriving:
         elif type_ == "call.ended" and d.get("reason") in _ENDINGS_LEAVING:
             outcome = d.get("outcome") if d.get("reason") == "unhandled_outcome" else None
             self.leave(at, None, str(outcome) if outcome else None)
+        elif type_ == "call.fallback":
+            self.add(type_, at, node, {"reason": str(d.get("reason") or "unknown"), "region": d.get("region")})
         elif type_ == "call.completed":
             billable = d.get("billable_seconds")
             self.add(type_, at, d.get("ended_at_node"), {

@@ -17,7 +17,8 @@ Rules owned here:
 - ``event_id`` is the first 32 hex digits of sha256(source id, index, type): the source is the call
   sid (or, for queue and agent events, the entry or agent document), the index the event's position
   in that source's stream. Replaying a webhook or republishing from the outbox rebuilds the same id,
-  so readers deduplicate by it.
+  so readers deduplicate by it. The index is also the ``event_index`` column: the events of one
+  webhook share ``occurred_at``, and readers order them by it within a call.
 - Changes are additive (a new type, a new optional attribute, a new nullable column) and keep
   ``SCHEMA_VERSION``; anything else is a new version.
 Pure: no I/O, no clock.
@@ -113,6 +114,12 @@ class RecordingEndedData(Attributes):
     late: bool = Field(False, description="the recording arrived after the call had moved on")
 
 
+class CallFallbackData(Attributes):
+    reason: str = Field(description="why the caller heard the fallback: fallback_url, worker_error, worker_timeout, "
+                                    "store_unavailable, ...")
+    region: str | None = Field(None, description="the region that answered the fallback, when known")
+
+
 class CallCompletedData(Attributes):
     duration_seconds: int | None = Field(None, description="from call.started to the status callback, our clock")
     end_reason: str = Field(description="hangup_node, caller_hangup, unhandled_outcome, busy, expired, ...")
@@ -179,6 +186,7 @@ CALL_TYPES: dict[str, type[Attributes]] = {
     "http.requested": HttpRequestedData, "http.completed": HttpCompletedData, "http.failed": HttpFailedData,
     "transfer.started": TransferStartedData, "transfer.ended": TransferEndedData,
     "recording.ended": RecordingEndedData, "call.completed": CallCompletedData,
+    "call.fallback": CallFallbackData,
 }  # fmt: skip
 QUEUE_TYPES: dict[str, type[Attributes]] = {
     "queue.joined": QueueJoinedData, "queue.announced": QueueAnnouncedData, "queue.offered": QueueOfferedData,
@@ -220,6 +228,9 @@ COLUMNS: tuple[Column, ...] = (
            "partitioning column."),
     Column("billable_seconds", "INT64", "NULLABLE", "BIGINT", "call.completed only: Twilio's CallDuration."),
     Column("data", "JSON", "NULLABLE", "JSON", "Typed attributes of the event type (snake_case keys)."),
+    Column("event_index", "INT64", "NULLABLE", "BIGINT", "Position in its source's stream (a call: 0, 1, 2... "
+           "in the order it happened; a queue entry or agent: revision * 64 + place in the revision). "
+           "Orders events that share occurred_at; null in rows written before the column existed."),
 )  # fmt: skip
 
 
@@ -242,6 +253,7 @@ class CallEvent(BaseModel):
     occurred_at: datetime
     billable_seconds: int | None = Field(None, ge=0)
     data: dict[str, Any] | None = None
+    event_index: int | None = Field(None, ge=0)
 
     @field_validator("occurred_at")
     @classmethod
@@ -271,7 +283,7 @@ def build(type_: str, *, source: str, index: int, tenant_id: str, occurred_at: d
     """The event ``index`` of ``source`` (a call sid, an entry or agent document id)."""
     at = datetime.fromisoformat(occurred_at) if isinstance(occurred_at, str) else occurred_at
     return CallEvent(event_id=event_id(source, index, type_), type=type_, tenant_id=tenant_id, occurred_at=at,
-                     data=data, **columns)  # fmt: skip
+                     data=data, event_index=index, **columns)  # fmt: skip
 
 
 # --- generated artefacts --------------------------------------------------------------------------

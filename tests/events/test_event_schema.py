@@ -33,8 +33,49 @@ def test_bigquery_columns_are_the_contracts() -> None:
         "flow_version": ("STRING", "NULLABLE"), "node_id": ("STRING", "NULLABLE"),
         "department_id": ("STRING", "NULLABLE"), "agent_id": ("STRING", "NULLABLE"),
         "occurred_at": ("TIMESTAMP", "REQUIRED"), "billable_seconds": ("INT64", "NULLABLE"),
-        "data": ("JSON", "NULLABLE"),
+        "data": ("JSON", "NULLABLE"), "event_index": ("INT64", "NULLABLE"),
     }  # fmt: skip
+    assert [c["name"] for c in events.bigquery_schema()][-1] == "event_index"  # added last: BigQuery appends
+
+
+def test_event_index_is_the_position_in_the_calls_stream() -> None:
+    facts = CallFacts("t", "CA1", "f", "1")
+    turn = [{"type": "call.started", "at": "2026-11-03T10:00:00+00:00", "data": {"From": "+1", "To": "+2"}},
+            {"type": "node.entered", "at": "2026-11-03T10:00:00+00:00", "nodeId": "greet", "data": {"type": "say"}},
+            {"type": "node.entered", "at": "2026-11-03T10:00:00+00:00", "nodeId": "menu", "data": {"type": "g"}}]
+    rows, cursor = derive(turn, facts, {"count": 5}, None)
+    assert [(r.type, r.node_id, r.event_index) for r in rows] == [
+        ("call.started", None, 5), ("node.entered", "greet", 6), ("node.left", "greet", 7),
+        ("node.entered", "menu", 8)]  # fmt: skip
+    assert rows[0].row()["event_index"] == 5 and cursor["count"] == 9
+
+
+def test_call_fallback_carries_reason_and_region() -> None:
+    facts = CallFacts("t", "CA1", "f", "1")
+    raw = [{"type": "call.fallback", "at": "2026-11-03T10:00:00+00:00", "nodeId": "menu",
+            "data": {"reason": "worker_timeout", "region": "us-east1"}},
+           {"type": "call.fallback", "at": "2026-11-03T10:00:01+00:00", "data": {"reason": "fallback_url"}}]
+    rows, _ = derive(raw, facts, None, None)
+    assert [(r.type, r.node_id, r.data) for r in rows] == [
+        ("call.fallback", "menu", {"reason": "worker_timeout", "region": "us-east1"}),
+        ("call.fallback", None, {"reason": "fallback_url", "region": None})]  # fmt: skip
+    with pytest.raises(ValueError, match="reason"):
+        events.build("call.fallback", source="CA1", index=0, tenant_id="t", occurred_at=AT, data={})
+
+
+def test_a_duckdb_file_made_before_event_index_gains_the_column() -> None:
+    import duckdb
+
+    from common.adapters.events_sinks import insert_rows
+
+    connection = duckdb.connect()
+    old = events.duckdb_ddl().replace(",\n  event_index BIGINT", "")
+    assert "event_index" not in old
+    connection.execute(old)
+    row = events.build("decision.matched", source="CA1", index=7, tenant_id="t", occurred_at=AT,
+                       data={"rule": "r1"}).row()  # fmt: skip
+    insert_rows(connection, [row])
+    assert connection.execute("SELECT event_index FROM call_events").fetchall() == [(7,)]
 
 
 def test_event_ids_are_deterministic_and_distinct() -> None:

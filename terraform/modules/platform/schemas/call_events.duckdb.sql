@@ -12,5 +12,6 @@ CREATE TABLE IF NOT EXISTS call_events (
   agent_id VARCHAR,
   occurred_at TIMESTAMPTZ NOT NULL,
   billable_seconds BIGINT,
-  data JSON
+  data JSON,
+  event_index BIGINT
 );
