@@ -51,10 +51,18 @@ called first): its answer URL is requested, the whisper is played with the same 
 Dial to the customer ends ``completed`` after ``customer:answer[:SECS]`` (default) or with the status
 of ``customer:no-answer`` / ``customer:busy``; its status callback is posted at the end.
 
+Other TwiML (a redirectNode hands the call to it, with our next step as its ``ReturnUrl``): a
+``redirect:return[:a=1&b=2]`` item plays what that TwiML does without requesting it: it returns the
+call to ``ReturnUrl`` with those parameters added to the URL's query, as an application handing values
+back would; ``redirect:timeout`` / ``redirect:failed``: it ends the call there. Without such an item the
+simulator requests the other TwiML (through ``elsewhere``, real HTTP by default) and plays its answer
+like any document, so an application that redirects to the ``ReturnUrl`` it was given brings the
+call back.
+
 Scripted items the call never consumed are returned in ``CallResult.unused_inputs``.
 
 The transport is a callable ``post(url, params, headers) -> (status, body)``: real HTTP by default
-(``requests``), or a WSGI test client in tests.
+(``requests``), or a WSGI test client in tests; ``elsewhere`` is the one for URLs outside ``base_url``.
 """
 
 from __future__ import annotations
@@ -66,9 +74,19 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from common.core import simulator as script
-from common.core.call import DepartmentEnded, DialEnded, DigitsEntered, NoInput, QueueEnded, RecordingEnded, SpeechHeard
+from common.core.call import (
+    DepartmentEnded,
+    DialEnded,
+    DigitsEntered,
+    NoInput,
+    QueueEnded,
+    RecordingEnded,
+    RedirectEnded,
+    SpeechHeard,
+)  # fmt: skip
 
 Post = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
 MAX_WEBHOOKS = 500
@@ -122,8 +140,9 @@ class CallResult:
 class TwilioCallSimulator:
     def __init__(self, base_url: str, auth_token: str, account_sid: str, post: Post | None = None,
                  replays: int = 0, concurrent_replays: int = 0, *, play_seconds: float = 10.0,
-                 ring_seconds: float = 3.0, max_hold: int = 100) -> None:  # fmt: skip
+                 ring_seconds: float = 3.0, max_hold: int = 100, elsewhere: Post | None = None) -> None:  # fmt: skip
         self.base_url = base_url.rstrip("/")
+        self.elsewhere = elsewhere  # other TwiML's transport (None: real HTTP when first needed)
         self.auth_token = auth_token
         self.account_sid = account_sid
         self.post = post or http_post()
@@ -143,14 +162,15 @@ class TwilioCallSimulator:
         url = requote_uri(url)  # and signs the URL as it goes on the wire: quotes, braces, non-ASCII encoded
         headers = {"X-Twilio-Signature": self.sign(url, params),
                    "I-Twilio-Idempotency-Token": secrets.token_hex(8)}  # fmt: skip
-        status, body = self.post(url, params, headers)
+        post = self.post if url.startswith(self.base_url + "/") else self._elsewhere()
+        status, body = post(url, params, headers)
         exchange = Exchange(url, params, status, body)
         result.exchanges.append(exchange)
         for _ in range(self.replays):
-            exchange.replays.append(self.post(url, params, headers))
+            exchange.replays.append(post(url, params, headers))
         if self.concurrent_replays:
             with ThreadPoolExecutor(self.concurrent_replays) as pool:
-                jobs = [pool.submit(self.post, url, params, headers) for _ in range(self.concurrent_replays)]
+                jobs = [pool.submit(post, url, params, headers) for _ in range(self.concurrent_replays)]
                 exchange.replays += [job.result() for job in jobs]
         for replay in exchange.replays:
             if not _alike(url, replay, (status, body)):
@@ -159,6 +179,11 @@ class TwilioCallSimulator:
             result.problems.append(f"{url} answered HTTP {status}: {body[:200]}")
             return None
         return body
+
+    def _elsewhere(self) -> Post:
+        if self.elsewhere is None:
+            self.elsewhere = http_post()
+        return self.elsewhere
 
     def start(self, to: str, caller: str = "+15005550006", inputs: Sequence[str] = (),
               call_sid: str | None = None, at: float = 0.0) -> CallSession:  # fmt: skip
@@ -281,12 +306,32 @@ class CallSession:
             elif verb.tag == "Redirect":
                 if f"{ROUTING_PATH}hold" in text and not self._hold_again():
                     return None
+                if not text.startswith(self.sim.base_url + "/"):
+                    return self._other_twiml(text)
                 return text, {}
             elif verb.tag in ("Hangup", "Reject"):
                 result.transcript.append("IVR hangs up")
                 return None
         result.transcript.append("(end of TwiML: Twilio hangs up)")
         return None
+
+    def _other_twiml(self, url: str) -> tuple[str, dict[str, str]] | None:
+        """A Redirect out of the stack: a ``redirect:`` item says what the other TwiML does, else it is
+        requested."""
+        back = (parse_qs(urlsplit(url).query).get("ReturnUrl") or [""])[0]
+        if not (self.items and self.items[0].startswith("redirect:")):
+            self.result.transcript.append(f"redirected to {url.split('?', 1)[0]}")
+            return url, {}
+        item = self.items.pop(0)
+        event = script.parse_item(item)
+        if not isinstance(event, RedirectEnded) or event.outcome != "return" or not back:
+            self.result.transcript.append(f"the other TwiML ends the call ({item})")
+            return None
+        given = f" with {event.params}" if event.params else ""
+        self.result.transcript.append(f"the other TwiML returns the call{given}")
+        base, hash_, fragment = back.partition("#")
+        query = urlencode(event.params)
+        return base + (("&" if "?" in base else "?") + query if query else "") + hash_ + fragment, {}
 
     def _hold_again(self) -> bool:
         """One more iteration of the hold loop, unless the caller gives up now."""
