@@ -1,9 +1,11 @@
-"""ivr report: billing, costs, funnel and queue reports over the call events.
+"""ivr report: billing, costs, funnel, queue and call volume reports over the call events.
 
     ivr report billing [--month 2026-11] [--tenant T]
     ivr report costs   [--month 2026-11] [--tenant T]
     ivr report funnel FLOW [--version N] [--tenant T] [--chart funnel.svg|funnel.html]
     ivr report queues  [--department D] [--date 2026-11-03] [--tenant T]
+    ivr report volume  [--by hour|day] [--flow F] [--since DAY] [--until DAY] [--tenant T]
+                       [--chart volume.svg|volume.html]
     (every one: [--events FILE] [--json])
 
 The numbers are those of the BigQuery views Terraform deploys (common/reports/sql.py runs the same
@@ -33,6 +35,7 @@ EPILOG = """examples:
   ivr report costs --json | jq '.rows[0]'
   ivr report funnel support_line --version 3 --chart funnel.svg
   ivr report queues --department sales --date 2026-11-03
+  ivr report volume --by day --since 2026-11-01 --chart volume.html
   ivr report billing --events exported.jsonl
 
 Months are UTC calendar months of each call's start; minutes are rounded up per call as Twilio bills.
@@ -52,9 +55,10 @@ def _print(name: str, body: dict[str, Any]) -> None:
         else:
             print(_empty_message("funnel", body["filters"]), file=sys.stderr)
         return
-    columns = {"billing": render.BILLING, "costs": render.COSTS, "queues": render.QUEUES}[name]
+    columns = {"billing": render.BILLING, "costs": render.COSTS, "queues": render.QUEUES,
+               "volume": render.VOLUME}[name]  # fmt: skip
     if body["rows"]:
-        print(render.table(body["rows"], columns))
+        print(render.table(render.volume_rows(body) if name == "volume" else body["rows"], columns))
     else:
         print(_empty_message(name, body["filters"]), file=sys.stderr)
 
@@ -77,7 +81,7 @@ def run(name: str, args: argparse.Namespace, filters: dict[str, str | None]) -> 
             raise UsageError(str(exc)) from exc
         except OSError as exc:
             raise UsageError(f"--chart {chart}: cannot write it: {exc.strerror or exc}") from exc
-        print(f"funnel chart written to {written}", file=sys.stderr)
+        print(f"{name} chart written to {written}", file=sys.stderr)
     if args.json:
         print(json.dumps(body, indent=2))
     else:
@@ -93,9 +97,13 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return run("costs", args, {"month": args.month, "tenant": args.tenant})
 
 
-def cmd_funnel(args: argparse.Namespace) -> int:
+def _check_chart(args: argparse.Namespace) -> None:
     if args.chart and not args.chart.lower().endswith((".svg", ".html", ".htm")):
         raise UsageError(f"--chart {args.chart}: write the chart to a .svg or .html file")
+
+
+def cmd_funnel(args: argparse.Namespace) -> int:
+    _check_chart(args)
     return run("funnel", args, {"flow": args.flow, "version": args.version, "tenant": args.tenant})
 
 
@@ -103,9 +111,15 @@ def cmd_queues(args: argparse.Namespace) -> int:
     return run("queues", args, {"department": args.department, "date": args.date, "tenant": args.tenant})
 
 
+def cmd_volume(args: argparse.Namespace) -> int:
+    _check_chart(args)
+    return run("volume", args, {"by": args.by, "flow": args.flow, "since": args.since, "until": args.until,
+                                "tenant": args.tenant})  # fmt: skip
+
+
 def add_commands(sub: Any) -> None:
     """Register this module's commands on the ``ivr`` parser's subparsers."""
-    report = sub.add_parser("report", help="billing, cost, funnel and queue reports over the call events",
+    report = sub.add_parser("report", help="billing, cost, funnel, queue and call volume reports over the call events",
                             description=__doc__.split("\n\n")[0], epilog=EPILOG, formatter_class=HelpFormatter)
     kinds = report.add_subparsers(dest="report", required=True, metavar="REPORT")
 
@@ -132,3 +146,10 @@ def add_commands(sub: Any) -> None:
              cmd_queues)  # fmt: skip
     p.add_argument("--department", help="only this department")
     p.add_argument("--date", help="only this UTC day, YYYY-MM-DD")
+    p = kind("volume", "per flow and UTC hour or day: calls started, completed, failed, success rate, fallbacks",
+             cmd_volume)  # fmt: skip
+    p.add_argument("--by", choices=("hour", "day"), help="the period of a row (default hour)")
+    p.add_argument("--flow", help="only this flow")
+    p.add_argument("--since", metavar="DAY", help="from this UTC day, YYYY-MM-DD")
+    p.add_argument("--until", metavar="DAY", help="to this UTC day, YYYY-MM-DD, included")
+    p.add_argument("--chart", metavar="FILE", help="also draw calls per period to FILE: .svg, or .html (SVG inside)")

@@ -7,6 +7,8 @@ answers against these models (tests/reports/test_reports_api.py) until it is add
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.service.operations import Query
@@ -26,6 +28,13 @@ class FunnelQuery(Query):
 class QueuesQuery(Query):
     department: str | None = Field(None, max_length=128, description="one department's id")
     date: str | None = Field(None, pattern=DAY, description="one UTC day, YYYY-MM-DD")
+
+
+class VolumeQuery(Query):
+    by: Literal["hour", "day"] | None = Field(None, description="the period of a row: hour (default) or day, UTC")
+    flow: str | None = Field(None, max_length=128, description="one flow's id")
+    since: str | None = Field(None, pattern=DAY, description="the first UTC day, YYYY-MM-DD (calls started from it)")
+    until: str | None = Field(None, pattern=DAY, description="the last UTC day, YYYY-MM-DD, included")
 
 
 class _Row(BaseModel):
@@ -108,6 +117,29 @@ class QueueRow(_Row):
     abandon_wait_average_seconds: float | None
 
 
+class _VolumeCounts(_Row):
+    tenant_id: str
+    flow_id: str | None
+    calls_started: int
+    calls_completed: int
+    calls_failed: int
+    calls_succeeded: int
+    calls_in_progress: int
+    success_rate: float | None = Field(description="succeeded / (succeeded + failed); null when both are 0")
+    failed_guard: int
+    failed_unhandled_outcome: int
+    failed_fallback: int
+    fallback_answers: int
+
+
+class VolumeHourRow(_VolumeCounts):
+    hour: str
+
+
+class VolumeDayRow(_VolumeCounts):
+    day: str
+
+
 class _Answer(_Row):
     report: str
     filters: dict[str, str]
@@ -124,6 +156,10 @@ class CostsAnswer(_Answer):
 
 class QueuesAnswer(_Answer):
     rows: list[QueueRow]
+
+
+class VolumeAnswer(_Answer):
+    rows: list[VolumeHourRow] | list[VolumeDayRow]
 
 
 class FunnelAnswer(_Answer):

@@ -3,7 +3,8 @@
     table(rows, BILLING)                 text with a header line, one line per row
     funnel_table(funnel)                 the funnel's nodes with their outcomes
     funnel_svg(funnel) / funnel_html(funnel)   a self-contained chart (no script, no external file)
-    write_chart(funnel, path)            .svg or .html, by the path's suffix
+    volume_svg(volume) / volume_html(volume)   calls per period and the success rate, as a picture
+    write_chart(report, path)            .svg or .html, by the path's suffix (a funnel or a volume)
 
 Rules owned here:
 - Columns are declared once per report (``Column``: key, heading, format); numbers align right, text
@@ -84,6 +85,14 @@ QUEUES = (
     Column("service_level", "service level", _percent), Column("wait_average_seconds", "wait avg s", _seconds),
     Column("wait_p90_seconds", "wait p90 s", _seconds),
     Column("abandon_wait_average_seconds", "abandon avg s", _seconds),
+)  # fmt: skip
+VOLUME = (
+    _label("tenant_id", "tenant"), _label("flow_id", "flow"), _label("period", "period (UTC)"),
+    Column("calls_started", "started", _count), Column("calls_completed", "completed", _count),
+    Column("calls_succeeded", "ok", _count), Column("calls_failed", "failed", _count),
+    Column("calls_in_progress", "open", _count), Column("success_rate", "success", _percent),
+    Column("failed_guard", "guard", _count), Column("failed_unhandled_outcome", "unhandled", _count),
+    Column("failed_fallback", "fallback", _count), Column("fallback_answers", "fallbacks", _count),
 )  # fmt: skip
 FUNNEL = (
     _label("node_id", "node"), _label("node_type", "type"), Column("average_step", "step", _seconds),
@@ -192,17 +201,96 @@ def funnel_html(funnel: dict[str, Any]) -> str:
             f"{rows}</table>\n</body></html>\n")  # fmt: skip
 
 
+def period(row: dict[str, Any]) -> str:
+    """A volume row's period as a person reads it: ``2026-11-03 10:00`` or ``2026-11-03``."""
+    hour = row.get("hour")
+    return str(hour)[:16].replace("T", " ") if hour else str(row.get("day"))
+
+
+def volume_rows(volume: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**row, "period": period(row)} for row in volume["rows"]]
+
+
+def _totals(rows: Sequence[dict[str, Any]]) -> list[tuple[str, dict[str, int]]]:
+    """Per period, the counts of every flow and tenant shown added up (the chart's one bar)."""
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        into = out.setdefault(period(row), {"succeeded": 0, "failed": 0, "in progress": 0})
+        into["succeeded"] += int(row["calls_succeeded"])
+        into["failed"] += int(row["calls_failed"])
+        into["in progress"] += int(row["calls_in_progress"])
+    return sorted(out.items())
+
+
+VOLUME_COLOURS = {"succeeded": "#3b6ea8", "failed": "#c8473d", "in progress": "#9a9a9a"}
+
+
+def volume_svg(volume: dict[str, Any]) -> str:
+    """One column per period (stacked: succeeded, failed, in progress), the success rate above it."""
+    periods = _totals(volume["rows"])
+    column, plot = 28, 220
+    width = MARGIN * 2 + 60 + column * max(1, len(periods))
+    height = TOP + plot + 110
+    tallest = max((sum(c.values()) for _, c in periods), default=0) or 1
+    title = "calls per " + ("day" if volume["rows"] and "day" in volume["rows"][0] else "hour") + " (UTC)"
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11" role="img">',
+           f"<title>{escape(title)}</title>",
+           f'<text x="{MARGIN}" y="24" font-size="16" font-weight="bold">{escape(title)}</text>',
+           f'<text x="{MARGIN}" y="44" fill="#555">the number above a column: success rate '
+           "(succeeded / (succeeded + failed))</text>"]  # fmt: skip
+    legend_x = MARGIN + 60
+    for name, colour in VOLUME_COLOURS.items():
+        out.append(f'<rect x="{legend_x}" y="{TOP - 14}" width="10" height="10" fill="{colour}"/>'
+                   f'<text x="{legend_x + 14}" y="{TOP - 5}">{name}</text>')  # fmt: skip
+        legend_x += 90
+    base = TOP + 20 + plot
+    out.append(f'<text x="{MARGIN}" y="{TOP + 30}">{tallest}</text><text x="{MARGIN}" y="{base}">0</text>')
+    if not periods:
+        out.append(f'<text x="{MARGIN + 60}" y="{TOP + 60}">no calls in these events</text>')
+    for index, (name, counts) in enumerate(periods):
+        x = MARGIN + 60 + index * column
+        y = float(base)
+        for part, count in counts.items():
+            if count:
+                length = plot * count / tallest
+                y -= length
+                tip = escape(f"{name} {part}: {count}")
+                out.append(f'<rect x="{x}" y="{y:.1f}" width="{column - 6}" height="{length:.1f}" '
+                           f'fill="{VOLUME_COLOURS[part]}"><title>{tip}</title></rect>')  # fmt: skip
+        judged = counts["succeeded"] + counts["failed"]
+        if judged:
+            rate = round(100 * counts["succeeded"] / judged)
+            out.append(f'<text x="{x}" y="{y - 4:.1f}" font-size="9">{rate}%</text>')
+        out.append(f'<text transform="translate({x + 10},{base + 8}) rotate(60)" font-size="9">{escape(name)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def volume_html(volume: dict[str, Any]) -> str:
+    heading = "".join(f"<th>{escape(c.heading)}</th>" for c in VOLUME)
+    rows = "".join("<tr>" + "".join(f"<td>{escape(_cell(c, row))}</td>" for c in VOLUME) + "</tr>"
+                   for row in volume_rows(volume))  # fmt: skip
+    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content={CSP}>"
+            "<title>call volume</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;"
+            "text-align:right}</style></head><body>\n" + volume_svg(volume) +
+            f"<table><tr>{heading}</tr>{rows}</table>\n</body></html>\n")  # fmt: skip
+
+
 class ChartFormatError(ValueError):
     pass
 
 
-def write_chart(funnel: dict[str, Any], path: str | Path) -> Path:
+def write_chart(report: dict[str, Any], path: str | Path) -> Path:
+    """The report's chart (a funnel, or a volume: ``report["report"] == "volume"``) to ``path``."""
     target = Path(path)
     suffix = target.suffix.lower()
+    volume = report.get("report") == "volume"
     if suffix == ".svg":
-        text = funnel_svg(funnel)
+        text = volume_svg(report) if volume else funnel_svg(report)
     elif suffix in (".html", ".htm"):
-        text = funnel_html(funnel)
+        text = volume_html(report) if volume else funnel_html(report)
     else:
         raise ChartFormatError(f"--chart {target}: write the chart to a .svg or .html file")
     target.write_text(text, encoding="utf-8")

@@ -7,6 +7,7 @@
     GET     /api/reports/costs              read     month=YYYY-MM
     GET     /api/reports/funnel/{flowId}    read     version=N (default: the highest with events)
     GET     /api/reports/queues             read     department=ID, date=YYYY-MM-DD
+    GET     /api/reports/volume             read     by=hour|day, flow=ID, since=, until=YYYY-MM-DD
 
 Rules owned here:
 - Keys and roles as everywhere in the admin API: 401 without a valid key, 403 for a role without
@@ -62,6 +63,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("report_queues", "GET", PREFIX + "/queues", "read",
               "Department queues per UTC hour: offered, answered, abandoned, service level, waits",
               query=m.QueuesQuery, response=m.QueuesAnswer),
+    Operation("report_volume", "GET", PREFIX + "/volume", "read",
+              "Calls per UTC hour or day and flow: started, completed, failed, success rate, fallback answers",
+              query=m.VolumeQuery, response=m.VolumeAnswer),
 )  # fmt: skip
 
 
@@ -124,7 +128,8 @@ def _query(request: Any, op: _Route) -> dict[str, str | None]:
                        [{"field": f"query.{n}", "message": "empty"} for n in empty])  # fmt: skip
     try:  # the reports' own checks first: their messages show the form expected
         parse_month(values.get("month"))
-        parse_day(values.get("date"))
+        for name in ("date", "since", "until"):
+            parse_day(values.get(name), name)
     except BadFilter as exc:
         raise ApiError(400, "invalid_request", f"query.{exc.field}: {exc.detail}",
                        [{"field": f"query.{exc.field}", "message": exc.detail}]) from None  # fmt: skip
@@ -177,7 +182,7 @@ def _report(request: Any, svc: Any, op: _Route, params: dict[str, str]) -> Reply
         with reports_of(svc) as reports:
             return _json(answer(reports, op.report, filters))
     except BadFilter as exc:
-        field = "path.flowId" if exc.field == "flow" else f"query.{exc.field}"
+        field = "path.flowId" if exc.field == "flow" and op.report == "funnel" else f"query.{exc.field}"
         raise ApiError(400, "invalid_request", f"{field}: {exc.detail}",
                        [{"field": field, "message": exc.detail}]) from exc  # fmt: skip
     except NoEventsFile as exc:

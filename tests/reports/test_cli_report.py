@@ -160,6 +160,9 @@ def test_the_local_file_is_the_default(events_file: Path, monkeypatch: pytest.Mo
     (["billing", "--month", "2026-13"], 2, "--month: '2026-13' is not a month; write YYYY-MM"),
     (["queues", "--date", "2026-02-30"], 2, "--date: '2026-02-30' is not a date"),
     (["funnel", "support", "--chart", "funnel.png"], 2, "--chart funnel.png: write the chart to a .svg or .html"),
+    (["volume", "--chart", "volume.png"], 2, "--chart volume.png: write the chart to a .svg or .html"),
+    (["volume", "--since", "2026-11-31"], 2, "--since: '2026-11-31' is not a date"),
+    (["volume", "--since", "2026-11-04", "--until", "2026-11-03"], 2, "--until: 2026-11-03 is before since"),
     (["billing", "--events", "{missing}"], 1, "does not exist"),
     (["billing", "--events", "{bad}"], 1, "not call events as JSON lines"),
 ])  # fmt: skip
@@ -194,3 +197,29 @@ def test_table_alignment() -> None:
     columns = (render.Column("name", "name", numeric=False), render.Column("n", "count", render._count))
     assert render.table([{"name": "a", "n": 1200}, {"name": "longer", "n": None}], columns).splitlines() == \
         ["name    count", "------  -----", "a       1,200", "longer      -"]  # fmt: skip
+
+
+def test_volume_table_json_and_chart(events_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "volume.svg"
+    code, out, err = report(capsys, "volume", "--tenant", "acme", "--since", "2026-11-03", "--until", "2026-11-03",
+                            "--chart", str(chart), "--events", str(events_file))  # fmt: skip
+    assert code == 0 and f"volume chart written to {chart}" in err
+    lines = out.splitlines()
+    assert lines[0].split() == ["tenant", "flow", "period", "(UTC)", "started", "completed", "ok", "failed", "open",
+                                "success", "guard", "unhandled", "fallback", "fallbacks"]  # fmt: skip
+    assert [line.split() for line in lines[2:]] == [
+        ["acme", "support", "2026-11-03", "10:00", "5", "5", "5", "0", "0", "100.0%", "0", "0", "0", "0"],
+        ["acme", "support", "2026-11-03", "11:00", "1", "1", "1", "0", "0", "100.0%", "0", "0", "0", "0"]]
+    root = ET.fromstring(chart.read_text(encoding="utf-8"))
+    tips = [t.text for t in root.iter(f"{SVG}title")]
+    assert "2026-11-03 10:00 succeeded: 5" in tips and "2026-11-03 11:00 succeeded: 1" in tips
+
+    html = tmp_path / "volume.html"
+    code, out, _ = report(capsys, "volume", "--by", "day", "--json", "--chart", str(html), "--events", str(events_file))
+    body = json.loads(out)
+    assert body["report"] == "volume" and body["filters"] == {"by": "day"}
+    assert [(r["tenant_id"], r["day"], r["calls_started"], r["calls_in_progress"]) for r in body["rows"]] == [
+        ("acme", "2026-10-31", 1, 0), ("acme", "2026-11-03", 6, 0), ("globex", "2026-11-05", 1, 0),
+        ("acme", "2026-11-20", 1, 1), ("acme", "2026-12-01", 1, 0)]  # fmt: skip
+    page = html.read_text(encoding="utf-8")
+    assert "default-src 'none'" in page and "<script" not in page and "<td>2026-11-20</td>" in page

@@ -76,6 +76,19 @@ def test_costs_funnel_and_queues(stack: Stack) -> None:
     assert queues["rows"][0]["service_level"] == pytest.approx(1 / 3)
 
 
+def test_volume_per_hour_and_day_of_the_callers_tenant(stack: Stack) -> None:
+    status, body, headers = get(stack, "/api/reports/volume?since=2026-11-03&until=2026-11-03")
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    assert body["filters"] == {"since": "2026-11-03", "until": "2026-11-03", "tenant": TENANT_A}
+    assert [(r["hour"], r["calls_started"], r["calls_completed"], r["calls_succeeded"], r["success_rate"])
+            for r in body["rows"]] == [("2026-11-03T10:00:00Z", 5, 5, 5, 1.0), ("2026-11-03T11:00:00Z", 1, 1, 1, 1.0)]
+    _, days, _ = get(stack, "/api/reports/volume?by=day&flow=support")
+    assert [(r["day"], r["calls_started"], r["calls_in_progress"]) for r in days["rows"]] == \
+        [("2026-10-31", 1, 0), ("2026-11-03", 6, 0), ("2026-11-20", 1, 1), ("2026-12-01", 1, 0)]  # fmt: skip
+    _, other, _ = get(stack, "/api/reports/volume?by=day", key=API_KEY_B)
+    assert [(r["tenant_id"], r["day"], r["calls_started"]) for r in other["rows"]] == [(TENANT_B, "2026-11-05", 1)]
+
+
 def test_another_tenants_flow_has_no_funnel(stack: Stack) -> None:
     status, body, _ = get(stack, "/api/reports/funnel/support", key=API_KEY_B)
     assert status == 200 and (body["versions"], body["nodes"]) == ([], [])
@@ -100,6 +113,10 @@ def test_unknown_query_parameters_are_refused_by_name(stack: Stack, query: str, 
     ("/api/reports/billing?month=2026-11&month=2026-12", "query.month"),
     ("/api/reports/billing?month=", "query.month"),
     ("/api/reports/funnel/support?version=", "query.version"),
+    ("/api/reports/volume?by=week", "query.by"),
+    ("/api/reports/volume?since=2026-11-31", "query.since"),
+    ("/api/reports/volume?since=2026-11-04&until=2026-11-03", "query.until"),
+    ("/api/reports/volume?tenant=x", "query.tenant"),
 ])  # fmt: skip
 def test_malformed_values_name_their_field(stack: Stack, path: str, field: str) -> None:
     status, body, _ = get(stack, path)
@@ -139,11 +156,13 @@ def test_operations_table_lists_every_report() -> None:
         ("report_costs", "GET", "/api/reports/costs", "read", ("month",)),
         ("report_funnel", "GET", "/api/reports/funnel/{flowId}", "read", ("version",)),
         ("report_queues", "GET", "/api/reports/queues", "read", ("department", "date")),
+        ("report_volume", "GET", "/api/reports/volume", "read", ("by", "flow", "since", "until")),
     ]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", ["/api/reports/billing", "/api/reports/costs?month=2026-11",
-                                  "/api/reports/funnel/support?version=3", "/api/reports/queues"])  # fmt: skip
+                                  "/api/reports/funnel/support?version=3", "/api/reports/queues",
+                                  "/api/reports/volume", "/api/reports/volume?by=day"])  # fmt: skip
 def test_answers_match_their_declared_models(stack: Stack, path: str) -> None:
     """The models are the OpenAPI schemas: a column a view gains or loses fails here first."""
     status, body, _ = get(stack, path)
