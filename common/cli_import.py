@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common.cli_common import HelpFormatter, UsageError, load_json
-from common.core.studio import ImportOptions, StudioImportError, import_studio
+from common.core.studio import FlowTooLarge, ImportOptions, StudioImportError, import_studio
 
 EPILOG = """examples:
   ivr import studio exported.json -o support_line.json
@@ -54,6 +54,8 @@ def cmd_import_studio(args: argparse.Namespace) -> int:
     document = load_json(args.file)
     try:
         result = import_studio(document, options_from(args))
+    except FlowTooLarge as exc:
+        raise UsageError(f"{args.file}: too large to import: {exc}") from exc
     except StudioImportError as exc:
         where = f" ({exc.field})" if exc.field else ""
         raise UsageError(f"{args.file}: not a Studio flow{where}: {exc}") from exc

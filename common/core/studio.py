@@ -5,7 +5,10 @@
 Pure: no I/O, no clock. ``document`` is what Studio exports: the bare definition (``description``,
 ``states``, ``initial_state``, ``flags``) or the REST Flow resource that wraps it in ``definition``
 (an object, or the JSON text of one). Anything else raises ``StudioImportError`` naming what is
-missing; every other problem is a finding in the report, never an exception.
+missing; every other problem is a finding in the report, never an exception. A flow that would need
+more nodes than a flow may have (``validation.MAX_NODES``) raises ``FlowTooLarge``: the trigger, the
+shared end, a gather's key/speech split and a split's multi-condition chain each take a node, so a
+2,000-widget Studio flow (Studio's own limit) may not fit, and no import could make it run.
 
 Rules owned here:
 - Widget names become node ids (made valid and unique; templates that read ``widgets.<name>`` are
@@ -41,6 +44,10 @@ class StudioImportError(ValueError):
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
         self.field = field
+
+
+class FlowTooLarge(StudioImportError):
+    """The export is a Studio flow, but the flow it becomes has more nodes than a flow may have."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,11 @@ def import_studio(document: Any, options: ImportOptions | None = None) -> Import
     reached = _reachable(trigger["name"], {s["name"]: s for s in states})
     _convert(build, states, trigger, reached, "no call reaches it from incomingCall")
     build.resolve(reached)
+    if len(build.nodes) > validation.MAX_NODES:
+        raise FlowTooLarge(f"the flow would need {len(build.nodes):,} nodes for its {len(reached):,} widget(s) a call "
+                           f"reaches (the trigger, the shared end and some splits and gathers take nodes of their "
+                           f"own); a flow has at most {validation.MAX_NODES:,}: leave widgets out or split it into "
+                           "flows", "states")  # fmt: skip
     flow_id, flow_name = _flow_id(definition, document, options)
     flow: dict[str, Any] = {"id": flow_id, "name": flow_name, "nodes": build.nodes, "edges": build.edges}
     description = as_text(definition.get("description")).strip()

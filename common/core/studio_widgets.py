@@ -77,7 +77,7 @@ def pass_through(b: Build, state: dict[str, Any], ts: Transitions, prefer: tuple
     b.node(name, node_id, "setVariablesNode", {"label": f"Studio {state['type']} (skipped)",
            "variables": [{"name": SKIPPED_VARIABLE, "value": node_id}]}, position(state))  # fmt: skip
     b.link(node_id, "next", ts.events.get(event) if event else None, name)
-    then = f"goes on as after '{event}'" if event else "the execution ends"
+    then = f"goes on as after '{event}'" if event else "ends here"
     b.finder(name, severity=severity)(code, f"{why}; the call {then}")
     return f"setVariablesNode (skipped, {then})"
 

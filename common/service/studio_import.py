@@ -83,6 +83,9 @@ def import_studio(admin: AdminService, tenant: Tenant, flow_id: str, body: Any, 
                                    subflows=request.subflows)  # fmt: skip
     try:
         result = studio.import_studio(request.document, options)
+    except studio.FlowTooLarge as exc:
+        raise ApiError(400, "too_large", f"document.states: {exc}", [{"field": "document.states",
+                                                                      "message": str(exc)}]) from exc  # fmt: skip
     except studio.StudioImportError as exc:
         field = ".".join(p for p in ("document", exc.field) if p)
         raise ApiError(400, "not_studio", f"{field}: {exc}", [{"field": field, "message": str(exc)}]) from exc

@@ -97,6 +97,17 @@ def test_too_many_widgets_and_a_bad_flow_id_are_400(admin: AdminService) -> None
     assert caught.value.status == 400 and caught.value.details[0]["field"] == "flowId"
 
 
+def test_a_studio_flow_that_needs_more_nodes_than_a_flow_has_is_400_too_large(admin: AdminService) -> None:
+    # 2,000 widgets with the trigger (Studio's limit, so the widget check lets them in): 2,001 nodes
+    chain = [widget(f"w{i}", "say-play", [("audioComplete", f"w{i + 1}" if i < 1998 else None)], say="x")
+             for i in range(1999)]  # fmt: skip
+    with pytest.raises(ApiError) as caught:
+        import_studio(admin, TENANT, "f", body(definition(*chain)))
+    assert (caught.value.status, caught.value.code, caught.value.details[0]["field"]) == (400, "too_large",
+                                                                                         "document.states")
+    assert "would need 2,001 nodes" in caught.value.message and admin.store.get_draft("acme", "f") is None
+
+
 def test_if_match_conflicts_are_409(admin: AdminService) -> None:
     first = import_studio(admin, TENANT, "f", body(definition(widget("hi", "say-play", [], say="Hi"))))
     with pytest.raises(ApiError) as caught:
