@@ -177,6 +177,7 @@ def import_studio(document: Any, options: ImportOptions | None = None) -> Import
     build.findings.extend(early)
     build.trigger = trigger["name"]
     build.subflows = dict(options.subflows)
+    _subflow_outputs(build, states)
     reached = _reachable(trigger["name"], {s["name"]: s for s in states})
     _convert(build, states, trigger, reached, "no call reaches it from incomingCall")
     build.resolve(reached)
@@ -234,7 +235,8 @@ SUBFLOW_VARIABLE = "studio_subflow"
 
 def run_subflow(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     """The subflow's widgets, inlined: its parameters become flow variables that its
-    ``trigger.parent.parameters.*`` read, and every end of the subflow goes on by ``completed``."""
+    ``trigger.parent.parameters.*`` read, every end of the subflow goes on by ``completed``, and the
+    variables it sets are what the parent reads as ``widgets.<run-subflow>.<key>``."""
     name, node_id = str(state["name"]), b.ids[str(state["name"])]
     found = state.get("properties")
     props = found if isinstance(found, dict) else {}
@@ -268,6 +270,7 @@ def run_subflow(b: Build, state: dict[str, Any], ts: Transitions) -> str:
     sub = _build(states, b.taken, prefix, dict(b.rewriter.placeholders), b.departments, b.department_map,
                  tuple(aliases))  # fmt: skip
     sub.subflows, sub.depth, sub.findings = b.subflows, b.depth + 1, early
+    _subflow_outputs(sub, states)
     b.node(name, node_id, "setVariablesNode", {"label": f"Studio subflow {sid}: its parameters",
            "variables": parameters[:100]}, widgets.position(state))  # fmt: skip
     if trigger is None:
@@ -309,6 +312,35 @@ def run_subflow(b: Build, state: dict[str, Any], ts: Transitions) -> str:
 
 
 CONVERTERS["run-subflow"] = run_subflow
+
+
+def _subflow_outputs(b: Build, states: list[dict[str, Any]]) -> None:
+    """What a subflow returns: Studio hands the flow variables a subflow sets to its parent as
+    ``widgets.<run-subflow>.<key>``. Inlined, they are the subflow's own (prefixed) flow variables, so
+    the parent's texts are rewritten to read those; known before any parent widget is converted."""
+    aliases: list[tuple[re.Pattern[str], str]] = []
+    for state in states:
+        found = state.get("properties")
+        props = found if isinstance(found, dict) else {}
+        sid = b.rewriter.fill(as_text(props.get("flow_sid")), lambda *_: None).strip()
+        if state["type"] != "run-subflow" or sid not in b.subflows:
+            continue
+        try:
+            inner = _states(definition_of(b.subflows[sid]), [])
+        except StudioImportError:
+            continue  # run_subflow reports it
+        name, node_id = state["name"], b.ids[state["name"]]
+        widget = "|".join(re.escape(n) for n in dict.fromkeys((name, node_id)))
+        for sub_state in inner:
+            sub_found = sub_state.get("properties")
+            raw = sub_found.get("variables") if sub_state["type"] == "set-variables" and isinstance(
+                sub_found, dict) else None  # fmt: skip
+            for item in raw if isinstance(raw, list) else []:
+                key = as_text(item.get("key")).strip() if isinstance(item, dict) else ""
+                if key:
+                    pattern = re.compile(rf"\bwidgets\.(?:{widget})\.{re.escape(key)}(?![A-Za-z0-9_])")
+                    aliases.append((pattern, f"flow.variables.{variable_for(f'{node_id}__' + as_text(item['key']))}"))
+    b.rewriter.aliases = (*b.rewriter.aliases, *aliases)
 
 
 def _report(build: Build, flow: dict[str, Any], departments: set[str] | None) -> dict[str, Any]:

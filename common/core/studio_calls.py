@@ -211,8 +211,12 @@ def add_twiml_redirect(b: Build, state: dict[str, Any], ts: Transitions) -> str:
 
 
 def outgoing_call(b: Build, state: dict[str, Any], ts: Transitions) -> str:
-    return pass_through(b, state, ts, ("failed",), "placing an outgoing call starts a flow from the REST API, "
-                        "which an incoming call never does")  # fmt: skip
+    """Studio runs it only in an execution started from its REST API (POST /v2/Flows/{sid}/Executions),
+    where it places that execution's call; such executions are not imported (only incomingCall is),
+    so a call reaching it is an incoming call that is already connected."""
+    return pass_through(b, state, ts, ("failed",), "make-outgoing-call-v2 places the call of an execution "
+                        "started from Studio's REST API; on an incoming call there is no call to place, so "
+                        "to, from, machine detection and recording have no effect", "unsupported")  # fmt: skip
 
 
 def send_message(b: Build, state: dict[str, Any], ts: Transitions) -> str:

@@ -156,3 +156,29 @@ def test_a_pinned_subflow_revision_has_no_effect() -> None:
     document["states"][1]["properties"]["flow_revision"] = "3"
     result = imported(document, subflows={"FW0123": SUBFLOW})
     assert ("verify", "no_effect") in codes(result)
+
+
+def test_a_subflows_variables_are_what_the_parent_reads_as_its_widget() -> None:
+    run_it = widget("verify", "run-subflow", [("completed", "thanks")], flow_sid="FW0123",
+                    parameters=[{"key": "greeting", "value": "Hi"}])  # fmt: skip
+    thanks = say("thanks", "PIN {{ widgets.verify.pin }}, {{widgets.verify.pin_length | default: 'n/a'}} "
+                 "{{ widgets.verify.pinned }}.")  # fmt: skip
+    result = imported(definition(run_it, thanks), subflows={"FW0123": SUBFLOW})
+    assert result.ok and result.report["warnings"] == []
+    assert nodes(result)["thanks"]["data"]["text"] == (
+        "PIN {{ flow.variables.verify__pin }}, {{widgets.verify.pin_length | default: 'n/a'}} "
+        "{{ widgets.verify.pinned }}.")  # only what the subflow sets is its output
+    assert said(run(result, ["1234"])) == ["Hi, enter your PIN [waits for dtmf speech, 5s]", "PIN 1234, n/a ."]
+
+
+def test_make_outgoing_call_on_an_incoming_call_is_reported_and_goes_on_as_failed() -> None:
+    dial = widget("dial_out", "make-outgoing-call-v2", [("answered", "hello"), ("busy", None), ("noAnswer", None),
+                  ("failed", "sorry")], to="{{contact.channel.address}}", **{"from": "{{flow.channel.address}}"},
+                  machine_detection="Enable")  # fmt: skip
+    result = imported(definition(dial, say("hello", "Hello."), say("sorry", "We are already talking.")))
+    assert result.ok and ("dial_out", "unsupported") in codes(result)
+    warning = next(w for w in result.report["warnings"] if w["widget"] == "dial_out")
+    assert warning["message"] == ("make-outgoing-call-v2 places the call of an execution started from Studio's REST "
+                                  "API; on an incoming call there is no call to place, so to, from, machine "
+                                  "detection and recording have no effect; the call goes on as after 'failed'")
+    assert said(run(result, [])) == ["We are already talking."]
