@@ -37,6 +37,10 @@ class VolumeQuery(Query):
     until: str | None = Field(None, pattern=DAY, description="the last UTC day, YYYY-MM-DD, included")
 
 
+class WebhooksQuery(Query):
+    minutes: int | None = Field(None, ge=1, le=60, description="the last N minutes, 1 to 60 (default 60)")
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -160,6 +164,41 @@ class QueuesAnswer(_Answer):
 
 class VolumeAnswer(_Answer):
     rows: list[VolumeHourRow] | list[VolumeDayRow]
+
+
+class _Latency(_Row):
+    requests: int
+    p50_ms: float | None
+    p95_ms: float | None
+    mean_ms: float | None
+    max_ms: float | None = Field(description="the slowest request (local recorder only; null from Cloud Monitoring)")
+
+
+class LatencyRow(_Latency):
+    minute: str
+    function: str
+    route: str
+
+
+class FunctionLatency(_Latency):
+    function: str
+
+
+class FallbackRow(_Row):
+    minute: str
+    reason: str = Field(description="fallback_url, budget_overrun or unhandled_error")
+    function: str
+    answers: int
+
+
+class WebhooksAnswer(_Answer):
+    source: Literal["process", "cloudmonitoring"] = Field(
+        description="process: this process's recorder (ivr run); cloudmonitoring: the log-based metrics")
+    scope: Literal["platform"] = Field(description="every tenant's webhooks: the metrics carry no tenant label")
+    minutes: int
+    latency: list[LatencyRow]
+    functions: list[FunctionLatency]
+    fallbacks: list[FallbackRow]
 
 
 class FunnelAnswer(_Answer):

@@ -8,6 +8,7 @@
     GET     /api/reports/funnel/{flowId}    read     version=N (default: the highest with events)
     GET     /api/reports/queues             read     department=ID, date=YYYY-MM-DD
     GET     /api/reports/volume             read     by=hour|day, flow=ID, since=, until=YYYY-MM-DD
+    GET     /api/reports/webhooks           read     minutes=1..60 (webhook latency, fallback answers)
 
 Rules owned here:
 - Keys and roles as everywhere in the admin API: 401 without a valid key, 403 for a role without
@@ -23,6 +24,9 @@ Rules owned here:
   A stack that publishes to Pub/Sub has its reports in BigQuery (the views Terraform deploys), which
   this module does not read yet: 501 says where to look. No events yet is an empty report, not an
   error; a file held by a writer is 503 with Retry-After.
+- The webhooks report reads no events: the process's recorder on a local stack, Cloud Monitoring's
+  log-based metrics when deployed (``common.reports.webhook_metrics``); platform-wide either way, as
+  the metrics have no tenant label. Cloud Monitoring not answering is 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("report_volume", "GET", PREFIX + "/volume", "read",
               "Calls per UTC hour or day and flow: started, completed, failed, success rate, fallback answers",
               query=m.VolumeQuery, response=m.VolumeAnswer),
+    Operation("report_webhooks", "GET", PREFIX + "/webhooks", "read",
+              "Webhook latency (p50, p95 per function and route, per minute) and fallback answers by reason, "
+              "platform-wide", query=m.WebhooksQuery, response=m.WebhooksAnswer),
 )  # fmt: skip
 
 
@@ -173,9 +180,42 @@ def reports_of(svc: Any) -> Iterator[Reports]:
         yield reports
 
 
+def _webhooks(filters: dict[str, str | None]) -> Reply:
+    import os
+
+    from common.reports.webhook_metrics import CloudMonitoringWebhooks, source_from_env
+    from common.reports.webhook_recorder import RECORDER
+
+    minutes = int(filters.get("minutes") or 60)
+    source = source_from_env(os.environ)
+    body: dict[str, Any] = {"report": "webhooks", "filters": {k: v for k, v in filters.items() if v is not None},
+                            "source": source, "scope": "platform", "minutes": minutes}  # fmt: skip
+    if source == "cloudmonitoring":
+        try:
+            body.update(CloudMonitoringWebhooks(os.environ.get("GOOGLE_CLOUD_PROJECT", "")).read(minutes, _now()))
+        except Exception as exc:  # the client's errors are many types; none of them is the caller's fault
+            log.error("API GET %s/webhooks: Cloud Monitoring did not answer: %s", PREFIX, exc)
+            raise ApiError(503, "metrics_unavailable", "Cloud Monitoring did not answer; retry in a few "
+                           "seconds") from exc  # fmt: skip
+    else:
+        body.update(RECORDER.snapshot(minutes))
+        if not body["latency"]:
+            body["note"] = (f"no webhook requests in the last {minutes} minutes in this process (a local stack "
+                            "runs every function in the process that serves this API)")  # fmt: skip
+    return _json(body)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
 def _report(request: Any, svc: Any, op: _Route, params: dict[str, str]) -> Reply:
     principal = _principal(request, svc)
     filters: dict[str, str | None] = {**_query(request, op), "tenant": principal.tenant.id}
+    if op.report == "webhooks":
+        return _webhooks({k: v for k, v in filters.items() if k != "tenant"})
     if op.report == "funnel":
         filters["flow"] = params["flowId"]
     try:

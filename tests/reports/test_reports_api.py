@@ -157,6 +157,7 @@ def test_operations_table_lists_every_report() -> None:
         ("report_funnel", "GET", "/api/reports/funnel/{flowId}", "read", ("version",)),
         ("report_queues", "GET", "/api/reports/queues", "read", ("department", "date")),
         ("report_volume", "GET", "/api/reports/volume", "read", ("by", "flow", "since", "until")),
+        ("report_webhooks", "GET", "/api/reports/webhooks", "read", ("minutes",)),
     ]  # fmt: skip
 
 
@@ -169,3 +170,61 @@ def test_answers_match_their_declared_models(stack: Stack, path: str) -> None:
     route, _ = reports_api._route("GET", path.split("?")[0])
     assert status == 200
     assert route.operation.response.model_validate(body).model_dump() == {"note": None, **body}
+
+
+def test_webhooks_report_counts_the_requests_of_simulated_calls(stack: Stack) -> None:
+    from urllib.parse import urlsplit
+
+    from livestack import DEMO_NUMBER
+
+    from common.reports.webhook_recorder import RECORDER
+
+    RECORDER.clear()  # the process's recorder: other tests' requests are not this test's
+    calls = [stack.call(DEMO_NUMBER, ["1"]), stack.call(DEMO_NUMBER, [])]
+    sent: dict[str, int] = {}
+    for call in calls:
+        for exchange in call.exchanges:
+            route = "voice." + urlsplit(exchange.url).path.rstrip("/").rsplit("/", 1)[-1]
+            sent[route] = sent.get(route, 0) + 1
+    fallback = stack.signed_post("/webhook/voice/fallback", {"CallSid": "CA" + "f" * 32, "To": DEMO_NUMBER,
+                                                             "AccountSid": "AC" + "a" * 32, "ErrorCode": "11200"})
+    assert fallback.status_code == 200
+    status, body, headers = get(stack, "/api/reports/webhooks?minutes=5")
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    assert (body["source"], body["scope"], body["minutes"], body["filters"]) == ("process", "platform", 5,
+                                                                                 {"minutes": "5"})  # fmt: skip
+    got: dict[str, int] = {}
+    for row in body["latency"]:
+        got[row["route"]] = got.get(row["route"], 0) + row["requests"]
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["max_ms"]
+    assert got == {**sent, "voice.fallback": 1} and sent["voice.incoming"] == 2
+    by_function = {f["function"]: f["requests"] for f in body["functions"]}
+    # incoming_call serves the incoming call, its status callback and the fallback URL
+    assert by_function["incoming_call"] == 2 + sent["voice.status"] + 1
+    assert sum(by_function.values()) == sum(got.values())
+    assert [(r["reason"], r["function"], r["answers"]) for r in body["fallbacks"]] == \
+        [("fallback_url", "incoming_call", 1)]  # fmt: skip
+    reports_api._route("GET", "/api/reports/webhooks")[0].operation.response.model_validate(body)
+    assert get(stack, "/api/reports/webhooks?minutes=61")[1]["error"]["details"][0]["field"] == "query.minutes"
+    assert get(stack, "/api/reports/webhooks?tenant=x")[0] == 400
+    assert get(stack, "/api/reports/webhooks", key=None)[0] == 401
+
+
+def test_webhooks_report_reads_cloud_monitoring_when_deployed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.reports import webhook_metrics
+
+    asked: list[Any] = []
+
+    class Client:
+        def list_time_series(self, request: Any, timeout: float) -> list[Any]:
+            asked.append(request)
+            if "fallback" in request.filter:
+                raise RuntimeError("503 Cloud Monitoring is unavailable")
+            return []
+
+    monkeypatch.setenv("IVR_METRICS", "cloudmonitoring")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "ivr-prod")
+    monkeypatch.setattr(webhook_metrics.CloudMonitoringWebhooks, "client", property(lambda self: Client()))
+    status, body, headers = get(stack, "/api/reports/webhooks")
+    assert (status, body["error"]["code"], "Retry-After" in headers) == (503, "metrics_unavailable", True)
+    assert [r.name for r in asked] == ["projects/ivr-prod", "projects/ivr-prod"]
