@@ -23,6 +23,7 @@ from common.service.deployments import DeploymentService
 from common.service.event_outbox import EventOutbox
 from common.service.inventory import InventoryService
 from common.service.tenants import TenantService
+from common.service.twilio_requests import TwilioApi
 from common.service.twilio_tokens import TwilioTokens
 
 if TYPE_CHECKING:
@@ -157,6 +158,7 @@ def build(settings: Settings, store: Store | None = None, now: Callable[[], date
                                 routing_store=_eventing_routing_store(settings, events),
                                 schedule_open=lambda tenant, name, at: calendars.lookup(tenant)(name, at))  # fmt: skip
     calls = CallService(store, settings, fetcher, now, flows, numbers, calendars, routing=routing, events=events)
+    calls.twilio = TwilioApi(tokens.token)  # a flow's SMS and recordings go out with the call's account token
     admin = AdminService(store, settings, now, flows, numbers, ownership)
     deployments = DeploymentService(store, settings, now, flows, numbers, calendars)
     if routing is not None:
