@@ -120,6 +120,28 @@ EVENTS = [
       ("w", "busy", "B"), ("w", "closed", "B"), ("w", "noAgents", "B"), ("w", "failed", "C")}),
     ("record-voicemail", {}, [("recordingComplete", "A"), ("noAudio", "B"), ("hangup", None)],
      {("w", "recorded", "A"), ("w", "noAudio", "B")}),
+    ("send-to-flex", {"workflow": "WW1"}, [("callComplete", "A"), ("failedToEnqueue", "B"), ("callFailure", "C")],
+     {("w", "completed", "A"), ("w", "timeout", "A"), ("w", "callbackRequested", "A"), ("w", "voicemail", "A"),
+      ("w", "busy", "B"), ("w", "closed", "B"), ("w", "noAgents", "B"), ("w", "failed", "C")}),
+    ("split-based-on", {"input": "{{flow.variables.x}}"}, [("nomatch", "B")], {("w", "next", "B")}),
+    ("record-call", {"record_call": "true"}, [("success", "A"), ("failed", "B")],
+     {("w", "success", "A"), ("w", "failed", "B")}),
+    ("record-call", {"record_call": "true"}, [("success", "A"), ("fail", "C")],
+     {("w", "success", "A"), ("w", "failed", "C")}),
+    ("send-message", {"body": "Hi"}, [("sent", "A"), ("failed", "B")], {("w", "sent", "A"), ("w", "failed", "B")}),
+    ("send-message", {"body": "Hi"}, [("sent", "A"), ("fail", "C")], {("w", "sent", "A"), ("w", "failed", "C")}),
+    ("add-twiml-redirect", {"url": "https://x.example/t"}, [("return", "A"), ("timeout", "B"), ("fail", "C")],
+     {("w", "return", "A"), ("w", "timeout", "B"), ("w", "failed", "C")}),
+    ("add-twiml-redirect", {"url": "https://x.example/t"}, [("return", "A"), ("failed", "C")],
+     {("w", "return", "A"), ("w", "failed", "C"), ("w", "timeout", "end")}),
+    # widgets that cannot act on a call: skipped, going on by their failure (or only) event
+    ("run-subflow", {"flow_sid": "FWnotgiven"}, [("completed", "A"), ("failed", "B")], {("w", "next", "B")}),
+    ("make-outgoing-call-v2", {"to": "+14155550100"}, [("answered", "A"), ("busy", "B"), ("noAnswer", "B"),
+                                                       ("failed", "C")], {("w", "next", "C")}),
+    ("capture-payments", {"payment_amount": "10"}, [("success", "A"), ("providerError", "B")], {("w", "next", "B")}),
+    ("fork-stream", {"url": "wss://x.example"}, [("next", "A")], {("w", "next", "A")}),
+    ("send-and-wait-for-reply", {"body": "Reply"}, [("incomingMessage", "A"), ("timeout", "B"),
+                                                    ("deliveryFailure", "C")], set()),  # it ends the call
 ]  # fmt: skip
 
 
