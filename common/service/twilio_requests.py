@@ -48,11 +48,13 @@ _PATH = re.compile(r"[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,5}")
 
 def pending_request(actions: Iterable[Any]) -> dict[str, Any] | None:
     """The request a turn's actions leave the call waiting on, as stored (no credentials)."""
-    for action in actions:
+    for action in actions:  # one pass: this runs on every turn's write
         if isinstance(action, TwilioRequest):
             return {"twilio": action.path, "method": action.method, "params": [list(p) for p in action.params],
                     "purpose": action.purpose, "timeout_seconds": action.timeout_seconds}  # fmt: skip
-    return pending_http(actions)
+        if isinstance(action, HttpRequest):
+            return pending_http((action,))
+    return None
 
 
 def redirect_return(params: Mapping[str, str], query: Mapping[str, str] | None = None) -> RedirectEnded:

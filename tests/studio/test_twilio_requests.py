@@ -50,6 +50,20 @@ def test_the_pending_request_keeps_the_twilio_request_without_credentials() -> N
     assert TwilioApi(lambda sid: TOKEN).request(pending_request([http]) or {}, ACCOUNT) == http
 
 
+def test_a_recording_request_is_made_for_the_calls_own_path() -> None:
+    start = TwilioRequest("POST", "Calls/CA" + "c" * 32 + "/Recordings.json", (("RecordingChannels", "dual"),),
+                          "recording")  # fmt: skip
+    stop = TwilioRequest("POST", "Calls/CA" + "c" * 32 + "/Recordings/Twilio.CURRENT.json", (("Status", "stopped"),),
+                         "recording")  # fmt: skip
+    api = TwilioApi(lambda sid: TOKEN, "https://api.twilio.example")
+    made = [api.request(pending_request([r]) or {}, ACCOUNT) for r in (start, stop)]
+    assert [(m.url, m.body) for m in made if isinstance(m, HttpRequest)] == [
+        (f"https://api.twilio.example/2010-04-01/Accounts/{ACCOUNT}/Calls/CA{'c' * 32}/Recordings.json",
+         "RecordingChannels=dual"),
+        (f"https://api.twilio.example/2010-04-01/Accounts/{ACCOUNT}/Calls/CA{'c' * 32}/Recordings/Twilio.CURRENT.json",
+         "Status=stopped")]
+
+
 def test_a_message_is_posted_to_the_accounts_messages_with_basic_auth_and_the_form(twilio: TwilioStandIn) -> None:
     api = TwilioApi(lambda sid: TOKEN if sid == ACCOUNT else None, twilio.base)
     answer = perform(api, pending_request([MESSAGE]) or {})
