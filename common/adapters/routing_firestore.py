@@ -64,11 +64,23 @@ from common.adapters.firestore import (
     outage_errors,
     translating_outages,
 )  # fmt: skip
-from common.adapters.routing_store import Agent, Department, QueueEntry, RoutingRecord, check_statuses, path_of
+from common.adapters.firestore_support import outbox_fields, utc
+from common.adapters.routing_store import (
+    Agent,
+    Department,
+    DeriveOutbox,
+    OutboxWrite,
+    QueueEntry,
+    RoutingRecord,
+    check_statuses,
+    has_outbox,
+    path_of,
+)  # fmt: skip
 
 JSON_FIELDS = "json_fields"
 QUERIED_FIELDS = frozenset({"status", "priority", "arrived_at", "joined_at", "closed_at", "call_sid",
                             "department_ids", "revision", "tenant_id", "department_id", "id"})  # fmt: skip
+ATTEMPTS = 3  # commits read again after an outbox acknowledgement came in between
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -96,6 +108,11 @@ def record_from_doc(kind: type[RoutingRecord], doc: dict[str, Any]) -> Any:
     if isinstance(expires, datetime):  # the client's DatetimeWithNanoseconds: records hold plain ones
         doc["expires_at"] = datetime.combine(expires.date(), expires.timetz())
     return kind.model_validate(doc)
+
+
+def _outbox_of(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    value = (doc or {}).get("outbox") or []
+    return list(json.loads(value) if isinstance(value, str) else value)  # JSON text: see outbox_fields
 
 
 def _kind(record: RoutingRecord) -> type[RoutingRecord]:
@@ -259,34 +276,98 @@ class FirestoreRoutingStore:
 
     def commit(self, records: Sequence[RoutingRecord]) -> bool:
         """Read all, check revisions, one commit with a precondition per document (module docstring)."""
+        return self.commit_outbox(records, None) is not None
+
+    def commit_outbox(self, records: Sequence[RoutingRecord],
+                      derive: DeriveOutbox | None) -> list[OutboxWrite] | None:  # fmt: skip
+        """``commit``; with ``derive``, each entry and agent also carries its outbox (routing_store).
+        With ``derive``, a failed precondition is read again: revisions still the ones read mean that
+        only an outbox acknowledgement came in between, and the commit is made again (``ATTEMPTS`` in
+        all); a moved revision is a lost race (None), one read later than without outboxes."""
         paths = [path_of(r) for r in records]
         if len(set(paths)) != len(paths):
             raise ValueError(f"one commit writes a document twice: {sorted(paths)}")
         if not records:
-            return True
+            return []
         refs = [self._doc(*path.split("/")) for path in paths]
-        snaps = {snap.reference.path: snap for snap in self.client.get_all(refs, **self._read_kw)}
-        self._count(reads=len(refs))
-        batch = self.client.batch()
-        for record, ref in zip(records, refs, strict=True):
-            snap = snaps.get(ref.path)
-            stored = snap.to_dict() if snap is not None and snap.exists else None
-            if (0 if stored is None else int(stored.get("revision") or 0)) != record.revision - 1:
-                return False
-            if stored is None:
-                batch.create(ref, record_to_doc(record))
-            else:
-                assert snap is not None
-                batch.update(ref, record_to_doc(record),
-                             option=self.client.write_option(last_update_time=snap.update_time))  # fmt: skip
-        retried: list[BaseException] = []
-        try:
-            batch.commit(retry=self._commit_retry(retried), timeout=COMMIT_TIMEOUT)
-        except (self._gexc.FailedPrecondition, self._gexc.AlreadyExists, self._gexc.NotFound):
-            if not (retried and self._landed(records, refs)):
-                return False
-        self._count(writes=len(refs))
-        return True
+        for _ in range(ATTEMPTS if derive is not None else 1):  # without outboxes there are no acknowledgements
+            snaps = {snap.reference.path: snap for snap in self.client.get_all(refs, **self._read_kw)}
+            self._count(reads=len(refs))
+            batch = self.client.batch()
+            outboxes: list[tuple[str, list[dict[str, Any]]]] = []
+            for record, ref in zip(records, refs, strict=True):
+                snap = snaps.get(ref.path)
+                stored = snap.to_dict() if snap is not None and snap.exists else None
+                if (0 if stored is None else int(stored.get("revision") or 0)) != record.revision - 1:
+                    return None
+                doc = record_to_doc(record)
+                if derive is not None and has_outbox(record):
+                    before = None if stored is None else record_from_doc(_kind(record), stored).model_dump(mode="json")
+                    rows = derive(before, record.model_dump(mode="json"), _outbox_of(stored))
+                    doc.update(outbox_fields(rows))
+                    outboxes.append((ref.path, rows))
+                if stored is None:
+                    batch.create(ref, doc)
+                else:
+                    assert snap is not None
+                    batch.update(ref, doc, option=self.client.write_option(last_update_time=snap.update_time))
+            retried: list[BaseException] = []
+            try:
+                results = batch.commit(retry=self._commit_retry(retried), timeout=COMMIT_TIMEOUT)
+            except (self._gexc.FailedPrecondition, self._gexc.AlreadyExists, self._gexc.NotFound):
+                if retried and self._landed(records, refs):
+                    self._count(writes=len(refs))
+                    return [OutboxWrite(path, rows, None) for path, rows in outboxes if rows]
+                continue  # read again: a lost race answers None there, an acknowledgement commits again
+            self._count(writes=len(refs))
+            times = {ref.path: result.update_time for ref, result in zip(refs, results, strict=False)}
+            return [OutboxWrite(path, rows, times.get(path)) for path, rows in outboxes if rows]
+        return None
+
+    # -- the event outbox (routing_store's docstring) ---------------------------------------------
+
+    def ack_outbox(self, path: str, rows: Sequence[dict[str, Any]], published: Collection[str], token: Any) -> bool:
+        """One update of the two fields on the write's update time; a later write first: read, retry."""
+        ref = self._doc(*path.split("/"))
+        current = list(rows)
+        for _ in range(ATTEMPTS):
+            remaining = [r for r in current if r.get("event_id") not in published]
+            if len(remaining) == len(current):
+                return True
+            if token is not None:
+                try:
+                    ref.update(outbox_fields(remaining), option=self.client.write_option(last_update_time=token),
+                               timeout=COMMIT_TIMEOUT)  # fmt: skip
+                    self._count(writes=1)
+                    return True
+                except (self._gexc.FailedPrecondition, self._gexc.NotFound):
+                    pass
+            found = self.read_outbox(path)
+            if found is None:
+                return True
+            current, token = found
+        return False
+
+    def outboxes_since(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
+        """Two collection group ranges on ``outbox_since`` (entries, agents: each needs its
+        collection-group single-field index, terraform events_routing_outbox.tf), merged."""
+        from google.cloud.firestore import FieldFilter
+
+        found = []
+        for group in ("entries", "agents"):
+            query = (self.client.collection_group(group)
+                     .where(filter=FieldFilter("outbox_since", "<=", utc(older_than)))
+                     .order_by("outbox_since").limit(limit).select(["outbox_since"]))  # fmt: skip
+            snaps = list(query.get(**self._read_kw))
+            self._count(reads=max(1, len(snaps)))
+            found += [(snap.reference.path, utc(snap.get("outbox_since"))) for snap in snaps
+                      if snap.reference.path.startswith("tenants/")]  # fmt: skip
+        return sorted(found, key=lambda item: (item[1], item[0]))[:limit]
+
+    def read_outbox(self, path: str) -> tuple[list[dict[str, Any]], Any] | None:
+        snap = self._doc(*path.split("/")).get(field_paths=["outbox"], **self._read_kw)
+        self._count(reads=1)
+        return (_outbox_of(snap.to_dict()), snap.update_time) if snap.exists else None
 
     def _commit_retry(self, retried: list[BaseException]) -> Any:
         """A commit's retry: only errors that mean "not applied", within 2 s; each error noted in ``retried``."""

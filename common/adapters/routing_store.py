@@ -25,6 +25,14 @@ Costs, counted by the memory store as Firestore bills them (tests and benchmarks
 is 1 read per 1,000 documents counted, at least 1; a commit reads and writes each of its documents
 once (a transaction reads before it writes); a delete is 1 read and 1 write.
 
+Event outbox (queue and agent events, common/service/queue_events_store.py): ``commit_outbox`` is
+``commit`` that also writes, in each entry or agent document it commits, the fields ``outbox`` (rows
+not yet published) and ``outbox_since`` (the earliest ``occurred_at`` among them), computed by
+``derive(stored before, after, stored outbox)`` from the document the commit reads anyway: no extra
+document, read or write. These fields are the store's, not the records' (records ignore them, and a
+plain ``commit`` keeps them); ``ack_outbox`` removes published rows (one write), ``outboxes_since``
+finds what the sweeper must republish. Revisions are untouched by outbox writes.
+
 Agent reads are the per-iteration cost that grows with staffing, so ``list_agents`` takes the
 stored statuses a decision needs (``common.core.routing`` says which): a department with 40 agents
 of whom 5 are logged in costs a hold announcement 5 reads, not 40.
@@ -35,9 +43,9 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 from pydantic import Field
 
@@ -137,6 +145,27 @@ class QueueEntry(Record):
 
 
 RoutingRecord = Department | Agent | QueueEntry
+OUTBOX_FIELDS = ("outbox", "outbox_since")
+#: (the stored document as a record dump, None when created; the record committed; the stored outbox)
+#: -> the outbox to write with it. Pure: it runs inside the commit.
+DeriveOutbox = Callable[[dict[str, Any] | None, dict[str, Any], list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+class OutboxWrite(NamedTuple):
+    """An outbox that a commit wrote: the document's path, its rows, and the token to acknowledge with."""
+
+    path: str
+    rows: list[dict[str, Any]]
+    token: Any
+
+
+def outbox_since(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The earliest ``occurred_at`` of an outbox (RFC 3339 UTC strings sort as times), None when empty."""
+    return min((str(r["occurred_at"]) for r in rows), default=None)
+
+
+def has_outbox(record: RoutingRecord) -> bool:
+    return isinstance(record, Agent | QueueEntry)
 
 
 def path_of(record: RoutingRecord) -> str:
@@ -198,6 +227,29 @@ class RoutingStore(Protocol):
 
     def delete(self, record: Department | Agent) -> bool:
         """Delete if the stored revision still equals ``record.revision``; False otherwise."""
+
+    # the event outbox of entries and agents (module docstring)
+    def commit_outbox(self, records: Sequence[RoutingRecord], derive: DeriveOutbox) -> list[OutboxWrite] | None:
+        """``commit``, each entry and agent written with the outbox ``derive`` gives; None when refused
+        (where ``commit`` is False). The outboxes written that hold rows."""
+
+    def ack_outbox(self, path: str, rows: Sequence[dict[str, Any]], published: Collection[str], token: Any) -> bool:
+        """Remove ``published`` ids from the document's outbox (``rows``, as written with ``token``);
+        re-reads when a later write came first. False when it could not (the rows stay: duplicates)."""
+
+    def outboxes_since(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
+        """(path, outbox_since) of entries and agents with an outbox row from ``older_than`` or before,
+        oldest first."""
+
+    def read_outbox(self, path: str) -> tuple[list[dict[str, Any]], Any] | None:
+        """The document's outbox and the token to acknowledge it with; None when there is no document."""
+
+
+def _doc_path(doc: dict[str, Any]) -> str:
+    """``path_of`` for a stored agent or entry document."""
+    if "department_id" in doc:
+        return f"tenants/{doc['tenant_id']}/departments/{doc['department_id']}/entries/{doc['id']}"
+    return f"tenants/{doc['tenant_id']}/agents/{doc['id']}"
 
 
 class MemoryRoutingStore:
@@ -305,6 +357,10 @@ class MemoryRoutingStore:
     # -- writes ----------------------------------------------------------------------------------
 
     def commit(self, records: Sequence[RoutingRecord]) -> bool:
+        return self.commit_outbox(records, None) is not None
+
+    def commit_outbox(self, records: Sequence[RoutingRecord],
+                      derive: DeriveOutbox | None) -> list[OutboxWrite] | None:  # fmt: skip
         paths = [path_of(r) for r in records]
         if len(set(paths)) != len(paths):
             raise ValueError(f"one commit writes a document twice: {sorted(paths)}")
@@ -314,11 +370,60 @@ class MemoryRoutingStore:
             for record, (docs, key) in zip(records, slots, strict=True):
                 stored = docs.get(key)
                 if (0 if stored is None else stored["revision"]) != record.revision - 1:
-                    return False
-            for record, (docs, key) in zip(records, slots, strict=True):
-                docs[key] = record.model_dump(mode="json")
+                    return None
+            written = []
+            for record, path, (docs, key) in zip(records, paths, slots, strict=True):
+                stored = docs.get(key)
+                doc = record.model_dump(mode="json")
+                kept = {f: stored[f] for f in OUTBOX_FIELDS if stored is not None and f in stored}
+                if derive is not None and has_outbox(record):
+                    before = None if stored is None else {k: v for k, v in stored.items() if k not in OUTBOX_FIELDS}
+                    rows = derive(before, doc, list(kept.get("outbox") or ()))
+                    kept = {"outbox": copy.deepcopy(rows), "outbox_since": outbox_since(rows)}
+                    if rows:
+                        written.append(OutboxWrite(path, rows, None))
+                docs[key] = {**doc, **kept}
             self.writes += len(records)
+            return written
+
+    # -- the event outbox ------------------------------------------------------------------------
+
+    def _at(self, path: str) -> dict[str, Any] | None:
+        parts = path.split("/")
+        if len(parts) == 4 and parts[2] == "agents":
+            return self._agents.get(parts[1], {}).get(parts[3])
+        if len(parts) == 6 and parts[2] == "departments" and parts[4] == "entries":
+            return self._entries.get((parts[1], parts[3]), {}).get(parts[5])
+        return None
+
+    def ack_outbox(self, path: str, rows: Sequence[dict[str, Any]], published: Collection[str], token: Any) -> bool:
+        """One lock makes the read and the write one step: never refused (the token is not needed)."""
+        with self._lock:
+            doc = self._at(path)
+            if doc is None:
+                return True
+            outbox = doc.get("outbox") or []
+            remaining = [r for r in outbox if r["event_id"] not in published]
+            if len(remaining) != len(outbox):
+                doc["outbox"], doc["outbox_since"] = remaining, outbox_since(remaining)
+                self.writes += 1
             return True
+
+    def outboxes_since(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
+        with self._lock:
+            docs = [*(d for t in self._agents.values() for d in t.values()),
+                    *(d for e in self._entries.values() for d in e.values())]  # fmt: skip
+            since = [(_doc_path(d), datetime.fromisoformat(d["outbox_since"])) for d in docs if d.get("outbox_since")]
+            found = sorted((item for item in since if item[1] <= older_than), key=lambda item: (item[1], item[0]))
+            found = found[:limit]
+            self.reads += max(1, len(found))
+            return found
+
+    def read_outbox(self, path: str) -> tuple[list[dict[str, Any]], Any] | None:
+        with self._lock:
+            self.reads += 1
+            doc = self._at(path)
+            return None if doc is None else (copy.deepcopy(list(doc.get("outbox") or ())), doc["revision"])
 
     def delete(self, record: Department | Agent) -> bool:
         with self._lock:

@@ -148,11 +148,13 @@ class QueueDeclinedData(Attributes):
 
 class QueueAnsweredData(Attributes):
     wait_seconds: int
-    service_level_seconds: int | None = None
+    service_level_seconds: int | None = Field(None, description="the department's service-level target")
 
 
 class QueueAbandonedData(Attributes):
     wait_seconds: int
+    service_level_seconds: int | None = Field(None, description="the department's service-level target: an "
+                                                                "abandon within it is not counted against it")
 
 
 class QueueEscalatedData(Attributes):

@@ -14,15 +14,17 @@ Comparing the revision read with the one committed gives the events:
     announced_at moved                           queue.announced (position, expected_wait_seconds)
     history "offered" (agents)                   queue.offered, one per agent
     history "declined" / "released" (reason)     queue.declined (declined / no-answer / busy...)
-    history "connected" (agent)                  queue.answered (wait_seconds)
+    history "connected" (agent)                  queue.answered (wait_seconds, service_level_seconds)
     history "escalated" (action), not skipped    queue.escalated (raisePriority, overflow, callback,
                                                  voicemail, timeout; to_department)
-    status becomes abandoned                     queue.abandoned (wait_seconds)
+    status becomes abandoned                     queue.abandoned (wait_seconds, service_level_seconds)
     status becomes timeout / voicemail / ended   queue.left (timeout / voicemail / closed)
     a callback entry completes or fails          callback.completed (completed / failed, attempts)
     an agent's status changes                    agent.status_changed (from_status, to_status)
 
 Rules owned here:
+- ``service_level_seconds`` is the department's target as the host read it (None when unknown): the
+  reports compute service level per hour from the events alone.
 - Ids: source ``entry:<tenant>/<department>/<entry>`` (``agent:<tenant>/<agent>``), index
   ``revision * 64 + k`` (k: the event's place in that revision): each revision is committed once,
   so deriving it again gives the same ids and the views drop the copy.
@@ -67,7 +69,8 @@ def _new_history(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> 
     return [item for item in after.get("history") or () if item not in old]
 
 
-def entry_events(before: Mapping[str, Any] | None, after: Mapping[str, Any], now: str) -> list[CallEvent]:
+def entry_events(before: Mapping[str, Any] | None, after: Mapping[str, Any], now: str,
+                 service_level_seconds: int | None = None) -> list[CallEvent]:  # fmt: skip
     a = after
     out = _Rows(f"entry:{a['tenant_id']}/{a['department_id']}/{a['id']}", int(a.get("revision", 1)), a["tenant_id"],
                 now, call_sid=a.get("call_sid"), department_id=a.get("department_id"))  # fmt: skip
@@ -91,7 +94,8 @@ def entry_events(before: Mapping[str, Any] | None, after: Mapping[str, Any], now
                 out.add("queue.declined", at, {"reason": reason}, agent_id=agent)
         elif event == "connected":
             out.add("queue.answered", at, {"wait_seconds": int(a.get("wait_seconds") or 0),
-                                           "service_level_seconds": None}, agent_id=item.get("agent"))  # fmt: skip
+                                           "service_level_seconds": service_level_seconds},
+                    agent_id=item.get("agent"))  # fmt: skip
         elif event == "escalated" and not item.get("skipped"):
             action = str(item.get("action", ""))
             out.add("queue.escalated", at, {"action": _ACTIONS.get(action, action),
@@ -100,7 +104,8 @@ def entry_events(before: Mapping[str, Any] | None, after: Mapping[str, Any], now
     if status in _CLOSED and (before is None or before.get("status") not in _CLOSED):
         at = a.get("closed_at")
         if status == "abandoned":
-            out.add("queue.abandoned", at, {"wait_seconds": int(a.get("wait_seconds") or 0)})
+            out.add("queue.abandoned", at, {"wait_seconds": int(a.get("wait_seconds") or 0),
+                                            "service_level_seconds": service_level_seconds})  # fmt: skip
         elif status in _LEFT:
             out.add("queue.left", at, {"outcome": _LEFT[status]})
         if a.get("kind") == "callback" and status in ("completed", "callbackFailed"):

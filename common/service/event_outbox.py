@@ -41,11 +41,12 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from common.adapters.ports import CallRecord, EventPublisher, Store
+from common.adapters.routing_store import OutboxWrite, RoutingStore
 from common.core.call_events import CallFacts, derive
 from common.core.flow import CompiledFlow
 
@@ -60,6 +61,8 @@ REMEMBERED_IDS = 50_000  # published ids this process keeps, so that its next wr
 EXIT_FLUSH_SECONDS = 2.0  # at interpreter exit (a Cloud Run instance gets SIGTERM, then 10 s): publish what is queued
 
 _live: weakref.WeakSet[EventOutbox] = weakref.WeakSet()
+_HandOff = tuple[str, list[dict[str, Any]], Any, Any]  # (call sid or routing path, rows, token, routing store)
+RoutingOutboxes = RoutingStore  # the outbox half of it: ack_outbox, outboxes_since, read_outbox
 
 
 @atexit.register
@@ -67,10 +70,6 @@ def _flush_at_exit() -> None:
     for outbox in list(_live):
         with contextlib.suppress(Exception):  # exiting: what is left is in the outboxes, for the sweeper
             outbox.drain(timeout=EXIT_FLUSH_SECONDS)
-
-
-def _ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
-    return {str(r.get("event_id")) for r in rows}
 
 
 def _since(rows: Sequence[Mapping[str, Any]]) -> datetime | None:
@@ -92,7 +91,8 @@ class EventOutbox:
         """``start_dispatcher`` False: hand-offs wait on the queue until ``drain`` (tests of a crash
         between the write and the publish, and the benchmark)."""
         self.store, self.publisher, self.now = store, publisher, now
-        self._queue: queue.Queue[tuple[str, list[dict[str, Any]], Any]] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[_HandOff] = queue.Queue(maxsize=queue_size)
+        self.routing: list[RoutingOutboxes] = []  # routing stores whose entry and agent outboxes are swept
         self._dispatch = start_dispatcher
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -131,21 +131,25 @@ class EventOutbox:
         if record.outbox:
             self._hand_off(record.call_sid, list(record.outbox), token)
 
-    def emit(self, rows: list[dict[str, Any]]) -> None:
-        """Publish rows that have no outbox (queue and agent events) after the answer; never raises."""
-        if rows:
-            self._hand_off("", rows, None)
+    def routing_written(self, routing: RoutingOutboxes, writes: Sequence[OutboxWrite]) -> None:
+        """A routing commit landed with these entry and agent outboxes: publish them after the answer."""
+        for write in writes:
+            self._hand_off(write.path, list(write.rows), write.token, routing)
 
-    def _hand_off(self, call_sid: str, rows: list[dict[str, Any]], token: Any) -> None:
+    def add_routing(self, routing: RoutingOutboxes) -> None:
+        """Sweep this routing store's outboxes too (the eventing routing store registers its own)."""
+        if all(known is not routing for known in self.routing):
+            self.routing.append(routing)
+
+    def _hand_off(self, key: str, rows: list[dict[str, Any]], token: Any, routing: Any = None) -> None:
         try:
-            self._queue.put_nowait((call_sid, rows, token))
+            self._queue.put_nowait((key, rows, token, routing))
         except queue.Full:
             self.dropped += 1
-            log.warning("events: dispatcher queue full; %d events of call %r wait for the sweeper (queue and "
-                        "agent events are lost)", len(rows), call_sid)  # fmt: skip
+            log.warning("events: dispatcher queue full; %d events of %r wait for the sweeper", len(rows), key)
             return
         except Exception:
-            log.exception("events: could not hand call %r's events to the dispatcher", call_sid)
+            log.exception("events: could not hand %r's events to the dispatcher", key)
             return
         if self._dispatch:
             self._ensure_thread()
@@ -156,14 +160,35 @@ class EventOutbox:
 
     # -- off the webhook's path --------------------------------------------------------------------
 
-    def deliver(self, call_sid: str, rows: Sequence[dict[str, Any]], token: Any) -> set[str]:
+    def deliver(self, call_sid: str, rows: Sequence[dict[str, Any]], token: Any, routing: Any = None) -> set[str]:
         """Publish ``rows`` (the outbox written with ``token``) and take what was published out of the
-        call's outbox. The published ids."""
+        call's outbox (``routing``: out of that routing store's entry or agent document ``call_sid``).
+        The published ids."""
         published = self.publisher.publish(rows) if rows else set()
         if published:
             self._remember(published)
-            self.acknowledge(call_sid, rows, token, published)
+            self._acknowledge(call_sid, rows, token, published, routing)
         return published
+
+    def _acknowledge(self, key: str, rows: Sequence[dict[str, Any]], token: Any, published: set[str],
+                     routing: Any) -> bool:  # fmt: skip
+        if routing is None:
+            return self.acknowledge(key, rows, token, published)
+        try:
+            return bool(routing.ack_outbox(key, rows, published, token))
+        except Exception as exc:  # the store is down: the sweeper will republish and acknowledge
+            log.warning("events: could not acknowledge %d events of %s: %s", len(published), key, exc)
+            return False
+
+    def pending_rows(self, stored: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A routing document's outbox to write: what is stored and not yet published here, then the
+        commit's new rows (at most ``MAX_OUTBOX``, the oldest dropped, as for a call)."""
+        outbox = [r for r in stored if not self.was_published(str(r.get("event_id")))] + list(rows)
+        if len(outbox) > MAX_OUTBOX:
+            log.error("events: a routing document has %d unpublished events; dropping the oldest %d", len(outbox),
+                      len(outbox) - MAX_OUTBOX)  # fmt: skip
+            outbox = outbox[-MAX_OUTBOX:]
+        return outbox
 
     def acknowledge(self, call_sid: str, rows: Sequence[dict[str, Any]], token: Any, published: set[str]) -> bool:
         """Remove ``published`` from the outbox; compare-and-set, re-reading when a write came first.
@@ -214,7 +239,7 @@ class EventOutbox:
         now = self.now()
         found = self.store.calls_with_outbox(now - timedelta(seconds=older_than_seconds), limit)
         oldest = max(((now - since).total_seconds() for _, since in found), default=0.0)
-        republished = calls = failed = 0
+        republished = calls = failed = documents = 0
         for sid, _ in found:
             read = self.store.read_call(sid)
             if read is None or not read[0].outbox:
@@ -224,9 +249,23 @@ class EventOutbox:
             republished += len(published)
             calls += 1
             failed += len(record.outbox) - len(published)
-        return {"calls": calls, "republished": republished, "unpublished": failed,
+        more = len(found) >= limit
+        for routing in self.routing:  # the entries' and agents' outboxes (queue and agent events)
+            held = routing.outboxes_since(now - timedelta(seconds=older_than_seconds), limit)
+            oldest = max([oldest, *((now - since).total_seconds() for _, since in held)])
+            more = more or len(held) >= limit
+            for path, _ in held:
+                outbox = routing.read_outbox(path)
+                if outbox is None or not outbox[0]:
+                    continue
+                rows, token = outbox
+                published = self.deliver(path, rows, token, routing)
+                republished += len(published)
+                documents += 1
+                failed += len(rows) - len(published)
+        return {"calls": calls, "routing_documents": documents, "republished": republished, "unpublished": failed,
                 "oldest_unpublished_seconds": round(oldest, 3), "older_than_seconds": older_than_seconds,
-                "more": len(found) >= limit}  # fmt: skip
+                "more": more}  # fmt: skip
 
     # -- the dispatcher thread ---------------------------------------------------------------------
 
@@ -244,7 +283,7 @@ class EventOutbox:
             self._thread = threading.Thread(target=self._run, name="ivr-events-dispatcher", daemon=True)
             self._thread.start()
 
-    def _take(self, block: bool) -> list[tuple[str, list[dict[str, Any]], Any]]:
+    def _take(self, block: bool) -> list[_HandOff]:
         try:
             first = self._queue.get(timeout=IDLE_SECONDS) if block else self._queue.get_nowait()
         except queue.Empty:
@@ -279,25 +318,18 @@ class EventOutbox:
                 continue
             self._publish_batch(batch)
 
-    def _publish_batch(self, batch: list[tuple[str, list[dict[str, Any]], Any]]) -> None:
+    def _publish_batch(self, batch: list[_HandOff]) -> None:
         try:
-            latest: dict[str, tuple[list[dict[str, Any]], Any]] = {}
-            loose: list[dict[str, Any]] = []  # emitted rows: nothing to acknowledge
-            for sid, rows, token in batch:  # a later write of a call carries its earlier rows still unsent
-                if sid:
-                    latest[sid] = (rows, token)
-                else:
-                    loose += rows
-            rows = [r for sid, (outbox, _) in latest.items() for r in outbox if not self.was_published(r["event_id"])]
-            published = self.publisher.publish(rows + loose) if rows or loose else set()
+            latest: dict[tuple[int, str], tuple[list[dict[str, Any]], Any, Any]] = {}
+            for key, rows, token, routing in batch:  # a later write of a document carries its earlier rows unsent
+                latest[(id(routing), key)] = (rows, token, routing)
+            rows = [r for outbox, _, _ in latest.values() for r in outbox if not self.was_published(r["event_id"])]
+            published = self.publisher.publish(rows) if rows else set()
             self._remember(published)
-            if len(published & _ids(loose)) < len(loose):
-                log.warning("events: %d queue or agent events were not published and are lost",
-                            len(_ids(loose) - published))  # fmt: skip
-            for sid, (outbox, token) in latest.items():
+            for (_, key), (outbox, token, routing) in latest.items():
                 mine = published | {str(r["event_id"]) for r in outbox if self.was_published(str(r["event_id"]))}
                 if mine:
-                    self.acknowledge(sid, outbox, token, mine)
+                    self._acknowledge(key, outbox, token, mine, routing)
         except Exception:  # never let the thread die: what was not acknowledged is the sweeper's
             log.exception("events: a dispatcher batch failed; the sweeper will republish it")
         finally:

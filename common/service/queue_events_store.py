@@ -1,100 +1,109 @@
-"""Queue and agent events from department routing, without routing knowing about them.
+"""Queue and agent events from department routing, written in the commit that caused them.
 
     EventingRoutingStore(inner, outbox)      a RoutingStore (common/adapters/routing_store.py)
 
 Routing changes its state only by ``commit(records)``: each record the next revision of what it read
-(compare-and-set). This store passes every call to ``inner`` and remembers the last revisions it
-read or wrote of each entry and agent; after a commit lands, each entry or agent written is compared
-with the revision before it (common/core/queue_events.py) and the events are handed to the event
-outbox's dispatcher (``EventOutbox.emit``), off the caller's path.
+(compare-and-set). This store passes every call to ``inner``, but turns each commit into
+``inner.commit_outbox(records, derive)``: the store reads the documents a commit writes anyway, and
+``derive`` compares each entry or agent with its stored revision (common/core/queue_events.py) and
+returns the document's outbox (what is stored and not yet published, then the new rows). The outbox
+travels in the same precondition-guarded write as the revision: no extra document, read or write.
+After the commit lands, the outboxes written go to the event outbox's dispatcher
+(``EventOutbox.routing_written``), which publishes them off the caller's path and acknowledges
+(``ack_outbox``: one write per document); the sweeper republishes what is left
+(``EventOutbox.sweep`` asks ``outboxes_since``).
 
 Rules owned here:
-- A revision whose predecessor this process never saw (another instance read it) exports nothing
-  but a created entry's queue.joined: guessing a difference would invent events. Counted in
-  ``unseen``.
-- Derivation or hand-off failures are logged and never change the commit's answer.
-- Not an outbox: the events of a commit live only in this process until they are published, so an
-  instance that stops in between loses them (the call events do not: they are in the call
-  document). The entry's own ``history`` keeps what happened, for a later backfill.
+- A commit refused by its preconditions writes no rows: only events of states that exist are ever
+  published. A crash after the commit leaves the rows in the documents, for the sweeper.
+- ``before`` is the stored document, not a remembered read: every committed revision is compared
+  with its predecessor, whichever instance read it.
+- ``queue.answered`` and ``queue.abandoned`` carry the department's ``service_level_seconds``, taken
+  from the departments routing reads through this store (a department it has not seen costs one
+  read, before the commit).
+- A derivation that raises is logged and the commit goes on with the stored outbox unchanged: events
+  never change routing's answer.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from common.adapters.routing_store import Agent, QueueEntry, path_of
+from common.adapters.routing_store import Department, QueueEntry, has_outbox
 from common.core.queue_events import agent_events, entry_events
 from common.service.event_outbox import EventOutbox
 
 log = logging.getLogger("ivr.events")
 
-REMEMBERED = 20_000  # revisions of entries and agents kept to compare the next commit with
-
 
 class EventingRoutingStore:
     def __init__(self, inner: Any, outbox: EventOutbox) -> None:
         self.inner, self.outbox = inner, outbox
-        self._seen: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._levels: dict[tuple[str, str], int] = {}  # (tenant, department) -> service_level_seconds
         self._lock = threading.Lock()
-        self.unseen = 0
+        self.derive_failures = 0
+        outbox.add_routing(inner)
 
     def __getattr__(self, name: str) -> Any:  # every other method and counter is the inner store's
         return getattr(self.inner, name)
 
-    def _keep(self, found: Any) -> Any:
-        records = found if isinstance(found, list) else [found]
+    def _note(self, departments: Sequence[Department | None]) -> None:
         with self._lock:
-            for record in records:
-                if isinstance(record, QueueEntry | Agent):
-                    self._seen[(path_of(record), record.revision)] = record.model_dump(mode="json")
-                    self._seen.move_to_end((path_of(record), record.revision))
-            while len(self._seen) > REMEMBERED:
-                self._seen.popitem(last=False)
+            for d in departments:
+                if d is not None:
+                    self._levels[(d.tenant_id, d.id)] = d.settings.service_level_seconds
+
+    def get_department(self, tenant_id: str, department_id: str) -> Department | None:
+        found = self.inner.get_department(tenant_id, department_id)
+        self._note([found])
         return found
 
-    def get_entry(self, *args: Any, **kwargs: Any) -> Any:
-        return self._keep(self.inner.get_entry(*args, **kwargs))
+    def list_departments(self, tenant_id: str) -> list[Department]:
+        found = self.inner.list_departments(tenant_id)
+        self._note(found)
+        return found
 
-    def list_entries(self, *args: Any, **kwargs: Any) -> Any:
-        return self._keep(self.inner.list_entries(*args, **kwargs))
-
-    def entries_for_call(self, *args: Any, **kwargs: Any) -> Any:
-        return self._keep(self.inner.entries_for_call(*args, **kwargs))
-
-    def get_agent(self, *args: Any, **kwargs: Any) -> Any:
-        return self._keep(self.inner.get_agent(*args, **kwargs))
-
-    def list_agents(self, *args: Any, **kwargs: Any) -> Any:
-        return self._keep(self.inner.list_agents(*args, **kwargs))
+    def _service_levels(self, records: Sequence[Any]) -> dict[tuple[str, str], int]:
+        wanted = {(r.tenant_id, r.department_id) for r in records if isinstance(r, QueueEntry)}
+        with self._lock:
+            missing = wanted - set(self._levels)
+        for tenant_id, department_id in sorted(missing):
+            try:
+                self.get_department(tenant_id, department_id)
+            except Exception:  # the commit decides about the outage; the events go without the level
+                log.warning("events: could not read department %s/%s's service level", tenant_id, department_id)
+        with self._lock:
+            return {key: self._levels[key] for key in wanted if key in self._levels}
 
     def commit(self, records: Sequence[Any]) -> bool:
-        done = bool(self.inner.commit(records))
-        if done:
-            try:
-                self._export(records)
-            except Exception:
-                log.exception("events: could not derive the queue events of a routing commit")
-            self._keep(list(records))
-        return done
-
-    def _export(self, records: Sequence[Any]) -> None:
+        if not any(has_outbox(r) for r in records):
+            done = bool(self.inner.commit(records))
+            if done:  # a department written here is one this process has seen
+                self._note([r for r in records if isinstance(r, Department)])
+            return done
+        levels = self._service_levels(records)
         now = self.outbox.now().isoformat()
-        rows = []
-        for record in records:
-            if not isinstance(record, QueueEntry | Agent):
-                continue
-            with self._lock:
-                before = self._seen.get((path_of(record), record.revision - 1))
-            after = record.model_dump(mode="json")
-            if before is None and record.revision > 1:
-                self.unseen += 1
-                continue
-            derive = entry_events if isinstance(record, QueueEntry) else agent_events
-            made = derive(before, after, now)
-            rows += [r.row() for r in made]
-        if rows:
-            self.outbox.emit(rows)
+
+        def derive(before: dict[str, Any] | None, after: dict[str, Any],
+                   stored: list[dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+            try:
+                if "department_id" in after:
+                    level = levels.get((after["tenant_id"], after["department_id"]))
+                    made = entry_events(before, after, now, service_level_seconds=level)
+                else:
+                    made = agent_events(before, after, now)
+                return self.outbox.pending_rows(stored, [r.row() for r in made])
+            except Exception:
+                self.derive_failures += 1
+                log.exception("events: could not derive the queue events of a routing commit")
+                return list(stored)
+
+        written = self.inner.commit_outbox(records, derive)
+        if written is None:
+            return False
+        if written:
+            self.outbox.routing_written(self.inner, written)
+        return True

@@ -1,4 +1,4 @@
-"""Queue and agent events: department routing's commits, compared revision to revision
+"""Queue and agent events: department routing's commits, each revision compared with the stored one
 (common/core/queue_events.py) by the eventing routing store the bootstrap wires when events are on."""
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def test_a_routed_call_exports_its_queue_and_agent_events(events_stack: Stack) -
     assert answered["agent_id"] == "ann" and answered["call_sid"] == result.call_sid
     assert answered["department_id"] == "sales"
     assert any(r["type"] == "agent.status_changed" and r["data"]["to_status"] == "busy" for r in queue)
-    assert store.unseen == 0
+    assert answered["data"]["service_level_seconds"] == 30  # the department's target (the default)
+    assert store.outboxes_since(outbox.now(), 100) == []  # every routing outbox acknowledged
     assert len(outbox.publisher.rows) == len(rows)  # nothing published twice
 
 
@@ -82,7 +83,7 @@ def test_each_change_of_an_entry_is_one_event_with_a_stable_id() -> None:
         ("queue.escalated", {"action": "timeout", "to_department": None}), ("queue.left", {"outcome": "timeout"})]
     abandoned = entry(2, status="abandoned", wait_seconds=42, closed_at=now)
     assert [(e.type, e.data) for e in entry_events(entry(1), abandoned, now)] == [
-        ("queue.abandoned", {"wait_seconds": 42})]
+        ("queue.abandoned", {"wait_seconds": 42, "service_level_seconds": None})]
     assert entry_events(abandoned, entry(3, status="abandoned", wait_seconds=42, closed_at=now), now) == []
 
 
