@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-BUCKETS_MS: tuple[float, ...] = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
+BUCKETS_MS: tuple[float, ...] = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 WINDOW_MINUTES = 60
 MAX_SERIES = 64  # function x route pairs in one minute (4 functions x ~25 webhook routes fit)
 MAX_REASONS = 16  # fallback reason x function pairs in one minute (3 x 4 fit)

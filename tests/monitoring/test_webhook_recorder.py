@@ -49,7 +49,7 @@ def test_each_webhook_request_goes_into_its_minute_function_and_route() -> None:
         ("2027-01-15T08:00:00Z", "incoming_call", "voice.incoming", 1),
         ("2027-01-15T08:01:00Z", "flow_step", "voice.fallback", 1)]  # fmt: skip
     step = got["latency"][0]
-    # buckets: <10: 2, 25-50: 1, 50-100: 4, 100-250: 1, 250-500: 1, 1000-2500: 1. The 5th of 10 is the
+    # buckets: 2.5-5: 1, 5-10: 1, 25-50: 1, 50-100: 4, 100-250: 1, 250-500: 1, 1000-2500: 1. The 5th of 10 is the
     # 2nd of the four in 50-100 (interpolated to 75); the 9.5th is halfway through 1000-2500.
     assert (step["p50_ms"], step["p95_ms"], step["mean_ms"], step["max_ms"]) == (75.0, 1750.0, 286.2, 2000.0)
     assert [(f["function"], f["requests"]) for f in got["functions"]] == [("flow_step", 11), ("incoming_call", 1)]

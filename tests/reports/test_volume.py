@@ -25,11 +25,11 @@ def failing_calls() -> dict[str, Call]:
     call("L", 5).completed(20, 20, 101, "step_limit", "menu")  # the other engine guard
     call("M", 10).completed(15, 15, 3, "unhandled_outcome", "menu")  # no edge for what happened
     n = call("N", 15)  # an unhandled error: the caller heard the fallback, then hung up
-    n.add("call.fallback", 4, reason="unhandled_error", function="flow_step")
+    n.add("call.fallback", 4, reason="worker_error", region=None)
     n.completed(30, 30, 3, "caller_completed", "menu")
     o = call("O", 20)  # heard the fallback twice, its completion not arrived
-    o.add("call.fallback", 4, reason="budget_overrun", function="flow_step")
-    o.add("call.fallback", 9, reason="fallback_url", function="flow_step")
+    o.add("call.fallback", 4, reason="worker_timeout", region=None)
+    o.add("call.fallback", 9, reason="fallback_url", region=None)
     call("P", 59).completed(30, 30, 2, "hangup_node", "bye")  # a success
     return calls
 

@@ -1,17 +1,11 @@
 // Monitoring: the reports API (/api/reports/*, the same JSON as `ivr report --json`) drawn as charts
 // with their numbers in tables beside them. Only what a report serves is drawn: a report with no rows
-// says why (its own `note`), a report the stack does not serve says so, and the measures no report
-// serves yet (webhook latency, fallback answers) say where they live instead of showing a number.
+// says why (its own `note`), and a report the stack does not serve says so. Webhook latency and
+// fallback answers are the platform's (/api/reports/webhooks: the metrics carry no tenant label); the
+// tenant's own failed and fallback calls are in the call volume report.
 import {h, s, replace, field, table, uid} from "../dom.js";
 import {get, enc, ApiFailure} from "../api.js";
 import {section, select} from "../ui.js";
-
-const NOT_SERVED = [
-  ["Webhook latency", "No report serves webhook latency yet: it is measured per request in the functions' request logs " +
-    "and Cloud Monitoring (ivr.request latency_ms), not in the call events the reports read."],
-  ["Fallback answers", "No report serves fallback answers yet: the call events the reports read do not mark a call " +
-    "answered by its fallback flow or number."],
-];
 
 const percent = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
 const plain = (v) => (v === null || v === undefined ? "—" : String(v));
@@ -56,20 +50,106 @@ async function report(path, rowsKey = "rows") {
   }
 }
 
-async function volumePanel(month) {
-  const got = await report(`/api/reports/billing${month ? `?month=${enc(month)}` : ""}`);
+/** since/until (UTC days) of a month written YYYY-MM, or {} when no month is given. */
+function monthDays(month) {
+  const m = /^(\d{4})-(\d{2})$/.exec(month);
+  if (!m) return month ? {since: month} : {}; // a malformed month: the API names it (query.since)
+  const last = new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate();
+  return {since: `${month}-01`, until: `${month}-${String(last).padStart(2, "0")}`};
+}
+
+const periodOf = (r) => (r.hour ? r.hour.slice(0, 16).replace("T", " ") : r.day);
+
+/** Per period, every flow's calls added up and the success rate computed again from the sums. */
+function perPeriod(rows) {
+  const out = new Map();
+  for (const r of rows) {
+    const p = out.get(periodOf(r)) || {label: periodOf(r), started: 0, succeeded: 0, failed: 0};
+    p.started += r.calls_started; p.succeeded += r.calls_succeeded; p.failed += r.calls_failed;
+    out.set(p.label, p);
+  }
+  return [...out.values()].map((p) => ({...p, rate: p.succeeded + p.failed ? p.succeeded / (p.succeeded + p.failed) : null}));
+}
+
+async function volumePanel(month, by) {
+  const q = new URLSearchParams({by, ...monthDays(month)});
+  const got = await report(`/api/reports/volume?${q}`);
   const title = "Call volume and success rate";
   if (got.empty) return section(title, got.empty);
-  const rows = [...got.rows].sort((a, b) => a.month.localeCompare(b.month));
-  const success = (r) => (r.calls ? (r.calls - r.calls_not_completed) / r.calls : null);
+  const unit = by === "hour" ? "hour" : "day";
+  const periods = perPeriod(got.rows);
   return section(title,
-    h("p", {class: "sub"}, "Per month (the billing report's period); a call succeeds when Twilio reports it completed."),
+    h("p", {class: "sub"}, `Per UTC ${unit} of each call's start. A call fails when the caller heard the fallback ` +
+      "(an unhandled error, a webhook over its time budget, the fallback URL) or an engine guard or unhandled outcome " +
+      "ended it; success rate = succeeded / (succeeded + failed), calls in progress left out."),
     h("div", {class: "charts"},
-      chartBlock("Calls per month", rows.map((r) => ({label: r.month.slice(0, 7), value: r.calls}))),
-      chartBlock("Success rate per month", rows.map((r) => ({label: r.month.slice(0, 7), value: success(r), kind: "rate"})), percent, 1)),
-    table("Calls per month", ["Month", "Calls", "Not completed", "Success rate", "Billable minutes", "Webhook steps",
+      chartBlock(`Calls per ${unit}`, periods.map((p) => ({label: p.label, value: p.started}))),
+      chartBlock(`Success rate per ${unit}`, periods.map((p) => ({label: p.label, value: p.rate, kind: "rate"})), percent, 1)),
+    table(`Calls per ${unit} and flow`, [unit === "hour" ? "Hour (UTC)" : "Day (UTC)", "Flow", "Calls", "Completed",
+      "Succeeded", "Failed", "In progress", "Success rate", "Fallback answers"], got.rows.map((r) => [periodOf(r),
+      r.flow_id || "(no flow)", plain(r.calls_started), plain(r.calls_completed), plain(r.calls_succeeded),
+      plain(r.calls_failed), plain(r.calls_in_progress), percent(r.success_rate), plain(r.fallback_answers)])));
+}
+
+async function billingPanel(month) {
+  const got = await report(`/api/reports/billing${month ? `?month=${enc(month)}` : ""}`);
+  const title = "Calls and cost per month";
+  if (got.empty) return section(title, got.empty);
+  const rows = [...got.rows].sort((a, b) => a.month.localeCompare(b.month));
+  return section(title,
+    h("p", {class: "sub"}, "The billing report: per UTC month of each call's start."),
+    chartBlock("Calls per month", rows.map((r) => ({label: r.month.slice(0, 7), value: r.calls}))),
+    table("Calls and cost per month", ["Month", "Calls", "Not completed", "Billable minutes", "Webhook steps",
       "Platform cost", "Twilio voice"], rows.map((r) => [r.month.slice(0, 7), plain(r.calls), plain(r.calls_not_completed),
-      percent(success(r)), plain(r.billable_minutes), plain(r.webhook_steps), money(r.platform_cost_usd), money(r.twilio_voice_usd)])));
+      plain(r.billable_minutes), plain(r.webhook_steps), money(r.platform_cost_usd), money(r.twilio_voice_usd)])));
+}
+
+const ms = (v) => (v === null || v === undefined ? "—" : `${Number(v).toFixed(1)} ms`);
+
+function scopeLine(answer) {
+  const source = answer.source === "cloudmonitoring" ? "Cloud Monitoring's log-based metrics" : "this server's own recorder";
+  return h("p", {class: "sub"}, `The last ${answer.minutes} minutes of every tenant's calls on this platform ` +
+    `(the metrics carry no tenant label), from ${source}.`);
+}
+
+/** The webhooks report once for both of its panels: {answer} or {empty}. */
+async function webhooks() {
+  try {
+    return {answer: await get("/api/reports/webhooks")};
+  } catch (error) {
+    if (error instanceof ApiFailure && [404, 500, 501, 503].includes(error.status)) {
+      return {empty: h("p", {class: "unavailable"}, `Not available on this stack (/api/reports/webhooks answered ${error.status}: ${error.message}).`)};
+    }
+    throw error;
+  }
+}
+
+function latencyPanel(got) {
+  const title = "Webhook latency";
+  if (got.empty) return section(title, got.empty);
+  const rows = got.answer.functions;
+  if (!rows.length) return section(title, scopeLine(got.answer), h("p", {class: "empty-state"}, `Nothing to draw yet: ${got.answer.note || "no webhook requests."}`));
+  return section(title, scopeLine(got.answer),
+    h("div", {class: "charts"},
+      chartBlock("p50 latency per function", rows.map((r) => ({label: r.function, value: r.p50_ms})), ms),
+      chartBlock("p95 latency per function", rows.map((r) => ({label: r.function, value: r.p95_ms, kind: "loss"})), ms)),
+    table("Webhook latency per function", ["Function", "Requests", "p50", "p95", "Mean", "Slowest"],
+      rows.map((r) => [r.function, plain(r.requests), ms(r.p50_ms), ms(r.p95_ms), ms(r.mean_ms), ms(r.max_ms)])));
+}
+
+function fallbackPanel(got) {
+  const title = "Fallback answers";
+  if (got.empty) return section(title, got.empty);
+  const rows = got.answer.fallbacks;
+  const minute = (r) => r.minute.slice(11, 16);
+  if (!rows.length) {
+    return section(title, scopeLine(got.answer), h("p", {class: "empty-state"},
+      `No caller heard the fallback in the last ${got.answer.minutes} minutes.`));
+  }
+  return section(title, scopeLine(got.answer),
+    chartBlock("Fallback answers per minute and reason", rows.map((r) => ({label: `${minute(r)} ${r.reason}`, value: r.answers, kind: "loss"}))),
+    table("Fallback answers per minute", ["Minute (UTC)", "Reason", "Function", "Answers"],
+      rows.map((r) => [r.minute.slice(0, 16).replace("T", " "), r.reason, r.function, plain(r.answers)])));
 }
 
 async function costsPanel(month) {
@@ -130,6 +210,7 @@ export async function render() {
     pattern: "[0-9]{4}-[0-9]{2}-[0-9]{2}", spellcheck: "false"});
   const flow = select([["", "choose a flow"], ...flows.map((f) => [f.flowId, f.name || f.flowId])], "", {id: uid("mflow")});
   const version = select([["", "latest with calls"]], "", {id: uid("mver")});
+  const by = select([["day", "day"], ["hour", "hour"]], "day", {id: uid("mby")});
   const setVersions = (versions, current) => {
     const chosen = version.value;
     replace(version, [["", "latest with calls"], ...versions.map((v) => [v, v])].map(([v, label]) =>
@@ -139,16 +220,17 @@ export async function render() {
   const panels = h("div", {class: "panels", "aria-live": "polite", "aria-busy": "false"});
   const draw = async () => {
     panels.setAttribute("aria-busy", "true");
-    const drawn = await Promise.all([volumePanel(month.value.trim()), queuesPanel(department.value.trim(), date.value.trim()),
-      funnelPanel(flow.value, version.value, setVersions), costsPanel(month.value.trim())]);
-    replace(panels, drawn, NOT_SERVED.map(([title, why]) => section(title, h("p", {class: "empty-state"}, why))));
+    const [hooks, ...drawn] = await Promise.all([webhooks(), volumePanel(month.value.trim(), by.value),
+      queuesPanel(department.value.trim(), date.value.trim()), funnelPanel(flow.value, version.value, setVersions),
+      billingPanel(month.value.trim()), costsPanel(month.value.trim())]);
+    replace(panels, drawn.slice(0, 1), latencyPanel(hooks), fallbackPanel(hooks), drawn.slice(1));
     panels.setAttribute("aria-busy", "false");
   };
   flow.addEventListener("change", () => { replace(version, h("option", {value: ""}, "latest with calls")); draw(); });
-  for (const control of [month, department, date, version]) control.addEventListener("change", draw);
+  for (const control of [month, by, department, date, version]) control.addEventListener("change", draw);
   await draw();
   const filters = h("form", {class: "inline filters", "aria-label": "Report filters"},
-    field("Month (calls, costs)", month).row, field("Department (queues)", department).row, field("Day (queues)", date).row,
+    field("Month (calls, costs)", month).row, field("Period (call volume)", by).row, field("Department (queues)", department).row, field("Day (queues)", date).row,
     field("Flow (funnel)", flow).row, field("Version (funnel)", version).row);
   filters.addEventListener("submit", (event) => { event.preventDefault(); draw(); });
   return h("div", {}, h("h1", {}, "Monitoring"),

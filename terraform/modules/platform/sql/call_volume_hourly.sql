@@ -3,8 +3,8 @@
 -- late call.completed or call.fallback updates that hour. The calls are billing_monthly's calls.
 --   calls_started      calls of the hour
 --   calls_completed    calls whose call.completed has arrived
---   calls_failed       calls the caller heard fail: a fallback answer (call.fallback: the fallback
---                      URL, a webhook over its time budget or an unhandled error), or a completion
+--   calls_failed       calls the caller heard fail: a fallback answer (call.fallback, whatever its
+--                      reason: fallback_url, worker_error, worker_timeout, store_unavailable), or a completion
 --                      whose end_reason is an engine guard (loop_guard, step_limit) or
 --                      unhandled_outcome (the flow had no edge for what happened); counted once
 --   calls_succeeded    completed and not failed (a caller hanging up, a hangup node, a transfer,
