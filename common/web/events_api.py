@@ -13,7 +13,8 @@ Rules owned here:
   default 200, 1-1000) are checked (``SweepQuery``; an unknown parameter too): 400 naming
   ``query.<name>``. The operation is declared in ``OPERATIONS`` (the OpenAPI document, the fuzz test).
 - A run republishes every outbox holding an event older than that (``EventOutbox.sweep``: oldest
-  first, acknowledged like the dispatcher does), logs one structured line (``kind: events_sweep``,
+  first, acknowledged like the dispatcher does): the calls' and then the queue entries' and agents'
+  (``routing_documents``; ``limit`` applies to each), logs one structured line (``kind: events_sweep``,
   ``oldest_unpublished_seconds``, ``republished``, ``unpublished``, ``calls``) for the log-based
   metric and its alert, and answers the same summary. Idempotent: a second run republishes only what
   is still there, and a republished event has its id, so readers drop the copy.
@@ -55,6 +56,7 @@ class SweepResult(BaseModel):
 
     events: str = Field(description="where events go here: pubsub, duckdb, memory or off")
     calls: int
+    routing_documents: int = Field(0, description="queue entries and agents whose outbox was republished")
     republished: int
     unpublished: int = 0
     oldest_unpublished_seconds: float = 0.0
@@ -65,8 +67,8 @@ class SweepResult(BaseModel):
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("events_sweep", "POST", SWEEP, "task", "Republish the call events left unpublished in call "
-              "outboxes (Cloud Scheduler with the tasks' OIDC token, or the platform admin key)",
+    Operation("events_sweep", "POST", SWEEP, "task", "Republish the events left unpublished in call, queue "
+              "entry and agent outboxes (Cloud Scheduler with the sweeper's OIDC token, or the platform admin key)",
               query=SweepQuery, response=SweepResult, errors=(503,)),
 )  # fmt: skip
 
@@ -108,7 +110,8 @@ def handle(request: Any, svc: Any) -> Reply:
         return _error(exc)
     outbox = getattr(svc, "events", None)
     if outbox is None:
-        return _json({"events": "off", "calls": 0, "republished": 0, "unpublished": 0, "caller": how,
+        return _json({"events": "off", "calls": 0, "routing_documents": 0, "republished": 0, "unpublished": 0,
+                      "caller": how,
                       "message": "events are off on this stack (IVR_EVENTS=off): nothing to sweep"})  # fmt: skip
     try:
         summary = outbox.sweep(older, limit)
@@ -116,7 +119,8 @@ def handle(request: Any, svc: Any) -> Reply:
         log.warning("events sweep: the store did not answer: %s", exc)
         return _error(ApiError(503, "unavailable", "the store did not answer; retry"), {"Retry-After": "30"})
     level = logging.WARNING if summary["unpublished"] else logging.INFO
-    log.log(level, "events sweep: %d events of %d calls republished, %d left; oldest unpublished %.0f s",
-            summary["republished"], summary["calls"], summary["unpublished"], summary["oldest_unpublished_seconds"],
+    log.log(level, "events sweep: %d events of %d calls and %d queue entries or agents republished, %d left; "
+            "oldest unpublished %.0f s", summary["republished"], summary["calls"], summary["routing_documents"],
+            summary["unpublished"], summary["oldest_unpublished_seconds"],
             extra={"kind": "events_sweep", **summary})  # fmt: skip
     return _json({**summary, "events": svc.settings.events, "caller": how})
