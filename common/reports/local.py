@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def parse_day(value: str | None, field: str = "date") -> date | None:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):  # BigQuery's NUMERIC; the rows are JSON numbers
+        return float(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):

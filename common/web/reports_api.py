@@ -21,9 +21,10 @@ Rules owned here:
 - Where the numbers come from: the local events file of a stack whose events go to DuckDB
   (``IVR_EVENTS=duckdb``, the laptop default) or to memory (the published rows, loaded per request);
   ``IVR_EVENTS=off`` has none, and answers the empty report with a note saying so.
-  A stack that publishes to Pub/Sub has its reports in BigQuery (the views Terraform deploys), which
-  this module does not read yet: 501 says where to look. No events yet is an empty report, not an
-  error; a file held by a writer is 503 with Retry-After.
+  A stack that publishes to Pub/Sub (deployed) has its reports in BigQuery: the views Terraform
+  deploys to dataset ``ivr_analytics`` (``IVR_BIGQUERY_DATASET``) of ``GOOGLE_CLOUD_PROJECT``, read
+  by ``common.reports.bigquery`` with the same queries. No events yet is an empty report, not an
+  error; a file held by a writer, or BigQuery not answering, is 503 with Retry-After.
 - The webhooks report reads no events: the process's recorder on a local stack, Cloud Monitoring's
   log-based metrics when deployed (``common.reports.webhook_metrics``); platform-wide either way, as
   the metrics have no tenant label. Cloud Monitoring not answering is 503 with Retry-After.
@@ -52,6 +53,7 @@ from common.web.api import RETRY_AFTER_SECONDS, Reply, no_store_json, tenant_rea
 log = logging.getLogger("ivr.api.reports")
 
 PREFIX = "/api/reports"
+DEFAULT_DATASET = "ivr_analytics"  # the dataset Terraform creates (events.tf); IVR_BIGQUERY_DATASET overrides it
 
 
 #: Every operation of this module (GET, permission ``read``), for the operations table and OpenAPI.
@@ -158,10 +160,14 @@ def reports_of(svc: Any) -> Iterator[Reports]:
     if kind == "off":
         raise NoEventsFile("this stack exports no call events (IVR_EVENTS=off): set IVR_EVENTS=duckdb "
                            "(what `ivr run` does) to collect them")  # fmt: skip
-    if kind == "pubsub":
-        raise ApiError(501, "not_implemented", "this stack publishes its call events to Pub/Sub: its reports are "
-                       "the BigQuery views of dataset ivr_analytics (billing_monthly, flow_costs, node_funnel, "
-                       "queue_hourly), which this API does not read yet")  # fmt: skip
+    if kind == "pubsub":  # deployed: the events are in BigQuery, the reports are its views
+        import os
+
+        from common.reports.bigquery import BigQueryReports
+
+        yield BigQueryReports(os.environ.get("GOOGLE_CLOUD_PROJECT", ""),
+                              os.environ.get("IVR_BIGQUERY_DATASET") or DEFAULT_DATASET)  # fmt: skip
+        return
     if kind == "memory":
         rows = list(getattr(getattr(getattr(svc, "events", None), "publisher", None), "rows", []))
         import duckdb
