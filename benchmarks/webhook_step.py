@@ -100,15 +100,14 @@ def build_ours(store_kind: str) -> tuple[Any, Any, Callable[[], None]]:
 MENU_PROMPT = "For sales, press 1 or say sales. For support, press 2 or say support."
 
 
-def build_minimal() -> tuple[Any, Any]:
-    """The smallest honest webhook: Flask, the signature check, the menu TwiML. No state at all.
-    Its document is byte for byte what our incoming webhook answers (``main`` checks it)."""
-    from flask import Flask, abort, request
+def minimal_handler() -> Callable[[Any], tuple[str, int, dict[str, str]]]:
+    """The smallest honest webhook: the signature check, the menu TwiML, no state at all. Its
+    document is byte for byte what our incoming webhook answers (``main`` checks it). The
+    validator is the handler's ``validator`` attribute (``--phases`` times it)."""
+    from flask import abort
     from twilio.request_validator import RequestValidator
     from twilio.twiml.voice_response import VoiceResponse
-    from werkzeug.test import Client
 
-    app = Flask("minimal")
     validator = RequestValidator(TOKEN)
     action = f"{BASE}/webhook/voice/step?seq=2#ct=2000&rt=5000&tt=12000&rc=2&rp=ct,rt,5xx"
 
@@ -121,28 +120,57 @@ def build_minimal() -> tuple[Any, Any]:
         gather.say(MENU_PROMPT, voice="Polly.Joanna", language="en-US")
         return str(response.to_xml())
 
-    @app.post("/webhook/voice/<name>")
-    def webhook(name: str) -> tuple[str, int, dict[str, str]]:
+    def handler(request: Any) -> tuple[str, int, dict[str, str]]:
         url = BASE + request.environ["RAW_URI"]
         if not validator.validate(url, request.form, request.headers.get("X-Twilio-Signature", "")):
             abort(403)
         return menu(), 200, {"Content-Type": "text/xml; charset=utf-8"}
 
-    return Client(app, use_cookies=False), validator
+    handler.validator = validator  # type: ignore[attr-defined]
+    return handler
+
+
+def build_minimal() -> tuple[Any, Any]:
+    """``minimal_handler`` in a bare Flask app (no functions-framework): the goal's baseline."""
+    from flask import Flask, request
+    from werkzeug.test import Client
+
+    app = Flask("minimal")
+    handler = minimal_handler()
+
+    @app.post("/webhook/voice/<name>")
+    def webhook(name: str) -> tuple[str, int, dict[str, str]]:
+        return handler(request)
+
+    return Client(app, use_cookies=False), handler
+
+
+def build_minimal_function() -> tuple[Any, Any]:
+    """``minimal_handler`` served as a Cloud Function (benchmarks/minimal_function/main.py): what
+    functions-framework's layers cost, which every function of ours pays too."""
+    import functions_framework
+    from werkzeug.test import Client
+
+    here = Path(__file__).resolve().parent
+    if str(here) not in sys.path:
+        sys.path.insert(0, str(here))
+    app = functions_framework.create_app("minimal", str(here / "minimal_function" / "main.py"))
+    return Client(app, use_cookies=False), sys.modules["main"]  # create_app loaded it as "main"
 
 
 KINDS = ("incoming", "step", "transfer", "status")
 
 
-def measure(client: Any, store: Any, minimal: Any, calls: int, run: int,
-            clock: Any = None) -> dict[str, Any]:  # fmt: skip
-    """Our webhooks, each followed by one request to the minimal endpoint, so both see the same noise.
+def measure(client: Any, store: Any, minimal: Any, calls: int, run: int, clock: Any = None,
+            function: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Our webhooks, each followed by one request to the minimal endpoint (and to ``function``, the
+    minimal Cloud Function, when given), so all see the same noise.
     A call: incoming (the menu), step (silence: the menu again, the same document the minimal endpoint
     answers), transfer (2: the support department's queue), status (the caller hangs up)."""
     from common.core import twiml
 
     timings: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    cpu: dict[str, list[float]] = {kind: [] for kind in (*KINDS, "minimal")}
+    cpu: dict[str, list[float]] = {kind: [] for kind in (*KINDS, "minimal", "minimal-ff")}
     baseline: list[float] = []
     costs: dict[str, list[tuple[int, int]]] = {kind: [] for kind in KINDS}
 
@@ -156,6 +184,10 @@ def measure(client: Any, store: Any, minimal: Any, calls: int, run: int,
         with clock.request("minimal") if clock else _nothing():
             baseline.append(post(minimal, "/webhook/voice/incoming", params)[0])
         cpu["minimal"].append(CPU[-1])
+        if function is not None:
+            with clock.request("minimal-ff") if clock else _nothing():
+                post(function, "/webhook/voice/incoming", params)
+            cpu["minimal-ff"].append(CPU[-1])
         return body
 
     for index in range(calls):
@@ -190,18 +222,22 @@ def phases(calls: int) -> None:
 
     clock = webhook_phases.PhaseClock()
     client, store, cleanup = build_ours("memory")
-    minimal, validator = build_minimal()
+    minimal, handler = build_minimal()
+    function, module = build_minimal_function()
     webhook_phases.instrument(clock, store)
-    validator.validate = clock.wrap("signature check", validator.validate)
+    for validator in (handler.validator, module.handler.validator):
+        validator.validate = clock.wrap("signature check", validator.validate)
     minimal.application.view_functions["webhook"] = clock.wrap(
         "minimal handler", minimal.application.view_functions["webhook"])  # fmt: skip
-    measure(client, store, minimal, 20, run=8)
+    module.handler = clock.wrap("minimal handler", module.handler)
+    measure(client, store, minimal, 20, run=8, function=function)
     clock.totals.clear()
     clock.requests.clear()
-    measure(client, store, minimal, calls, run=9, clock=clock)
+    measure(client, store, minimal, calls, run=9, clock=clock, function=function)
     cleanup()
-    print(f"where the time goes, memory store, {calls} calls (exclusive time per phase, timers on):")
-    print(clock.table(["incoming", "step", "transfer", "minimal"]))
+    print(f"where the time goes, memory store, {calls} calls (exclusive time per phase, timers on; minimal-ff: the "
+          "minimal endpoint served by functions-framework, as our functions are):")  # fmt: skip
+    print(clock.table(["incoming", "step", "transfer", "minimal", "minimal-ff"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.disable(logging.WARNING)
     minimal, _ = build_minimal()
+    function, _ = build_minimal_function()
     for kind in ["memory"] + (["firestore"] if args.firestore else []):
         client, store, cleanup = build_ours(kind)
         try:
@@ -222,17 +259,22 @@ def main(argv: list[str] | None = None) -> int:
                                                             "To": NUMBER, "From": "+15005550006"})[1]  # fmt: skip
             theirs = post(minimal, "/webhook/voice/incoming", {"AccountSid": ACCOUNT})[1]
             assert ours == theirs, f"the minimal endpoint must answer our menu byte for byte:\n{ours}\n{theirs}"
-            measure(client, store, minimal, 20, run=0)  # warm-up: imports, compiled flow, number cache
+            assert post(function, "/webhook/voice/incoming", {"AccountSid": ACCOUNT})[1] == theirs
+            measure(client, store, minimal, 20, run=0, function=function)  # warm-up: imports, flow, number cache
             calls = args.calls if kind == "memory" else max(50, args.calls // 3)
-            result = measure(client, store, minimal, calls, run=1)
+            result = measure(client, store, minimal, calls, run=1, function=function)
         finally:
             cleanup()
         baseline, cpu = result["baseline"], result["cpu"]
         base_p50, base_p99 = percentile(baseline, 0.5), percentile(baseline, 0.99)
         base_cpu = percentile(cpu["minimal"], 0.5)
+        framework_cpu = percentile(cpu["minimal-ff"], 0.5)
         print(f"store: {kind}, {calls} calls (incoming, step, transfer, status each; number cache 5 s, the default)")
         print(f"  {'minimal':9} n={len(baseline):4}  p50 {ms(base_p50)}  p99 {ms(base_p99)}  cpu p50 {ms(base_cpu)}  "
               "(Flask endpoint: signature check + the same menu TwiML, interleaved with ours)")  # fmt: skip
+        print(f"  {'minimal-ff':9} n={len(cpu['minimal-ff']):4}  cpu p50 {ms(framework_cpu)}  "
+              f"x{framework_cpu / base_cpu:.2f} the minimal's (the same handler served by functions-framework, "
+              "as our functions are)")  # fmt: skip
         for webhook, samples in result["timings"].items():
             p50, p99, cpu50 = percentile(samples, 0.5), percentile(samples, 0.99), percentile(cpu[webhook], 0.5)
             reads = statistics.mean(r for r, _ in result["costs"][webhook])
@@ -246,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  a step (the menu again) costs x{step_cpu:.2f} the minimal endpoint's CPU and x{step:.2f} its "
               "wall-clock p50 (goal: at most x1.5; wall includes two thread wake-ups, which wait for a core "
               "on a busy machine)")  # fmt: skip
+        print(f"  against the minimal endpoint served by functions-framework: a step costs x"
+              f"{percentile(cpu['step'], 0.5) / framework_cpu:.2f} its CPU")  # fmt: skip
     if args.phases:
         phases(max(100, args.calls // 2))
     return 0

@@ -21,14 +21,21 @@ Rules owned here:
   its verbs take the transfer's place after what the turn said before it.
 - ``check`` enforces what Twilio enforces (64 kB, Gather's allowed children, Say's 4096 characters,
   at most 10 numbers per Dial) so property tests can prove the engine never emits invalid TwiML.
+- ``render`` and ``check`` are pure functions of their arguments, and one node of one flow at one
+  seq renders the same document for every caller, so both remember their latest answers
+  (``Memo``: bounded by entries and by document size). A turn whose actions hold a dict (a
+  transfer's context, a request's headers: unhashable) is rendered every time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -96,10 +103,59 @@ def _play(target: VoiceResponse, action: Play) -> None:
     target.play(url, **({"loop": action.loop} if action.loop != 1 else {}))
 
 
+class Memo:
+    """The latest ``entries`` answers of a pure function, least recently used out first; answers of
+    more than ``max_chars`` characters are not kept (a few large documents would crowd out many)."""
+
+    def __init__(self, entries: int, max_chars: int = 8 * 1024) -> None:
+        self.entries, self.max_chars = entries, max_chars
+        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(key)
+            self.hits += 1
+            return answer
+
+    def put(self, key: Hashable, answer: Any, chars: int) -> None:
+        if chars > self.max_chars:
+            return
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.entries:
+                self._answers.popitem(last=False)
+
+
+RENDERED = Memo(entries=2048)
+CHECKED = Memo(entries=2048)
+
+
 def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: str | None = None,
            queue_document: str | None = None) -> str:  # fmt: skip
     """One TwiML document for the actions of one turn; callbacks present ``next_seq``. A department
     transfer is ``queue_document``'s verbs when one is given (see the module rules), else <Enqueue>."""
+    turn = tuple(actions)
+    key = (turn, urls.base_url, next_seq, tenant, queue_document)
+    try:
+        hash(key)
+    except TypeError:  # an action holding a dict: rendered every time
+        return _render(turn, urls, next_seq, tenant, queue_document)
+    document: str | None = RENDERED.get(key)
+    if document is None:
+        document = _render(turn, urls, next_seq, tenant, queue_document)
+        RENDERED.put(key, document, len(document))
+    return document
+
+
+def _render(actions: tuple[Action, ...], urls: UrlBuilder, next_seq: int, tenant: str | None,
+            queue_document: str | None) -> str:  # fmt: skip
     response = VoiceResponse()
     spliced: list[ET.Element] = []
     action_url = urls.step(next_seq)
@@ -178,6 +234,14 @@ _WAITING = {"Gather", "Dial", "Enqueue", "Record", "Redirect", "Hangup", "Reject
 
 def check(document: str) -> list[str]:
     """Problems Twilio would refuse in ``document`` (empty when valid)."""
+    known: tuple[str, ...] | None = CHECKED.get(document)
+    if known is None:
+        known = tuple(_check(document))
+        CHECKED.put(document, known, len(document))
+    return list(known)
+
+
+def _check(document: str) -> list[str]:
     problems: list[str] = []
     if len(document.encode()) > MAX_TWIML_BYTES:
         problems.append(f"document is {len(document.encode())} bytes; Twilio accepts {MAX_TWIML_BYTES}")
