@@ -1,14 +1,17 @@
 """HTTP plumbing of the event sweeper: POST /api/events/sweep[?olderThanSeconds=N&limit=M].
 
 Cloud Scheduler starts it every minute (terraform/modules/platform/events_sweeper.tf) with an OIDC
-token of the tasks' service account, through the load balancer to ``deploy_flow``; on a laptop
-stack the platform admin key opens it too (``ivr run`` has one), for a hand-run sweep.
+token of the sweeper's own service account, through the load balancer to ``deploy_flow``; the
+platform admin key opens it too (``ivr run`` has one), for a hand-run sweep.
 
 Rules owned here:
 - The caller is checked before anything is read: the platform admin key (``Authorization: Bearer``),
-  else exactly the routing timers' check (``common/web/task_auth.py``: an OIDC token of
-  ``IVR_TASKS_SERVICE_ACCOUNT`` for ``IVR_TASKS_AUDIENCE``, or a laptop stack's shared secret).
-  401/403 with what is accepted; POST only (405); any other path under the prefix is 404.
+  else the routing timers' check (``common/web/task_auth.py``: a Google-signed OIDC token for
+  ``IVR_TASKS_AUDIENCE``, or a laptop stack's shared secret) with one account:
+  ``IVR_EVENTS_SWEEPER_SERVICE_ACCOUNT`` when set (then the tasks' account is refused here, and the
+  sweeper's is refused by the task endpoints: each identity opens one door), else
+  ``IVR_TASKS_SERVICE_ACCOUNT``. 401/403 with what is accepted; POST only (405); any other path
+  under the prefix is 404.
 - ``olderThanSeconds`` (default ``IVR_EVENTS_SWEEP_SECONDS``, 0-86400) and ``limit`` (calls per run,
   default 200, 1-1000) are checked (``SweepQuery``; an unknown parameter too): 400 naming
   ``query.<name>``. The operation is declared in ``OPERATIONS`` (the OpenAPI document, the fuzz test).
@@ -26,8 +29,10 @@ Rules owned here:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +41,7 @@ from common.adapters.ports import StoreUnavailable
 from common.service.admin import ApiError, parse
 from common.service.operations import Operation, Query
 
+SWEEPER_ACCOUNT = "IVR_EVENTS_SWEEPER_SERVICE_ACCOUNT"
 PREFIX = "/api/events"
 SWEEP = PREFIX + "/sweep"
 MAX_LIMIT = 1000
@@ -85,14 +91,24 @@ def caller(request: Any, svc: Any) -> str:
     """How the request is allowed: "platform", "oidc" or "secret"; ApiError 401/403/503 otherwise."""
     if svc.tenants.is_platform_key(request.headers.get("Authorization")):
         return "platform"
-    from common.web.routing_api import task_auth
-
     try:
-        return task_auth(svc).check(request.headers, SWEEP).how
+        return sweeper_auth(svc).check(request.headers, SWEEP).how
     except ApiError as exc:
         if exc.status in (401, 403):
             exc.message += "; or the platform admin key (Authorization: Bearer)"
         raise
+
+
+def sweeper_auth(svc: Any) -> Any:
+    """The routing timers' TaskAuth, for the sweeper's own account when one is configured."""
+    from common.web.routing_api import task_auth
+    from common.web.task_auth import TaskAuth
+
+    tasks = task_auth(svc)
+    account = getattr(svc.settings, "events_sweeper_service_account", None) or os.environ.get(SWEEPER_ACCOUNT)
+    if not account:
+        return tasks
+    return TaskAuth(dataclasses.replace(tasks.settings, tasks_service_account=account), tasks.base_url, tasks.certs)
 
 
 def handle(request: Any, svc: Any) -> Reply:

@@ -85,3 +85,45 @@ def test_events_off_answers_200_and_reads_nothing() -> None:
         assert body["events"] == "off" and body["republished"] == 0 and stack.store.reads == reads
     finally:
         bootstrap.install(None)
+
+
+SWEEPER_ACCOUNT = "ivr-prod-events-sweeper@acme-ivr.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def google(events_stack: Stack) -> object:
+    """Production's OIDC check (no secret) with a stand-in for Google's certificates."""
+    from routingkit import TASKS_ACCOUNT
+    from test_route_department import GOOGLE_CERTS, FakeGoogle, rsa_signer
+
+    from common.routing_setup import RoutingSettings
+    from common.web.task_auth import CertsCache, TaskAuth
+
+    signer, cert = rsa_signer("google-key-1")
+    fake = FakeGoogle(signer, {"google-key-1": cert})
+    assert GOOGLE_CERTS
+    base = events_stack.svc.settings.public_base_url
+    settings = RoutingSettings(tasks="cloudtasks", tasks_service_account=TASKS_ACCOUNT, tasks_audience=base,
+                               task_secret=None)  # fmt: skip
+    svc: object = events_stack.svc
+    svc.task_auth = TaskAuth(settings, base, certs=CertsCache(fake))  # type: ignore[attr-defined]
+    fake.tasks_account, fake.base = TASKS_ACCOUNT, base  # type: ignore[attr-defined]
+    return fake
+
+
+def test_the_sweeper_account_alone_opens_the_sweep_when_configured(events_stack: Stack, google: object,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    fake: object = google
+
+    def bearer(email: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {fake.token(email=email, aud=fake.base)}"}  # type: ignore[attr-defined]
+
+    tasks = fake.tasks_account  # type: ignore[attr-defined]
+    before = events_stack.api("POST", SWEEP, key=None, headers=bearer(tasks))
+    assert (before.status_code, before.get_json()["caller"]) == (200, "oidc")  # no sweeper account: the tasks'
+    monkeypatch.setenv("IVR_EVENTS_SWEEPER_SERVICE_ACCOUNT", SWEEPER_ACCOUNT)
+    mine = events_stack.api("POST", SWEEP, key=None, headers=bearer(SWEEPER_ACCOUNT))
+    assert (mine.status_code, mine.get_json()["caller"]) == (200, "oidc")
+    refused = events_stack.api("POST", SWEEP, key=None, headers=bearer(tasks))
+    assert refused.status_code == 403 and SWEEPER_ACCOUNT in refused.get_json()["error"]["message"]
+    assert events_stack.api("POST", SWEEP, key=None, headers=PLATFORM).status_code == 200  # a hand-run sweep

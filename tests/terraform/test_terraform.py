@@ -389,6 +389,7 @@ EXPECTED_COLUMNS = {
     "schema_version": ("INT64", "REQUIRED"),
     "department_id": ("STRING", "NULLABLE"),
     "agent_id": ("STRING", "NULLABLE"),
+    "event_index": ("INT64", "NULLABLE"),
 }
 
 
