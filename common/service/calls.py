@@ -52,10 +52,11 @@ from common.core.call import (
 )  # fmt: skip
 from common.core.errors import EngineError
 from common.service.call_caches import FlowCache, NumberCache, ScheduleCache
-from common.service.call_records import SEQ, completed_event, confidence, count, pending_http
+from common.service.call_records import SEQ, completed_event, confidence, count
 from common.service.call_routing import DepartmentCalls, Finished
 from common.service.event_outbox import EventOutbox, same_but_outbox
 from common.service.http_slots import HttpSlots, SingleFlight, SlotsFull
+from common.service.twilio_requests import TwilioApi, pending_request, redirect_return
 
 if TYPE_CHECKING:
     from common.core.flow import CompiledFlow
@@ -113,6 +114,9 @@ class CallService:
         self.http_flights = SingleFlight(keep_seconds=30.0)
         self.events = events  # the event outbox (common/service/event_outbox.py); None: no events exported
         self.rewrites = 0  # turns written again because an events acknowledgement landed first
+        # SMS and recordings through each account's REST API (twilio_requests.py); the bootstrap gives it
+        # the accounts' tokens (without them every such request is the node's failed outcome)
+        self.twilio = TwilioApi(None)
 
     # -- incoming --------------------------------------------------------------------------------
 
@@ -147,7 +151,7 @@ class CallService:
             events=[{"type": "call.routed", "seq": done.state.seq, "at": stamp, "nodeId": None,
                      "data": {"deployment": number.deployment.id, "flowId": flow_id, "version": version,
                               "reason": why}}, *done.events],
-            pending_http=pending_http(done.actions),
+            pending_http=pending_request(done.actions),
         )  # fmt: skip
         record = self._with_events(record, None, record.events, flow, number.environment)
         if self._save(record, None) is not None:
@@ -161,8 +165,10 @@ class CallService:
 
     # -- step ------------------------------------------------------------------------------------
 
-    def step(self, params: Mapping[str, str], seq_text: str, deadline: float | None = None) -> str:
-        """``deadline`` (time.monotonic()) bounds an HTTP node's request so the answer stays in budget."""
+    def step(self, params: Mapping[str, str], seq_text: str, deadline: float | None = None,
+             query: Mapping[str, str] | None = None) -> str:
+        """``deadline`` (time.monotonic()) bounds an HTTP node's request so the answer stays in budget;
+        ``query``: the step URL's query (what other TwiML hands back to a redirect node)."""
         sid, account = params.get("CallSid", ""), params.get("AccountSid", "")
         found = self.store.read_call(sid) if sid else None
         if found is None:
@@ -179,7 +185,7 @@ class CallService:
         state = CallState.model_validate(record.state)
         if state.department_wait is not None:
             return record.twiml  # the caller holds in a department: only its routing webhooks move the call
-        return self.advance(record, token, state, lambda: self._event(state, params, record, deadline))
+        return self.advance(record, token, state, lambda: self._event(state, params, record, deadline, query))
 
     def _late_recording(self, record: CallRecord, token: Any, params: Mapping[str, str], seq: int) -> bool:
         """Keep a recording whose Record action arrives after the call moved on without it: the status
@@ -239,7 +245,7 @@ class CallService:
                http_ms: int | None = None) -> str:  # fmt: skip
         changes = {"seq": done.state.seq, "state": done.state.model_dump(mode="json"), "twiml": done.document,
                    "status": done.state.status, "updated_at": self.now().isoformat(),
-                   "pending_http": pending_http(done.actions)}  # fmt: skip
+                   "pending_http": pending_request(done.actions)}  # fmt: skip
         for _ in range(3):
             updated = record.model_copy(update={**changes, "events": (record.events + done.events)[-MAX_EVENTS:]})
             if self._save(self._with_events(updated, record, done.events, flow, http_ms=http_ms), token) is not None:
@@ -268,7 +274,7 @@ class CallService:
         return saved
 
     def _event(self, state: CallState, params: Mapping[str, str], record: CallRecord,
-               deadline: float | None) -> InboundEvent:  # fmt: skip
+               deadline: float | None, query: Mapping[str, str] | None = None) -> InboundEvent:  # fmt: skip
         waiting = state.waiting
         if waiting == "input":
             digits, speech = params.get("Digits", ""), params.get("SpeechResult", "")
@@ -284,8 +290,12 @@ class CallService:
         if waiting == "record":
             return RecordingEnded(params.get("RecordingUrl") or None, count(params.get("RecordingDuration")),
                                   params.get("Digits"), params.get("RecordingSid"))  # fmt: skip
+        if waiting == "redirect":
+            return redirect_return(params, query)
         if waiting == "http" and record.pending_http:
-            request = HttpRequest(**record.pending_http)
+            request = self.twilio.request(record.pending_http, record.account_sid)
+            if isinstance(request, HttpCompleted):
+                return request  # a Twilio request that cannot be made (no token): the node's failed outcome
             timeout = min(request.timeout_seconds, self.settings.http_node_timeout)
             if deadline is not None:  # keep time to write the new state and answer within budget
                 timeout = min(timeout, deadline - time.monotonic() - WRITE_RESERVE_SECONDS)

@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
+
 from common import observability
 from common.bootstrap import Services
 from common.core import twiml
@@ -102,8 +104,6 @@ def signed_urls(url: str) -> Iterator[str]:
     emitted it (with the connection-override fragment), each also with the default port added or
     removed: the variants twilio's ``RequestValidator.validate`` accepts. Lazily: a genuine request
     usually stops at the first."""
-    from twilio.request_validator import add_port, remove_port
-
     seen: set[str] = set()
     for candidate in (url, f"{url}#{CONNECTION_OVERRIDES}"):
         yield candidate
@@ -120,8 +120,6 @@ def verify(request: Any, svc: Services) -> str | None:
     candidate URLs one at a time (``signed_urls``) and the first match ends the check: a genuine
     request costs one HMAC where ``RequestValidator.validate`` computes two per URL, and the URLs
     accepted are exactly the ones it accepts."""
-    from twilio.request_validator import RequestValidator, compare
-
     signature = request.headers.get("X-Twilio-Signature")
     if not signature:
         return "missing X-Twilio-Signature"
@@ -157,7 +155,8 @@ def refusal(request: Any, svc: Services) -> tuple[str, int, dict[str, str]] | No
 
 
 def form(request: Any) -> dict[str, str]:
-    return {key: request.form.get(key, "")[:MAX_FIELD_CHARS] for key in request.form}
+    """The first value of each field, cut to ``MAX_FIELD_CHARS`` (``items()``: one pass over the form)."""
+    return {key: value[:MAX_FIELD_CHARS] for key, value in request.form.items()}
 
 
 def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
@@ -182,7 +181,7 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     elif name == "incoming":
         job = pool.submit(svc.calls.incoming, params)
     else:
-        job = pool.submit(svc.calls.step, params, request.args.get("seq", ""), deadline)
+        job = pool.submit(svc.calls.step, params, request.args.get("seq", ""), deadline, request.args)
     try:
         result = job.result(timeout=max(0.0, deadline - time.monotonic()))
     except Forbidden as exc:
