@@ -94,6 +94,22 @@ VOLUME = (
     Column("failed_guard", "guard", _count), Column("failed_unhandled_outcome", "unhandled", _count),
     Column("failed_fallback", "fallback", _count), Column("fallback_answers", "fallbacks", _count),
 )  # fmt: skip
+def _ms(value: Any) -> str:
+    return f"{value:,.1f}"
+
+
+WEBHOOK_FUNCTIONS = (
+    _label("function", "function"), Column("requests", "requests", _count), Column("p50_ms", "p50 ms", _ms),
+    Column("p95_ms", "p95 ms", _ms), Column("mean_ms", "mean ms", _ms), Column("max_ms", "max ms", _ms),
+)  # fmt: skip
+WEBHOOK_ROUTES = (
+    _label("minute", "minute (UTC)"), _label("function", "function"), _label("route", "route"),
+    Column("requests", "requests", _count), Column("p50_ms", "p50 ms", _ms), Column("p95_ms", "p95 ms", _ms),
+)  # fmt: skip
+FALLBACKS = (
+    _label("minute", "minute (UTC)"), _label("reason", "reason"), _label("function", "function"),
+    Column("answers", "answers", _count),
+)  # fmt: skip
 FUNNEL = (
     _label("node_id", "node"), _label("node_type", "type"), Column("average_step", "step", _seconds),
     Column("callers", "callers", _count), Column("entered", "entered", _count), Column("left", "left", _count),

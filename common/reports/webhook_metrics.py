@@ -2,6 +2,7 @@
 
     CloudMonitoringWebhooks(project).read(minutes=60, now=datetime)   the recorder's snapshot shape
     source_from_env(os.environ)       "cloudmonitoring" or "process" (the local recorder)
+    answer(minutes, source, project)  the webhooks report's JSON (the API's and ``ivr report webhooks``)
 
 Rules owned here:
 - The numbers are the log-based metrics Terraform defines (monitoring_metrics.tf):
@@ -150,3 +151,20 @@ class CloudMonitoringWebhooks:
         functions = [{"function": f, **_latency_row(m.bounds, m.counts, m.requests, m.total / m.requests)}
                      for f, m in sorted(merged.items())]  # fmt: skip
         return {"latency": latency, "functions": functions, "fallbacks": fallbacks}
+
+
+def answer(minutes: int, source: str, project: str = "", now: datetime | None = None,
+           filters: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The webhooks report: ``source`` "process" (this process's recorder) or "cloudmonitoring"."""
+    from common.reports.webhook_recorder import RECORDER
+
+    body: dict[str, Any] = {"report": "webhooks", "filters": dict(filters or {}), "source": source,
+                            "scope": "platform", "minutes": minutes}  # fmt: skip
+    if source == "cloudmonitoring":
+        body.update(CloudMonitoringWebhooks(project).read(minutes, now or datetime.now(UTC)))
+    else:
+        body.update(RECORDER.snapshot(minutes))
+        if not body["latency"]:
+            body["note"] = (f"no webhook requests in the last {minutes} minutes in this process (a local stack "
+                            "runs every function in the process that serves this API)")  # fmt: skip
+    return body

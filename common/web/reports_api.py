@@ -189,32 +189,18 @@ def reports_of(svc: Any) -> Iterator[Reports]:
 def _webhooks(filters: dict[str, str | None]) -> Reply:
     import os
 
-    from common.reports.webhook_metrics import CloudMonitoringWebhooks, source_from_env
-    from common.reports.webhook_recorder import RECORDER
+    from common.reports import webhook_metrics
 
-    minutes = int(filters.get("minutes") or 60)
-    source = source_from_env(os.environ)
-    body: dict[str, Any] = {"report": "webhooks", "filters": {k: v for k, v in filters.items() if v is not None},
-                            "source": source, "scope": "platform", "minutes": minutes}  # fmt: skip
-    if source == "cloudmonitoring":
-        try:
-            body.update(CloudMonitoringWebhooks(os.environ.get("GOOGLE_CLOUD_PROJECT", "")).read(minutes, _now()))
-        except Exception as exc:  # the client's errors are many types; none of them is the caller's fault
-            log.error("API GET %s/webhooks: Cloud Monitoring did not answer: %s", PREFIX, exc)
-            raise ApiError(503, "metrics_unavailable", "Cloud Monitoring did not answer; retry in a few "
-                           "seconds") from exc  # fmt: skip
-    else:
-        body.update(RECORDER.snapshot(minutes))
-        if not body["latency"]:
-            body["note"] = (f"no webhook requests in the last {minutes} minutes in this process (a local stack "
-                            "runs every function in the process that serves this API)")  # fmt: skip
+    given = {k: v for k, v in filters.items() if v is not None}
+    source = webhook_metrics.source_from_env(os.environ)
+    try:
+        body = webhook_metrics.answer(int(given.get("minutes") or 60), source,
+                                      os.environ.get("GOOGLE_CLOUD_PROJECT", ""), filters=given)  # fmt: skip
+    except Exception as exc:  # the client's errors are many types; none of them is the caller's fault
+        log.error("API GET %s/webhooks: Cloud Monitoring did not answer: %s", PREFIX, exc)
+        raise ApiError(503, "metrics_unavailable", "Cloud Monitoring did not answer; retry in a few "
+                       "seconds") from exc  # fmt: skip
     return _json(body)
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def _report(request: Any, svc: Any, op: _Route, params: dict[str, str]) -> Reply:
