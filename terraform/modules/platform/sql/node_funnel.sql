@@ -7,7 +7,10 @@
 --   ended            calls that ended at this node, for any reason (a hangup node, a transfer...)
 --   seconds_total / seconds_average   time spent at the node: node.left's duration_ms
 --   average_step     mean position of the node in its calls (1 = first node entered): the order
---                    a funnel is drawn in
+--                    a funnel is drawn in. The events of one webhook share occurred_at, so a call's
+--                    nodes are ordered by occurred_at, then event_index (the event's position in the
+--                    call's stream); rows written before event_index existed (null) fall back to
+--                    event_id, which is stable but not the call's order.
 -- A call is counted under the flow and version its events carry.
 WITH events AS (
   SELECT * FROM `${project}.${dataset}.call_events_unique` WHERE call_sid IS NOT NULL
@@ -22,7 +25,8 @@ steps AS (
     tenant_id,
     call_sid,
     node_id,
-    ROW_NUMBER() OVER (PARTITION BY tenant_id, call_sid ORDER BY occurred_at, event_id) AS step
+    ROW_NUMBER() OVER (PARTITION BY tenant_id, call_sid ORDER BY occurred_at, IFNULL(event_index, -1), event_id)
+      AS step
   FROM events
   WHERE type = 'node.entered'
 ),

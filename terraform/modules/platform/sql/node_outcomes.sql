@@ -1,6 +1,9 @@
 -- node_outcomes: per tenant, flow, version, node and outcome: how callers left the node.
 -- outcome is node.left's outcome, the edge label taken ("success", "failed", "1", "timeout"...).
--- seconds_* is the time spent at the node before leaving by that outcome (duration_ms).
+-- seconds_* is the time spent at the node before leaving by that outcome (duration_ms, measured when
+-- the event was derived, so it does not depend on the order rows arrive in).
+-- Only counts: nothing here depends on the order of a call's events. Readers that draw outcomes in
+-- funnel order sort them by node_funnel's average_step (ordered by occurred_at, event_index).
 WITH events AS (
   SELECT * FROM `${project}.${dataset}.call_events_unique` WHERE call_sid IS NOT NULL
 ),
