@@ -62,8 +62,9 @@ def test_the_funnel_orders_one_webhooks_nodes_by_event_index() -> None:
     rows = [r for c in calls for r in c.rows]
     # Within the first webhook the ids alone would put greet or menu before start in some calls:
     # the order the view used before event_index existed.
-    first_by_id = [min((r for r in c.rows if r["type"] == "node.entered" and r["occurred_at"] == c.rows[0]["occurred_at"]),
-                       key=lambda r: r["event_id"])["node_id"] for c in calls]  # fmt: skip
+    first = [[r for r in c.rows if r["type"] == "node.entered" and r["occurred_at"] == c.rows[0]["occurred_at"]]
+             for c in calls]  # fmt: skip
+    first_by_id = [min(entered, key=lambda r: r["event_id"])["node_id"] for entered in first]
     assert set(first_by_id) != {"start"}
     connection = connection_with(rows)
     found = connection.execute("SELECT node_id, average_step, entered, callers, \"left\", ended FROM node_funnel "
