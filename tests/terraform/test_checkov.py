@@ -37,8 +37,8 @@ EXPECTED_SKIPS = {
                    *(f'google_bigquery_table.report_view_base["{v}"]'
                      for v in ("call_events_unique", "platform_prices")),
                    *(f'google_bigquery_table.report_view_calls["{v}"]'
-                     for v in ("call_costs", "node_funnel", "node_outcomes", "queue_hourly")),
-                   *(f'google_bigquery_table.report_view_summaries["{v}"]' for v in ("billing_monthly", "flow_costs"))},
+                     for v in ("call_costs", "call_volume_hourly", "node_funnel", "node_outcomes", "queue_hourly")),
+                   *(f'google_bigquery_table.report_view_summaries["{v}"]' for v in ("billing_monthly", "call_volume_daily", "flow_costs"))},
     "CKV_GCP_62": {"google_storage_bucket.function_sources"},
 }
 

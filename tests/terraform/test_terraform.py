@@ -281,6 +281,9 @@ def test_least_privilege_roles() -> None:
             continue
         if grant["role"] == "roles/datastore.user":
             assert "condition" not in grant, name
+        elif grant["role"] in ("roles/monitoring.metricWriter", "roles/monitoring.viewer", "roles/bigquery.jobUser"):
+            # deploy_flow only: queue gauges written, webhook metrics read, report views queried (monitoring_iam.tf)
+            assert grant["member"] == 'serviceAccount:${google_service_account.function["deploy_flow"].email}', name
         elif grant["role"] in ("roles/secretmanager.secretAccessor", "roles/secretmanager.secretVersionAdder",
                                "${google_project_iam_custom_role.tenant_token_secret_deleter.id}"):
             # Project-wide Secret Manager roles only under the twilio-token-* condition.
