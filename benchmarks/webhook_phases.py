@@ -33,8 +33,8 @@ PHASES: tuple[tuple[str, str], ...] = (
     ("thread hand-off", "submit to the voice worker, take the answer"),
     ("store read", "memory store read (copy)"),
     ("store write", "memory store write (copy)"),
-    ("model validation", "CallRecord / CallState"),
-    ("serialisation", "model_dump / model_copy"),
+    ("model validation", "CallRecord / CallState (from dicts or JSON)"),
+    ("serialisation", "model_dump(_json) / model_copy"),
     ("engine", "engine.step"),
     ("routing hooks", "departments: live, call info, finish"),
     ("TwiML rendering", "twiml.render"),
@@ -158,8 +158,9 @@ def instrument(clock: PhaseClock, store: Any) -> None:
     store.write_call = clock.wrap("store write", store.write_call)
     store.create_call = clock.wrap("store write", store.create_call)
     for model in (ports.CallRecord, call.CallState):
-        setattr(model, "model_validate", clock.wrap("model validation", model.model_validate))  # noqa: B010
-        for method in ("model_dump", "model_copy"):
+        for method in ("model_validate", "model_validate_json"):
+            setattr(model, method, clock.wrap("model validation", getattr(model, method)))
+        for method in ("model_dump", "model_dump_json", "model_copy"):
             setattr(model, method, clock.wrap("serialisation", getattr(model, method)))
     engine.step = clock.wrap("engine", engine.step)
     twiml.render = clock.wrap("TwiML rendering", twiml.render)

@@ -27,6 +27,10 @@ read and write counters as JSON, so a load run can report store operations per c
 stacks ``local_app_factory`` builds, how many times each store method was called (``methods``: the
 capacity plan maps them to Firestore collections). It is served by this dispatcher, which only a
 local stack uses; deployed functions never route it.
+
+``IVR_LOCAL_STALL=NUMBER[,NUMBER...]:SECONDS`` (stacks ``local_app_factory`` builds) makes every store
+read and write of the calls to those numbers wait that long first: the stalling store of a load run
+with faults (benchmarks/load_faults.py); other calls are not touched.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
+
+STALL_ENV = "IVR_LOCAL_STALL"  # = common.loadgen.faults.STALL_ENV (not imported: it is off the webhook path)
 
 #: (path prefix, function) in match order: the first prefix that matches wins.
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -250,6 +256,10 @@ def local_app_factory(port: int, store: str) -> Callable[[], WsgiApp]:
         bootstrap.seed_demo(svc, env.get("IVR_API_KEY", config.DEV_API_KEY),
                             number=env.get("IVR_DEMO_NUMBER", bootstrap.DEMO_NUMBER))  # fmt: skip
         bootstrap.install(svc)
+        if env.get(STALL_ENV):  # a load run's stalling store (common/loadgen/faults.py)
+            from common.loadgen.faults import install_stall
+
+            install_stall(svc.store, env[STALL_ENV])
         count_methods("store", svc.store)
         if svc.routing is not None and svc.routing.store is not svc.store:
             count_methods("routing", svc.routing.store)

@@ -1,7 +1,9 @@
 """What a load run measured: percentiles per webhook kind, errors, TwiML violations, store cost per
 call, as a JSON document, a one-screen summary and an SVG latency chart (no plotting library).
 
-Percentiles are nearest-rank over every request of a kind (duplicates are their own kind,
+Errors, degraded answers and TwiML violations are also counted per scenario (``byScenario``, each
+request found by its CallSid), so a run that mixes faults with healthy calls shows whether the
+healthy ones were touched. Percentiles are nearest-rank over every request of a kind (duplicates are their own kind,
 ``step (duplicate)``). Calls per second counts calls that ended, over the time from the first
 arrival to the last end. Store reads and writes per call are the difference of the stack's
 counters before and after, divided by the calls that ended: exact when only this run used the stack.
@@ -94,8 +96,38 @@ def summarise(outcome: RunOutcome, before: dict[str, Any] | None = None,
                                           "samples": outcome.recorder.mismatches[:5]},
         "callProblems": {"total": sum(problems.values()), "top": dict(problems.most_common(10))},
         "store": _per_call(before, after, len(finished)),
+        "byScenario": scenario_table(outcome, samples),
         "timeline": timeline(samples),
     }  # fmt: skip
+
+
+def scenario_table(outcome: RunOutcome, samples: list[Sample]) -> dict[str, dict[str, Any]]:
+    """Per scenario: calls ended, webhooks (duplicates included), errors, degraded answers, TwiML
+    violations, calls with problems, and the p95 latency of its webhooks."""
+    table: dict[str, dict[str, Any]] = {}
+    latencies: dict[str, list[float]] = {}
+    for name in dict.fromkeys(outcome.scenario_of.values()):
+        table[name] = {"calls": 0, "webhooks": 0, "errors": 0, "degraded": 0, "twimlViolations": 0,
+                       "withProblems": 0}  # fmt: skip
+        latencies[name] = []
+    for call in outcome.finished:
+        row = table.setdefault(call.scenario, {"calls": 0, "webhooks": 0, "errors": 0, "degraded": 0,
+                                               "twimlViolations": 0, "withProblems": 0})  # fmt: skip
+        row["calls"] += 1
+        row["withProblems"] += bool(call.result.problems)
+    for sample in samples:
+        scenario = outcome.scenario_of.get(sample.call_sid)
+        if scenario is None:
+            continue
+        row = table[scenario]
+        row["webhooks"] += 1
+        row["errors"] += sample.error is not None
+        row["degraded"] += sample.degraded
+        row["twimlViolations"] += len(sample.violations)
+        latencies[scenario].append(sample.seconds)
+    for name, row in table.items():
+        row["p95Ms"] = _ms(percentile(sorted(latencies.get(name, [])), 0.95))
+    return table
 
 
 def timeline(samples: list[Sample], bucket: float = 1.0) -> list[dict[str, Any]]:
@@ -139,6 +171,11 @@ def text(result: dict[str, Any]) -> str:
     if result["callProblems"]["total"]:
         lines.append(f"call problems: {result['callProblems']['total']}" + "".join(
             f"\n  {n:6d}  {what}" for what, n in result["callProblems"]["top"].items()))  # fmt: skip
+    if len(result.get("byScenario") or {}) > 1:
+        lines.append(f"{'scenario':48} {'calls':>6} {'hooks':>6} {'errors':>6} {'degr.':>6} {'TwiML':>6} {'p95 ms':>8}")
+        for name, row in result["byScenario"].items():
+            lines.append(f"{name[:48]:48} {row['calls']:6d} {row['webhooks']:6d} {row['errors']:6d} "
+                         f"{row['degraded']:6d} {row['twimlViolations']:6d} {row['p95Ms']:8.1f}")  # fmt: skip
     store = result["store"]
     if store:
         per = ", ".join(f"{k} {v}" for k, v in store.items() if k != "store")

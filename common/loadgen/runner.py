@@ -89,6 +89,7 @@ class RunOutcome:
     cut_off: int = 0  # calls still going at max_seconds
     not_started: int = 0
     peak_active: int = 0
+    scenario_of: dict[str, str] = field(default_factory=dict)  # call sid -> the scenario it plays
 
 
 class _Call:
@@ -124,7 +125,9 @@ class Runner:
             for index, at in enumerate(arrival_times(plan.calls, plan.rate, plan.ramp)):
                 scenario = self.mix.pick(rng)
                 caller = f"+1555{index % 10_000_000:07d}"
-                session = sim.start(scenario.number, caller, list(scenario.inputs), "CA" + secrets.token_hex(16))
+                sid = "CA" + secrets.token_hex(16)
+                session = sim.start(scenario.number, caller, list(scenario.inputs), sid)
+                outcome.scenario_of[sid] = scenario.name
                 self._push(began + at, _Call(scenario, session, at))
         deadline = began + plan.max_seconds
         threads = [threading.Thread(target=self._work, args=(outcome, deadline), daemon=True, name=f"load-{i}")

@@ -57,6 +57,7 @@ class Sample:
     violations: tuple[str, ...] = ()
     duplicate: bool = False
     degraded: bool = False  # answered with the apology and the fallback destination
+    call_sid: str = ""  # the request's CallSid: which call (and so which scenario) it belongs to
 
 
 class Recorder:
@@ -135,7 +136,7 @@ class Transport:
             violations = tuple(twiml.check(body))
         degraded = status == 200 and TROUBLE in body
         self.recorder.add(Sample(kind, began - self.recorder.began, seconds, status, error, violations, duplicate,
-                                 degraded))  # fmt: skip
+                                 degraded, params.get("CallSid", "")))  # fmt: skip
         return status, body
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:

@@ -2,6 +2,7 @@
 gunicorn or werkzeug on a free port, the memory store, the demo tenant seeded.
 
     served("gunicorn", threads=32) -> "http://127.0.0.1:PORT"    (stopped when the test ends)
+    served(extra_env={"IVR_LOCAL_STALL": "+13072240014:3"})       (more environment for the stack)
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ def served() -> Iterator[Callable[..., str]]:
     started: list[subprocess.Popen[bytes]] = []
     logs: list[Any] = []
 
-    def start(server: str = "gunicorn", threads: int = 32, backlog: int | None = None) -> str:
+    def start(server: str = "gunicorn", threads: int = 32, backlog: int | None = None,
+              extra_env: dict[str, str] | None = None) -> str:  # fmt: skip
         port = _free_port()
         command = [sys.executable, "-m", "common.devserver", "--port", str(port), "--server", server,
                    "--threads", str(threads)]  # fmt: skip
         if backlog is not None:
             command += ["--backlog", str(backlog)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "FIRESTORE_EMULATOR"))}
+        env.update(extra_env or {})
         # Its log goes to a file: a pipe nobody reads fills up and blocks the server mid-request.
         log = tempfile.TemporaryFile()  # noqa: SIM115  # closed when the fixture ends
         process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
