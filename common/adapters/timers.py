@@ -17,6 +17,10 @@ Rules every implementation keeps:
   names that do not fit ``[A-Za-z0-9_-]{1,450}`` are replaced by their full hash.
 - Delivery is at least once: Cloud Tasks redelivers on any non-2xx answer and may deliver twice even
   after a 2xx. Handlers are idempotent; the timers do not try to be exactly-once.
+- ``CloudTasksTimers`` may spread timers over several queues (one queue dispatches at most 500
+  tasks/s: docs/capacity.md): each timer goes to the queue ``shard_of(name, N)`` picks, a hash of
+  its name, so a name always lands in the same queue (Cloud Tasks refuses a reused task id only
+  within a queue) and one department's timers spread over all of them.
 - ``schedule`` never raises: a failure is logged and returns False. Every caller has the periodic
   dispatch sweep as its safety net, and a webhook must not fail because a timer could not be set.
 
@@ -69,6 +73,11 @@ def task_id(name: str) -> str:
     if NAME_PATTERN.fullmatch(name):
         return f"{digest[:16]}-{name}"
     return digest  # too long or foreign characters: the whole hash stands in for it
+
+
+def shard_of(name: str, count: int) -> int:
+    """Which of ``count`` queues the timer ``name`` goes to (0 <= result < count)."""
+    return int(hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % count
 
 
 def _utc(value: datetime) -> datetime:
@@ -235,9 +244,10 @@ class EmbeddedTimers:
 
 
 class CloudTasksTimers:
-    """HTTP tasks on one Cloud Tasks queue, each POSTing JSON to ``base_url + "/" + path``.
+    """HTTP tasks on Cloud Tasks queues, each POSTing JSON to ``base_url + "/" + path``.
 
-    ``queue`` is the full path (projects/P/locations/L/queues/Q). In production every task carries
+    ``queue`` is the full path (projects/P/locations/L/queues/Q), or several separated by commas:
+    the timers are then sharded over them by name (``shard_of``). In production every task carries
     an OIDC token minted for ``service_account`` (the task handlers accept nothing else) with
     ``audience`` (Cloud Tasks uses the task's URL when it is None). ``emulator_host`` (host:port)
     points the client at gcloud-tasks-emulator over plaintext gRPC instead; the emulator sends no
@@ -249,13 +259,18 @@ class CloudTasksTimers:
                  audience: str | None = None, emulator_host: str | None = None,
                  headers: Mapping[str, str] | None = None, client: Any = None,
                  timeout: float = CREATE_TIMEOUT) -> None:  # fmt: skip
-        if not QUEUE_PATTERN.fullmatch(queue):
-            raise ValueError(f"tasks queue {queue!r}: give the full path projects/P/locations/L/queues/Q")
+        queues = tuple(q.strip() for q in queue.split(","))
+        for one in queues:
+            if not QUEUE_PATTERN.fullmatch(one):
+                raise ValueError(f"tasks queue {one!r}: give the full path projects/P/locations/L/queues/Q")
+        if len(set(queues)) != len(queues):
+            raise ValueError(f"tasks queues {queue!r}: a queue is named twice")
         if not base_url.startswith(("https://", "http://")):
             raise ValueError(f"tasks base URL {base_url!r}: give the origin the handlers are served on")
         if service_account is None and emulator_host is None and client is None:
             raise ValueError("Cloud Tasks needs a service account: the task handlers accept only its OIDC token")
-        self.queue = queue
+        self.queues = queues
+        self.queue = queues[0]
         self.base_url = base_url.rstrip("/")
         self.service_account = service_account
         self.audience = audience
@@ -298,8 +313,11 @@ class CloudTasksTimers:
     def url_for(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def queue_for(self, name: str) -> str:
+        return self.queues[shard_of(name, len(self.queues))] if len(self.queues) > 1 else self.queue
+
     def task_name(self, name: str) -> str:
-        return f"{self.queue}/tasks/{task_id(name)}"
+        return f"{self.queue_for(name)}/tasks/{task_id(name)}"
 
     def build_task(self, name: str, at: datetime, path: str, body: str) -> Any:
         from google.cloud import tasks_v2
@@ -328,12 +346,12 @@ class CloudTasksTimers:
             return False
         try:
             task = self.build_task(name, at, path, body)
-            self.client.create_task(parent=self.queue, task=task, **self._rpc_kw())
+            self.client.create_task(parent=self.queue_for(name), task=task, **self._rpc_kw())
         except gexc.AlreadyExists:
             log.info("timer %s exists already (or ran within the last hour): not scheduled again", name)
             return False
         except Exception as exc:  # never raises: the sweep is the safety net
             log.error("timer %s (%s at %s) not scheduled on %s: %s: %s", name, path, at.isoformat(),
-                      self.queue, type(exc).__name__, exc)  # fmt: skip
+                      self.queue_for(name), type(exc).__name__, exc)  # fmt: skip
             return False
         return True
