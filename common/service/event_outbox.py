@@ -5,6 +5,7 @@
     outbox.written(record, token)        # after the write landed: hand it to the dispatcher (never blocks)
     outbox.deliver(call_sid, rows, token)    # publish, then acknowledge (the dispatcher and the sweeper)
     outbox.sweep(older_than_seconds)     # republish every outbox older than that (the scheduled sweeper)
+    outbox.record_fallback(call_sid, reason, region)   # call.fallback, after the fallback was answered
 
 Rules owned here:
 - A turn's exported rows (common/core/call_events.py ``derive``) go into the call document's
@@ -97,7 +98,6 @@ class EventOutbox:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._published: OrderedDict[str, None] = OrderedDict()
-        self._busy = 0  # hand-offs taken off the queue and not yet acknowledged
         self.dropped = 0  # hand-offs refused by a full queue
         if start_dispatcher:
             _live.add(self)
@@ -153,6 +153,37 @@ class EventOutbox:
             return
         if self._dispatch:
             self._ensure_thread()
+
+    def record_fallback(self, call_sid: str | None, reason: str, region: str | None = None) -> bool:
+        """``call.fallback`` (reason, region) into the call's outbox, then handed to the dispatcher.
+        Called after the fallback TwiML was answered, off the caller's path (the web layer does not
+        wait for it). Compare-and-set like a turn, ``ACK_ATTEMPTS`` times. False, logged, when there
+        is no call record (the call never started) or the store does not answer: then the fallback
+        is only in the logs (the request's ``failure`` annotation). Never raises."""
+        if not call_sid:
+            return False
+        try:
+            for _ in range(ACK_ATTEMPTS):
+                found = self.store.read_call(call_sid)
+                if found is None:
+                    log.warning("events: call.fallback (%s) of %s not recorded: no call record", reason, call_sid)
+                    return False
+                record, token = found
+                node = record.event_cursor.get("node")  # where the caller was
+                raw = [{"type": "call.fallback", "at": self.now().isoformat(), "nodeId": node,
+                        "data": {"reason": reason, "region": region}}]  # fmt: skip
+                updated = self.attach(record, record, raw, None)
+                if updated is record:
+                    return False  # derivation failed (logged by attach)
+                written = self.store.save_call(updated, token)
+                if written is not None:
+                    self.written(updated, written)
+                    return True
+        except Exception as exc:  # the store is down: the fallback stays in the logs only
+            log.warning("events: call.fallback (%s) of %s not recorded: %s", reason, call_sid, exc)
+            return False
+        log.warning("events: call.fallback (%s) of %s not recorded: the call kept changing", reason, call_sid)
+        return False
 
     def was_published(self, event_id: str) -> bool:
         with self._lock:
@@ -222,16 +253,25 @@ class EventOutbox:
                 self._publish_batch(batch)
                 done += len(batch)
                 continue
-            with self._lock:
-                idle = self._busy == 0
-            if idle:
+            # every hand-off put and not yet published and acknowledged, queued or taken (task_done
+            # after the batch): a batch the dispatcher has just taken counts too
+            if self._queue.unfinished_tasks == 0:
                 break
             time.sleep(0.005)
         return done
 
     def pending(self) -> int:
-        with self._lock:
-            return self._queue.qsize() + self._busy
+        return int(self._queue.unfinished_tasks)
+
+    def forget_queued(self) -> int:
+        """Drop what is queued and not yet taken, as a stopped instance loses it (tests of a crash
+        between the write and the publish); the rows stay in their outboxes for the sweeper."""
+        with self._queue.mutex:
+            dropped = len(self._queue.queue)
+            self._queue.queue.clear()
+            self._queue.unfinished_tasks -= dropped
+            self._queue.all_tasks_done.notify_all()
+        return dropped
 
     def sweep(self, older_than_seconds: float, limit: int = 200) -> dict[str, Any]:
         """Republish every outbox holding a row older than ``older_than_seconds`` (oldest first, at most
@@ -289,7 +329,6 @@ class EventOutbox:
         except queue.Empty:
             return []
         batch = [first]
-        self._count_busy(1)
         # A publisher whose every batch has a fixed cost (the DuckDB file is opened and closed) asks
         # to wait a little for more: fewer, larger batches.
         linger = float(getattr(self.publisher, "linger_seconds", 0.0)) if block else 0.0
@@ -300,12 +339,7 @@ class EventOutbox:
                 batch.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
             except queue.Empty:
                 break
-            self._count_busy(1)  # taken: drain() waits for it from now on
         return batch
-
-    def _count_busy(self, n: int) -> None:
-        with self._lock:
-            self._busy += n
 
     def _run(self) -> None:
         while True:
@@ -333,5 +367,5 @@ class EventOutbox:
         except Exception:  # never let the thread die: what was not acknowledged is the sweeper's
             log.exception("events: a dispatcher batch failed; the sweeper will republish it")
         finally:
-            with self._lock:
-                self._busy -= len(batch)
+            for _ in batch:
+                self._queue.task_done()

@@ -152,7 +152,7 @@ def test_a_crash_between_the_write_and_the_publish(store: Any, topic: Topic) -> 
         assert outbox is not None
         outbox._dispatch = False  # the instance stops after every answer: its dispatcher never runs
         sids = sales_calls(stack, 2)
-        outbox._queue.queue.clear()
+        outbox.forget_queued()
         assert topic.sink() == 0 and all(stack.stored(sid).outbox for sid in sids)
         assert outbox.sweep(older_than_seconds=0)["republished"] == 2 * EVENTS_PER_SALES_CALL
         assert outbox.sweep(older_than_seconds=0)["republished"] == 0

@@ -97,7 +97,7 @@ def test_a_refused_commit_writes_no_events(inner: Any) -> None:
 def test_a_crash_between_the_commit_and_the_publish_is_swept_once(inner: Any) -> None:
     store, outbox, publisher = eventing(inner)
     answered_visit(store)
-    outbox._queue.queue.clear()  # the instance stopped after answering: the hand-offs are gone
+    outbox.forget_queued()  # the instance stopped after answering: the hand-offs are gone
     later = EventOutbox(MemoryStore(), publisher, lambda: NOW + timedelta(minutes=5), start_dispatcher=False)
     later.add_routing(inner)  # another instance's sweeper
     swept = later.sweep(older_than_seconds=120)

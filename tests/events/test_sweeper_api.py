@@ -30,7 +30,7 @@ def test_the_sweep_republishes_what_a_crash_left_in_the_outboxes(events_stack: S
                                                                  caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
     outbox = crashed_dispatcher(events_stack)
     sids = [events_stack.call(DEMO_NUMBER, SALES).call_sid for _ in range(3)]
-    outbox._queue.queue.clear()  # what the dead process had queued is gone with it
+    outbox.forget_queued()  # what the dead process had queued is gone with it
     assert all(events_stack.stored(sid).outbox for sid in sids)
     assert outbox.publisher.rows == []  # type: ignore[attr-defined]
     with caplog.at_level(logging.INFO, logger="ivr.events"):
@@ -107,12 +107,12 @@ def google(events_stack: Stack) -> object:
                                task_secret=None)  # fmt: skip
     svc: object = events_stack.svc
     svc.task_auth = TaskAuth(settings, base, certs=CertsCache(fake))  # type: ignore[attr-defined]
-    fake.tasks_account, fake.base = TASKS_ACCOUNT, base  # type: ignore[attr-defined]
+    fake.tasks_account, fake.base = TASKS_ACCOUNT, base
     return fake
 
 
-def test_the_sweeper_account_alone_opens_the_sweep_when_configured(events_stack: Stack, google: object,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_sweeper_account_alone_opens_the_sweep(events_stack: Stack, google: object,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     fake: object = google
 
     def bearer(email: str) -> dict[str, str]:
