@@ -96,7 +96,8 @@ locals {
     TWILIO_ACCOUNT_SID        = var.twilio_account_sid
   }
   # The managed settings win over extra_environment (which validation also keeps apart).
-  common_environment = merge(var.extra_environment, local.managed_environment)
+  # events_sweeper_environment (events_sweeper.tf): the one account the sweep endpoint accepts.
+  common_environment = merge(var.extra_environment, local.managed_environment, local.events_sweeper_environment)
 
   # Secret values never pass through Terraform: only the secret containers are managed here and
   # versions are added out-of-band (see docs/terraform.md).

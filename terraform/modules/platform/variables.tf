@@ -79,6 +79,7 @@ variable "extra_environment" {
     condition = length(setintersection(keys(var.extra_environment), [
       "IVR_ENV", "IVR_STORE", "IVR_SECRETS", "IVR_REGION", "IVR_FUNCTION", "IVR_EVENTS_TOPIC",
       "IVR_TASKS", "IVR_TASKS_QUEUE", "IVR_TASKS_SERVICE_ACCOUNT", "IVR_TASKS_AUDIENCE",
+      "IVR_EVENTS_SWEEPER_SERVICE_ACCOUNT",
     ])) == 0
     error_message = "extra_environment cannot override variables the platform sets itself."
   }
