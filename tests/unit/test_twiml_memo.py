@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from common.core import twiml
-from common.core.call import Gather, Hangup, Say, TransferToDepartment
+from common.core.call import Action, Gather, Hangup, Say, TransferToDepartment
 
 URLS = twiml.UrlBuilder("https://ivr.example.com")
-MENU = [Say("Hello.", "Polly.Joanna", "en-US"), Gather("dtmf", 5, (Say("Press 1."),), num_digits=1)]
+MENU: list[Action] = [Say("Hello.", "Polly.Joanna", "en-US"), Gather("dtmf", 5, (Say("Press 1."),), num_digits=1)]
 
 
 def test_memo_keeps_the_latest_entries_and_drops_the_least_recently_used() -> None:
@@ -38,7 +38,7 @@ def test_a_remembered_render_is_the_rendered_document() -> None:
 
 
 def test_actions_holding_a_dict_are_rendered_every_time() -> None:
-    transfer = [Say("One moment."), TransferToDepartment("sales", 5, context={"order": "42"})]
+    transfer: list[Action] = [Say("One moment."), TransferToDepartment("sales", 5, context={"order": "42"})]
     before = (twiml.RENDERED.hits, twiml.RENDERED.misses)
     document = twiml.render(transfer, URLS, 2, tenant="acme")
     assert document == twiml.render(transfer, URLS, 2, tenant="acme")
