@@ -38,7 +38,8 @@ EXPECTED_SKIPS = {
                      for v in ("call_events_unique", "platform_prices")),
                    *(f'google_bigquery_table.report_view_calls["{v}"]'
                      for v in ("call_costs", "call_volume_hourly", "node_funnel", "node_outcomes", "queue_hourly")),
-                   *(f'google_bigquery_table.report_view_summaries["{v}"]' for v in ("billing_monthly", "call_volume_daily", "flow_costs"))},
+                   *(f'google_bigquery_table.report_view_summaries["{v}"]'
+                     for v in ("billing_monthly", "call_volume_daily", "flow_costs"))},
     "CKV_GCP_62": {"google_storage_bucket.function_sources"},
 }
 

@@ -182,7 +182,11 @@ def test_source_object_name_carries_content_hash() -> None:
 def test_functions_get_common_environment_and_twilio_secret() -> None:
     local = locals_(PLATFORM)
     env = local["managed_environment"]
-    assert local["common_environment"] == "${merge(var.extra_environment, local.managed_environment)}"
+    merged = "${merge(var.extra_environment, local.managed_environment, local.events_sweeper_environment)}"
+    assert local["common_environment"] == merged
+    # the sweep endpoint accepts only the sweeper's own account (events_sweeper.tf)
+    sweeper = local["events_sweeper_environment"]["IVR_EVENTS_SWEEPER_SERVICE_ACCOUNT"]
+    assert sweeper == "${google_service_account.events_sweeper.email}"
     assert env["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
     assert env["IVR_ENV"] == "${var.environment}"
     assert env["IVR_STORE"] == "firestore"
