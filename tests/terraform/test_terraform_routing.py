@@ -14,6 +14,7 @@ from hcl_tree import (
     block,
     function_catalogue,
     lb_route_table,
+    load_file,
     locals_,
     modules,
     platform_call,
@@ -99,11 +100,19 @@ def test_tasks_identity_invokes_route_department_and_nothing_else() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_one_routing_timers_queue_for_at_least_once_timers() -> None:
+def test_routing_timers_queues_for_at_least_once_timers() -> None:
     queues = resources(PLATFORM)["google_cloud_tasks_queue"]
     assert list(queues) == ["routing_timers"]
     queue = queues["routing_timers"]
-    assert queue["name"] == "routing-timers"
+    # sharded past one queue's 500 dispatches/s; the first keeps the name it always had
+    assert queue["count"] == "${var.routing_timer_queues}"
+    assert queue["name"] == '${count.index == 0 ? "routing-timers" : "routing-timers-${count.index}"}'
+    shards = variables(PLATFORM)["routing_timer_queues"]
+    assert shards["default"] == 1 and shards["type"] == "number"
+    assert ">= 1" in shards["validation"][0]["condition"] and "<= 16" in shards["validation"][0]["condition"]
+    moved = load_file(PLATFORM / "tasks.tf").get("moved", [])
+    kept = [{"from": "${google_cloud_tasks_queue.routing_timers}", "to": "${google_cloud_tasks_queue.routing_timers[0]}"}]
+    assert moved == kept, "the existing queue is kept, not recreated"
     assert queue["location"] == "${var.region}"
     rate = block(queue, "rate_limits")
     assert rate["max_dispatches_per_second"] == 500
@@ -135,7 +144,9 @@ def test_queue_concurrency_fits_route_department(env: str) -> None:
 def test_every_function_may_set_timers_on_that_queue_only() -> None:
     catalogue = function_catalogue()
     assert {f for f, e in catalogue.items() if e["enqueues_tasks"]} == set(FUNCTIONS)
-    assert locals_(PLATFORM)["task_queues"] == {"routing_timers": "${google_cloud_tasks_queue.routing_timers.name}"}
+    task_queues = locals_(PLATFORM)["task_queues"]
+    each_queue = 'for i, queue in google_cloud_tasks_queue.routing_timers : "routing_timers_${i}" => queue.name'
+    assert task_queues == "${{" + each_queue + "}}"
     assert "f.enqueues_tasks" in locals_(PLATFORM)["task_enqueue_grants"]
     enqueue = resource(PLATFORM, "google_cloud_tasks_queue_iam_member", "function_enqueuer")
     assert enqueue["for_each"] == "${local.task_enqueue_grants}"
@@ -155,7 +166,8 @@ def test_every_function_may_set_timers_on_that_queue_only() -> None:
 def test_functions_know_the_queue_identity_and_audience() -> None:
     env = locals_(PLATFORM)["managed_environment"]
     assert env["IVR_TASKS"] == "cloudtasks"
-    assert env["IVR_TASKS_QUEUE"] == "${google_cloud_tasks_queue.routing_timers.id}"  # projects/P/locations/L/queues/Q
+    assert env["IVR_TASKS_QUEUE"] == "${local.routing_timer_queue_ids}"  # projects/P/locations/L/queues/Q,...
+    assert locals_(PLATFORM)["routing_timer_queue_ids"] == '${join(",", google_cloud_tasks_queue.routing_timers[*].id)}'
     assert env["IVR_TASKS_SERVICE_ACCOUNT"] == f"${{{TASKS_SA}.email}}"
     assert env["IVR_TASKS_AUDIENCE"] == "${local.public_base_url}"
     assert env["PUBLIC_BASE_URL"] == "${local.public_base_url}", "tasks are POSTed to PUBLIC_BASE_URL + path"

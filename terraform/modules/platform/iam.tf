@@ -55,7 +55,7 @@ resource "google_cloud_run_service_iam_member" "tasks_invoke_route_department" {
 
 locals {
   task_queues = {
-    routing_timers = google_cloud_tasks_queue.routing_timers.name
+    for i, queue in google_cloud_tasks_queue.routing_timers : "routing_timers_${i}" => queue.name
   }
 
   task_enqueue_grants = merge([

@@ -90,7 +90,7 @@ locals {
     IVR_REGION                = var.region
     IVR_EVENTS_TOPIC          = google_pubsub_topic.call_events.id
     IVR_TASKS                 = "cloudtasks"
-    IVR_TASKS_QUEUE           = google_cloud_tasks_queue.routing_timers.id
+    IVR_TASKS_QUEUE           = local.routing_timer_queue_ids
     IVR_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
     IVR_TASKS_AUDIENCE        = local.public_base_url
     TWILIO_ACCOUNT_SID        = var.twilio_account_sid

@@ -40,8 +40,8 @@ output "call_events_topic" {
 }
 
 output "routing_timers_queue" {
-  description = "Cloud Tasks queue of the routing timers (IVR_TASKS_QUEUE)."
-  value       = google_cloud_tasks_queue.routing_timers.id
+  description = "Cloud Tasks queues of the routing timers, comma-separated full paths (IVR_TASKS_QUEUE)."
+  value       = local.routing_timer_queue_ids
 }
 
 output "tasks_service_account" {

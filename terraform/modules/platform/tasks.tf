@@ -6,13 +6,41 @@
 # the tasks service account (audience PUBLIC_BASE_URL), which route_department verifies. Delivery
 # is at least once and task names are deterministic, so every handler is idempotent; a timer that
 # still fails after its attempts is repaired by the next sweep.
+#
+# One queue dispatches at most 500 tasks/s; routing schedules about 2.5 timers per call, so past
+# ~190 calls/s the timers are spread over routing_timer_queues queues (docs/capacity.md): every
+# function gets them all in IVR_TASKS_QUEUE (comma-separated) and a hash of the timer's name picks
+# its queue, so a name always lands in the same queue and Cloud Tasks' de-duplication still holds.
+# The first queue keeps its name; adding queues later only adds routing-timers-1, -2, ...; taking
+# them away again strands the timers already in them until they fire (they still fire).
+variable "routing_timer_queues" {
+  description = "How many Cloud Tasks queues carry the routing timers (each 500 dispatches/s at most)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.routing_timer_queues >= 1 && var.routing_timer_queues <= 16 && floor(var.routing_timer_queues) == var.routing_timer_queues
+    error_message = "routing_timer_queues must be a whole number from 1 to 16."
+  }
+}
+
 locals {
   route_department_sizing = var.functions["route_department"]
+  # What IVR_TASKS_QUEUE carries: every routing timer queue's full path, in order.
+  routing_timer_queue_ids = join(",", google_cloud_tasks_queue.routing_timers[*].id)
+}
+
+# The queue was a single resource before it could be sharded: keep it, do not recreate it.
+moved {
+  from = google_cloud_tasks_queue.routing_timers
+  to   = google_cloud_tasks_queue.routing_timers[0]
 }
 
 resource "google_cloud_tasks_queue" "routing_timers" {
+  count = var.routing_timer_queues
+
   project  = var.project_id
-  name     = "routing-timers"
+  name     = count.index == 0 ? "routing-timers" : "routing-timers-${count.index}"
   location = var.region
 
   rate_limits {
