@@ -111,7 +111,8 @@ def test_routing_timers_queues_for_at_least_once_timers() -> None:
     assert shards["default"] == 1 and shards["type"] == "number"
     assert ">= 1" in shards["validation"][0]["condition"] and "<= 16" in shards["validation"][0]["condition"]
     moved = load_file(PLATFORM / "tasks.tf").get("moved", [])
-    kept = [{"from": "${google_cloud_tasks_queue.routing_timers}", "to": "${google_cloud_tasks_queue.routing_timers[0]}"}]
+    queue_address = "google_cloud_tasks_queue.routing_timers"
+    kept = [{"from": "${" + queue_address + "}", "to": "${" + queue_address + "[0]}"}]
     assert moved == kept, "the existing queue is kept, not recreated"
     assert queue["location"] == "${var.region}"
     rate = block(queue, "rate_limits")
