@@ -26,6 +26,7 @@ Rules owned here:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from urllib.parse import quote, unquote, urlparse
 from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from common import observability
+from common.adapters.ports import StoreUnavailable
 from common.bootstrap import Services
 from common.core import twiml
 from common.core.twiml import CONNECTION_OVERRIDES
@@ -174,7 +176,10 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         observability.annotate(failure="fallback_url")
         log.error("fallback URL requested: ErrorCode=%s ErrorUrl=%s", params.get("ErrorCode"),
                   params.get("ErrorUrl"))  # fmt: skip
-        return xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
+        answer = xml(svc.calls.fallback(_query_value(request.query_string, "dial"), params.get("To")))
+        region = path.rsplit("/", 1)[-1] if PINNED_FALLBACK.fullmatch(path) else None
+        _record_fallback(svc, params, "fallback_url", region)
+        return answer
     job: Job
     if name == "status":
         job = pool.submit(svc.calls.status, params)
@@ -191,9 +196,9 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
         log.error("%s for call %s overran %.1fs; answering the fallback", name, params.get("CallSid"),
                   BUDGET_SECONDS)  # fmt: skip
         return _failed(name, "budget_overrun", svc, params)
-    except Exception:
+    except Exception as exc:
         log.exception("%s for call %s failed; answering the fallback", name, params.get("CallSid"))
-        return _failed(name, "unhandled_error", svc, params)
+        return _failed(name, "unhandled_error", svc, params, store_down=isinstance(exc, StoreUnavailable))
     if name == "status":
         status = params.get("CallStatus", "")
         observability.annotate(call_event="completed", call_status=status if status in CALL_STATUSES else "other")
@@ -214,9 +219,28 @@ def _annotate_tenant(svc: Services, number: str, started: bool = False) -> None:
             observability.annotate(call_event="started")
 
 
-def _failed(name: str, why: str, svc: Services, params: dict[str, str]) -> tuple[str, int, dict[str, str]]:
+_EVENT_REASONS = {"budget_overrun": "worker_timeout", "unhandled_error": "worker_error"}
+
+
+def _failed(name: str, why: str, svc: Services, params: dict[str, str],
+            store_down: bool = False) -> tuple[str, int, dict[str, str]]:  # fmt: skip
     if name == "status":  # nobody hears a status callback's answer: not a failed flow, but an error
         observability.annotate(error=why)
         return xml(EMPTY)
     observability.annotate(failure=why)
-    return xml(svc.calls.fallback(None, params.get("To")))
+    answer = xml(svc.calls.fallback(None, params.get("To")))
+    _record_fallback(svc, params, "store_unavailable" if store_down else _EVENT_REASONS.get(why, why), None)
+    return answer
+
+
+def _record_fallback(svc: Services, params: dict[str, str], reason: str, region: str | None) -> None:
+    """The call.fallback event (docs/events.md), written after the answer is built, on a worker the
+    request does not wait for: the fallback never waits on the store. With no call record or the
+    store down it is only logged (by the outbox), as the failure annotation above already is."""
+    events = getattr(svc, "events", None)
+    if events is None or not params.get("CallSid"):
+        return
+    try:
+        pool.submit(events.record_fallback, params["CallSid"], reason, region or os.environ.get("IVR_REGION"))
+    except Exception:  # a full or stopped pool: the fallback stays in the logs
+        log.warning("call.fallback of %s not recorded: no worker", params.get("CallSid"))
