@@ -312,6 +312,8 @@ class CallService:
                stop: float) -> HttpCompleted:  # fmt: skip
         # Copies in other processes may get here too; the key lets the API dedupe.
         headers = {"Idempotency-Key": f"{record.call_sid}-{record.seq + 1}", **request.headers}
+        if request.body is not None and not any(name.lower() == "content-type" for name in request.headers):
+            headers["Content-Type"] = request.content_type  # what the node declared; a flow's own header wins
         try:  # slow APIs must not take every worker thread, nor one tenant every tenant's slots
             slot = HTTP_SLOTS.acquire(record.tenant_id, stop)
         except SlotsFull as exc:
