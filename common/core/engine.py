@@ -168,6 +168,34 @@ class LiveDepartments(Mapping[str, Any]):
         return len(self._seen)
 
 
+class LocalNow(Mapping[str, Any]):
+    """``now`` in templates and rules: the turn's time in the flow's timezone, formatted when a template
+    first reads it (most turns read no time, and the conversion and formatting are a noticeable share
+    of a turn's cost)."""
+
+    KEYS = ("iso", "date", "time", "weekday")
+
+    def __init__(self, now: datetime, timezone: str) -> None:
+        self._now, self._timezone = now, timezone
+        self._values: dict[str, str] | None = None
+
+    def _formatted(self) -> dict[str, str]:
+        if self._values is None:
+            local = self._now.astimezone(_zone(self._timezone))
+            self._values = {"iso": local.isoformat(), "date": local.date().isoformat(),
+                            "time": local.strftime("%H:%M"), "weekday": local.strftime("%A")}  # fmt: skip
+        return self._values
+
+    def __getitem__(self, key: str) -> str:
+        return self._formatted()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self.KEYS)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
+
+
 class _Turn:
     """The mutable working copy of one turn. Built from a frozen state, frozen again at the end."""
 
@@ -185,7 +213,7 @@ class _Turn:
         self.steps = state.steps
         self.attempts = state.attempts
         self.trigger = state.trigger
-        local = now.astimezone(_zone(self.settings.timezone))
+        self.now_iso = now.isoformat()  # every event of the turn carries it
         self.actions: list[Action] = []
         self.events: list[FlowEvent] = []
         self.cursor: str | None = state.cursor
@@ -197,15 +225,14 @@ class _Turn:
             "widgets": self.widgets,
             "caller": {"from": self.trigger.get("From", ""), "to": self.trigger.get("To", ""),
                        "sid": self.trigger.get("CallSid", "")},
-            "now": {"iso": local.isoformat(), "date": local.date().isoformat(),
-                    "time": local.strftime("%H:%M"), "weekday": local.strftime("%A")},
+            "now": LocalNow(now, self.settings.timezone),
             "departments": LiveDepartments(departments),
         }  # fmt: skip
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def emit(self, type_: str, node_id: str | None = None, **data: Any) -> None:
-        self.events.append(FlowEvent(type_, self.seq, self.now.isoformat(), node_id, data))
+        self.events.append(FlowEvent(type_, self.seq, self.now_iso, node_id, data))
 
     def render(self, source: str, field: str | None = None) -> str:
         broken = templating.problem(source)
