@@ -195,6 +195,11 @@ class LocalNow(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.KEYS)
 
+    def __str__(self) -> str:  # ``{{ now }}`` prints what it printed as a plain dict
+        return str(self._formatted())
+
+    __repr__ = __str__
+
 
 class _Turn:
     """The mutable working copy of one turn. Built from a frozen state, frozen again at the end."""

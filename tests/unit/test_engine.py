@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -790,3 +790,13 @@ def test_started_state_records_the_call() -> None:
     assert state.trigger == CALL_PARAMS
     assert state.started_at == NOW.isoformat()
     assert state.model_dump(mode="json")["seq"] == 1
+
+
+def test_now_is_formatted_when_read_and_prints_like_its_values() -> None:
+    from common.core.engine import LocalNow
+
+    now = LocalNow(datetime(2026, 12, 1, 15, 4, tzinfo=UTC), "America/New_York")
+    assert now["time"] == "10:04" and now["weekday"] == "Tuesday" and now["date"] == "2026-12-01"
+    assert dict(now) == {"iso": "2026-12-01T10:04:00-05:00", "date": "2026-12-01", "time": "10:04",
+                         "weekday": "Tuesday"}  # fmt: skip
+    assert str(now) == str(dict(now))  # a bare {{ now }} never shows an object's repr to a caller
