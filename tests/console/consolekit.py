@@ -128,12 +128,13 @@ class Console:
         page.get_by_role("button", name="Sign in").click()
         page.locator("#sign-out").wait_for()
 
-    def goto(self, hash_path: str, heading: str | None = None, page: Any = None) -> None:
+    def goto(self, hash_path: str, heading: str | None = None, page: Any = None, idle: bool = True) -> None:
         page = page or self.page
         page.evaluate("(h) => { location.hash = h; }", "#/" + hash_path)
         if heading is not None:
             page.get_by_role("heading", level=1, name=heading).wait_for()
-        page.wait_for_load_state("networkidle")
+        if idle:
+            page.wait_for_load_state("networkidle")
 
     def unexpected(self) -> list[str]:
         """Page errors, console errors and dialogs seen so far (a test that expects some filters them)."""

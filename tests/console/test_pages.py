@@ -3,6 +3,8 @@ from the API, and a screenshot of each (keyboard basics and tablet width: test_k
 
 from __future__ import annotations
 
+from typing import Any
+
 from consolekit import Console
 from livestack import AFTER_HOURS_NUMBER, DEMO_NUMBER
 
@@ -38,6 +40,29 @@ def test_every_page_renders_from_the_api_without_errors(console: Console) -> Non
     for hash_path, heading in PAGES:
         console.goto(hash_path, heading)
         console.shot(hash_path.replace("/", "-"))
+    assert console.unexpected() == []
+
+
+def test_a_page_still_loading_does_not_replace_the_page_asked_for_after_it(console: Console) -> None:
+    """Signed in, the first page (Flows) waits for /api/flows; a page chosen meanwhile stays shown when
+    that answer arrives late."""
+    page = console.page
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route("**/api/flows", hold)
+    console.sign_in()
+    while not held:
+        page.wait_for_timeout(20)
+    console.goto("calls", "Live calls", idle=False)
+    held[0].continue_()
+    page.unroute("**/api/flows", hold)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(200)  # the late page's render, had it been let through
+    assert page.locator("h1").all_inner_texts() == ["Live calls"]
+    assert page.title().startswith("Live calls")
     assert console.unexpected() == []
 
 

@@ -61,8 +61,12 @@ function renderNav(current) {
 }
 
 let routed = false;
+// Each route() is numbered: a page still loading when the hash changes again (a click during the
+// first page's fetch) must not replace the page asked for after it.
+let latest = 0;
 
 async function route() {
+  const mine = ++latest;
   const [page, ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const pages = allowed();
   const found = pages.find(([hash]) => hash === page) || pages[0];
@@ -76,6 +80,7 @@ async function route() {
   try {
     const module = await import(found[2]);
     const view = await module.render(rest, me);
+    if (mine !== latest) return;
     replace(main, view);
     say("");
     const heading = main.querySelector("h1");
@@ -83,6 +88,7 @@ async function route() {
     if (routed) main.focus({preventScroll: true});  // a page change, not the first load: read from the top
     routed = true;
   } catch (error) {
+    if (mine !== latest) return;
     if (error instanceof ApiFailure && error.status === 401) { session.signOut(); signInForm(error.message); return; }
     replace(main, h("h1", {}, found[1]), problem(error));
   }
