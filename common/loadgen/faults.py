@@ -8,7 +8,9 @@
 
 Rules owned here:
 - ``FaultApi`` answers ``/ok`` at once and ``/slow`` after ``slow_seconds`` (3 s: longer than the
-  webhook gives a request), each with a small JSON body; ``hang_url`` accepts connections and never
+  webhook gives a request), each with a small JSON body, from two ports: the healthy API and the slow
+  one are different hosts, as a tenant's APIs are (each gets its own part of the tenant's HTTP
+  slots, common/service/http_slots.py); ``hang_url`` accepts connections and never
   answers a byte (they are held until ``stop``); ``refused_url`` names a port bound but never
   listening, so a connection is refused. All on 127.0.0.1: load tests never leave the machine.
 - ``fault_flows`` builds one flow per API: start, the request, then a line that says which outcome
@@ -39,7 +41,8 @@ STALL_ENV = "IVR_LOCAL_STALL"
 class FaultApi:
     def __init__(self, slow_seconds: float = 3.0) -> None:
         self.slow_seconds = slow_seconds
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ThreadingHTTPServer | None = None  # /slow (and /ok)
+        self._ok_server: ThreadingHTTPServer | None = None  # /ok: the healthy API's own port
         self._hang: socket.socket | None = None
         self._refused: socket.socket | None = None
         self._held: list[socket.socket] = []
@@ -73,9 +76,10 @@ class FaultApi:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fault-api", daemon=True).start()
+        self._server, self._ok_server = (ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(2))
+        for server, name in ((self._server, "fault-api"), (self._ok_server, "fault-api-ok")):
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
         self._hang = socket.socket()
         self._hang.bind(("127.0.0.1", 0))
         self._hang.listen(256)
@@ -96,8 +100,9 @@ class FaultApi:
                 self._held.append(conn)
 
     def url(self, name: str) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
+        server = self._ok_server if name == "ok" else self._server
+        assert server is not None, "start() first"
+        return f"http://127.0.0.1:{server.server_address[1]}/{name}"
 
     @property
     def hang_url(self) -> str:
@@ -111,9 +116,10 @@ class FaultApi:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        for server in (self._server, self._ok_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         for sock in [self._hang, self._refused, *self._held]:
             if sock is not None:
                 sock.close()

@@ -9,12 +9,13 @@ Rules owned here:
   the call once. An httpRequestNode's request is performed here, before the write, bounded by its
   timeout and by the webhook's deadline (less a reserve for the write): on a live call a request gets
   at most about 2 s, whatever the node says, and a timeout is the node's ``failed`` outcome. It needs
-  one of the instance's ``HTTP_SLOTS`` (16, at most 4 per tenant: see http_slots.py), held until the
-  request ends or its deadline passes; without one the node fails at once. Copies of one HTTP step
-  in a process (Twilio retries, one step delivered several times at once) perform its request once:
-  the others wait for that answer (at most until their own deadline), take no slot, and build the
-  same turn, so a copy is never refused a slot and never writes ``failed`` over the API's answer.
-  Whichever copy writes first, the others' compare-and-set fails and they answer what it wrote.
+  one of the instance's ``HTTP_SLOTS`` (24, at most 6 per tenant and 2 per tenant and API host: see
+  http_slots.py), held until the request ends or its deadline passes; without one the node fails
+  at once. Copies of one HTTP step in a process (Twilio retries, one step delivered several times
+  at once) perform its request once: the others wait for that answer (at most until their own
+  deadline), take no slot, and build the same turn, so a copy is never refused a slot and never
+  writes ``failed`` over the API's answer. Whichever copy writes first, the others' compare-and-set
+  fails and they answer what it wrote.
 - status: finalises the call once (duration, Twilio's final status, outcome, billing event), and
   tells department routing the caller is gone (abandonment), every time: routing ignores repeats.
 - department transfers (``call_routing``): with ``routing`` set, a turn ending in a transfer to a
@@ -55,7 +56,7 @@ from common.service.call_caches import FlowCache, NumberCache, ScheduleCache
 from common.service.call_records import SEQ, completed_event, confidence, count
 from common.service.call_routing import DepartmentCalls, Finished
 from common.service.event_outbox import EventOutbox, same_but_outbox
-from common.service.http_slots import HttpSlots, SingleFlight, SlotsFull
+from common.service.http_slots import HttpSlots, SingleFlight, SlotsFull, host_of
 from common.service.twilio_requests import TwilioApi, pending_request, redirect_return
 
 if TYPE_CHECKING:
@@ -70,8 +71,9 @@ TRIGGER_FIELDS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "Directio
 MAX_EVENTS = 2_000
 WRITE_RESERVE_SECONDS = 0.5  # of a webhook's budget, kept for the state write after an HTTP request
 MIN_FETCH_SECONDS = 0.2
-# HTTP-node requests in flight per instance (each holds a voice worker thread), and per tenant.
-HTTP_SLOTS = HttpSlots(total=16, per_tenant=4)
+# HTTP-node requests in flight per instance (each holds one of the 64 voice worker threads), per tenant,
+# and per tenant and API host: a tenant's slow API holds 2 of its 6, two slow APIs leave it 2.
+HTTP_SLOTS = HttpSlots(total=24, per_tenant=6, per_host=2)
 FINISHED_RETENTION = timedelta(days=30)
 _int, _float = count, confidence  # the names these helpers had here (tests/unit/test_request_numbers.py)
 
@@ -315,7 +317,7 @@ class CallService:
         if request.body is not None and not any(name.lower() == "content-type" for name in request.headers):
             headers["Content-Type"] = request.content_type  # what the node declared; a flow's own header wins
         try:  # slow APIs must not take every worker thread, nor one tenant every tenant's slots
-            slot = HTTP_SLOTS.acquire(record.tenant_id, stop)
+            slot = HTTP_SLOTS.acquire(record.tenant_id, stop, host_of(request.url))
         except SlotsFull as exc:
             return HttpCompleted(0, "", str(exc))
         try:

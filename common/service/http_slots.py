@@ -1,9 +1,13 @@
-"""How many httpRequestNode requests one instance performs at once, in all and per tenant.
+"""How many httpRequestNode requests one instance performs at once: in all, per tenant, and per
+tenant and API host.
 
 Rules owned here:
 - Each request in flight holds a worker thread of the voice webhooks, so an instance performs at
   most ``total`` at once, and one tenant at most ``per_tenant`` of them: a tenant whose API is slow
   (or hostile) fills its own share and leaves the other tenants' calls theirs.
+- Within a tenant's share, one API host (the URL's host and port) holds at most ``per_host``: a
+  tenant's slow API fills that part and leaves the tenant's other APIs the rest of its share. The
+  host is only a counting key; it appears in the refusal (the tenant's own URL, without userinfo).
 - Taking a slot never waits. Without one, the node fails at once (its ``failed`` branch) instead of
   spending the caller's webhook budget in a queue.
 - A slot is given back when its request ends and, at the latest, when the request's deadline passes:
@@ -21,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -30,41 +35,61 @@ class SlotsFull(Exception):
 
 
 class HttpSlots:
-    def __init__(self, total: int = 16, per_tenant: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
-        if total < 1 or not 1 <= per_tenant <= total:
-            raise ValueError(f"need 1 <= per_tenant ({per_tenant}) <= total ({total})")
-        self.total, self.per_tenant = total, per_tenant
+    def __init__(self, total: int = 16, per_tenant: int = 4, per_host: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        """``per_host``: None is the whole tenant share (no per-host limit)."""
+        per_host = per_tenant if per_host is None else per_host
+        if total < 1 or not 1 <= per_tenant <= total or not 1 <= per_host <= per_tenant:
+            raise ValueError(f"need 1 <= per_host ({per_host}) <= per_tenant ({per_tenant}) <= total ({total})")
+        self.total, self.per_tenant, self.per_host = total, per_tenant, per_host
         self._clock = clock
         self._lock = threading.Lock()
-        self._held: dict[int, tuple[str, float]] = {}  # slot -> (tenant, deadline)
+        self._held: dict[int, tuple[str, str, float]] = {}  # slot -> (tenant, host, deadline)
         self._ids = itertools.count(1)
 
     def _expire(self) -> None:
         now = self._clock()
-        for slot in [slot for slot, (_, deadline) in self._held.items() if deadline <= now]:
+        for slot in [slot for slot, (_, _, deadline) in self._held.items() if deadline <= now]:
             del self._held[slot]
 
-    def acquire(self, tenant: str, deadline: float) -> int:
-        """A slot for ``tenant`` until ``deadline`` (on the clock's scale), or SlotsFull."""
+    def acquire(self, tenant: str, deadline: float, host: str = "") -> int:
+        """A slot for ``tenant``'s request to ``host`` until ``deadline`` (on the clock's scale), or
+        SlotsFull."""
         with self._lock:
             self._expire()
             if len(self._held) >= self.total:
                 raise SlotsFull(f"all {self.total} HTTP-request slots of this instance are in use")
-            if sum(1 for owner, _ in self._held.values() if owner == tenant) >= self.per_tenant:
+            tenants = [owner_host for owner, owner_host, _ in self._held.values() if owner == tenant]
+            if len(tenants) >= self.per_tenant:
                 raise SlotsFull(f"this tenant already has {self.per_tenant} HTTP requests in flight on "
                                 "this instance")  # fmt: skip
+            if self.per_host < self.per_tenant and tenants.count(host) >= self.per_host:
+                raise SlotsFull(f"this tenant already has {self.per_host} HTTP requests in flight to "
+                                f"{host[:100] or 'this host'} on this instance")  # fmt: skip
             slot = next(self._ids)
-            self._held[slot] = (tenant, deadline)
+            self._held[slot] = (tenant, host, deadline)
             return slot
 
     def release(self, slot: int) -> None:
         with self._lock:
             self._held.pop(slot, None)
 
-    def in_flight(self, tenant: str | None = None) -> int:
+    def in_flight(self, tenant: str | None = None, host: str | None = None) -> int:
         with self._lock:
             self._expire()
-            return sum(1 for owner, _ in self._held.values() if tenant is None or owner == tenant)
+            return sum(1 for owner, owner_host, _ in self._held.values()
+                       if (tenant is None or owner == tenant) and (host is None or owner_host == host))  # fmt: skip
+
+
+def host_of(url: str) -> str:
+    """The counting key of ``url``'s API: lower-case host, and the port when the URL names one
+    (userinfo is left out, so no credential reaches a refusal or a log). "" when it has none."""
+    try:
+        parts = urlsplit(url)
+        host, port = (parts.hostname or ""), parts.port
+    except ValueError:  # a malformed port: the fetcher refuses the URL itself
+        return ""
+    return f"{host}:{port}" if port is not None else host
 
 
 class _Flight:

@@ -3,7 +3,8 @@
 A real socket server on 127.0.0.1 sends its status line and headers one byte every 0.4 s (about a
 minute for the whole answer). The node's request must be cut off at its deadline, so the caller hears the
 node's ``failed`` branch within the webhook budget instead of the generic apology, and the request's
-slot is free again; and one tenant's slow API must not use up the slots every tenant shares.
+slot is free again; and one tenant's slow API must not use up the slots every tenant shares, nor
+the tenant's share for its other APIs.
 Wall times are printed (run with -s), not asserted beyond "well under the drip".
 """
 
@@ -35,6 +36,7 @@ from common.service import calls
 
 SLOW_A = "+13072240101"  # tenant A: the account lookup against the dripping API
 SLOW_B = "+14155550101"  # tenant B: the same
+OTHER_A = "+13072240102"  # tenant A: the same lookup against another API host (``other_api``)
 DOWN = "Our account systems are not available right now."  # the lookup's failed branch
 APOLOGY = calls.TROUBLE  # what a webhook that overran its budget says instead
 DRIP = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"p" * 20
@@ -99,16 +101,30 @@ def api() -> Iterator[DrippingApi]:
 
 
 @pytest.fixture
-def slow_stack(memory_store: Any, api: DrippingApi) -> Iterator[Stack]:
-    """The live stack with the real fetcher; tenants A and B each run the account lookup against ``api``."""
-    stack = build_stack(memory_store, fetcher=RequestsFetcher(allow_hosts=("127.0.0.1",)), all_examples=False)
+def other_api() -> Iterator[DrippingApi]:
+    server = DrippingApi()
+    yield server
+    server.close()
+
+
+def lookup_flow(flow_id: str, port: int) -> dict[str, Any]:
     flow = example("account_lookup")
-    flow["id"] = "slow_lookup"
+    flow["id"] = flow_id
     for node in flow["nodes"]:
         if node["id"] == "lookup":
-            node["data"]["url"] = f"http://127.0.0.1:{api.port}/v1/accounts/{{{{ flow.variables.account }}}}"
+            node["data"]["url"] = f"http://127.0.0.1:{port}/v1/accounts/{{{{ flow.variables.account }}}}"
+    return flow
+
+
+@pytest.fixture
+def slow_stack(memory_store: Any, api: DrippingApi, other_api: DrippingApi) -> Iterator[Stack]:
+    """The live stack with the real fetcher; tenants A and B each run the account lookup against ``api``,
+    and tenant A also against ``other_api`` (another host: its own port) on OTHER_A."""
+    stack = build_stack(memory_store, fetcher=RequestsFetcher(allow_hosts=("127.0.0.1",)), all_examples=False)
     for key, number in ((API_KEY_A, SLOW_A), (API_KEY_B, SLOW_B)):
-        deploy(stack.svc, stack.svc.admin.authenticate(f"Bearer {key}"), flow, number)
+        deploy(stack.svc, stack.svc.admin.authenticate(f"Bearer {key}"), lookup_flow("slow_lookup", api.port), number)
+    deploy(stack.svc, stack.svc.admin.authenticate(f"Bearer {API_KEY_A}"), lookup_flow("other_lookup", other_api.port),
+           OTHER_A)  # fmt: skip
     bootstrap.install(stack.svc)
     yield stack
     bootstrap.install(None)
@@ -148,33 +164,39 @@ def test_a_dripping_api_takes_the_failed_branch_within_the_budget(slow_stack: St
     assert calls.HTTP_SLOTS.in_flight() == 0  # the slot is free again
 
 
-def test_one_tenants_slow_api_cannot_take_every_tenants_slots(slow_stack: Stack, api: DrippingApi) -> None:
-    """16 of tenant A's calls reach a dripping API at once: A gets its share (4 slots), its other
-    calls fail fast, and tenant B's call still gets a slot and its request performed."""
+def test_one_tenants_slow_api_cannot_take_every_tenants_slots(slow_stack: Stack, api: DrippingApi,
+                                                              other_api: DrippingApi) -> None:  # fmt: skip
+    """24 of tenant A's calls reach a dripping API at once: that host gets its part of A's share (2
+    slots), A's other calls to it fail fast, A's call to another API host still gets a slot, and so
+    does tenant B's call to the same dripping API."""
     token_a = slow_stack.svc.settings.twilio_auth_token
     a_calls = [f"CA{i:032d}" for i in range(calls.HTTP_SLOTS.total)]
-    b_call = "CB" + "b" * 32
+    b_call, a_other = "CB" + "b" * 32, "CA" + "e" * 32
     for sid in a_calls:
         at_the_lookup(slow_stack, sid, SLOW_A, ACCOUNT_A, token_a)
     at_the_lookup(slow_stack, b_call, SLOW_B, ACCOUNT_B, TOKEN_B)
-    with ThreadPoolExecutor(len(a_calls)) as pool:
+    at_the_lookup(slow_stack, a_other, OTHER_A, ACCOUNT_A, token_a)
+    with ThreadPoolExecutor(len(a_calls) + 1) as pool:
         jobs = [pool.submit(lookup_step, slow_stack, sid, SLOW_A, ACCOUNT_A, token_a) for sid in a_calls]
         settle = time.monotonic() + 5.0  # until every A request has either reached the API or been refused
         while len(api.requests) + sum(job.done() for job in jobs) < len(a_calls) and time.monotonic() < settle:
             time.sleep(0.02)
+        other = pool.submit(lookup_step, slow_stack, a_other, OTHER_A, ACCOUNT_A, token_a)
         b_elapsed, b_document = lookup_step(slow_stack, b_call, SLOW_B, ACCOUNT_B, TOKEN_B)
         a_results = [job.result() for job in jobs]
+        other_elapsed, other_document = other.result()
     reached = {sid for sid in a_calls if f"{sid}-3" in api.requests}
     held = [elapsed for sid, (elapsed, _) in zip(a_calls, a_results, strict=True) if sid in reached]
     refused = [elapsed for sid, (elapsed, _) in zip(a_calls, a_results, strict=True) if sid not in reached]
     print(f"\n{len(a_calls)} concurrent lookups of tenant A against an API dripping for {api.drip_seconds:.0f}s: "
           f"{len(held)} performed (answered in {max(held, default=0):.2f}s at most), {len(refused)} refused "
-          f"(answered in {max(refused, default=0):.2f}s at most); tenant B's lookup, started meanwhile, "
-          f"performed and answered in {b_elapsed:.2f}s")  # fmt: skip
+          f"(answered in {max(refused, default=0):.2f}s at most); meanwhile tenant A's lookup on another host "
+          f"performed and answered in {other_elapsed:.2f}s, tenant B's in {b_elapsed:.2f}s")  # fmt: skip
+    assert len(reached) == calls.HTTP_SLOTS.per_host < calls.HTTP_SLOTS.per_tenant
+    assert f"{a_other}-3" in other_api.requests  # A's other API got a slot of A's share and was asked
     assert f"{b_call}-3" in api.requests  # B's request got a slot and was performed
-    assert len(reached) == calls.HTTP_SLOTS.per_tenant
-    assert DOWN in b_document and APOLOGY not in b_document
-    assert all(DOWN in document and APOLOGY not in document for _, document in a_results)
+    for document in (b_document, other_document, *(document for _, document in a_results)):
+        assert DOWN in document and APOLOGY not in document
     errors = [slow_stack.stored(sid).state["widgets"]["lookup"]["error"] for sid in a_calls if sid not in reached]
-    assert all("this tenant already has" in error for error in errors), errors
+    assert all(f"already has 2 HTTP requests in flight to 127.0.0.1:{api.port}" in error for error in errors), errors
     assert calls.HTTP_SLOTS.in_flight() == 0

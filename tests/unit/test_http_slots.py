@@ -1,4 +1,5 @@
-"""HttpSlots: HTTP-node requests in flight per instance and per tenant; a slot lasts until its deadline."""
+"""HttpSlots: HTTP-node requests in flight per instance, per tenant and per tenant and host; a slot lasts
+until its deadline."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 
 import pytest
 
-from common.service.http_slots import HttpSlots, SlotsFull
+from common.service.http_slots import HttpSlots, SlotsFull, host_of
 
 
 class Clock:
@@ -82,7 +83,45 @@ def test_concurrent_acquires_never_exceed_the_share() -> None:
     assert len(got) == 4 == slots.in_flight("a")
 
 
-@pytest.mark.parametrize(("total", "per_tenant"), [(0, 1), (4, 0), (4, 5)])
-def test_nonsense_limits_are_refused(total: int, per_tenant: int) -> None:
+def test_one_slow_api_host_leaves_the_tenants_other_apis_the_rest_of_its_share() -> None:
+    clock = Clock()
+    slots = HttpSlots(total=16, per_tenant=4, per_host=2, clock=clock)
+    slow = [slots.acquire("a", clock.now + 2, "slow.example.com") for _ in range(2)]
+    with pytest.raises(SlotsFull, match=r"2 HTTP requests in flight to slow\.example\.com"):
+        slots.acquire("a", clock.now + 2, "slow.example.com")
+    ok = [slots.acquire("a", clock.now + 2, "api.example.com:8443") for _ in range(2)]
+    with pytest.raises(SlotsFull, match="this tenant already has 4 HTTP requests in flight on this instance"):
+        slots.acquire("a", clock.now + 2, "third.example.com")  # the tenant's share still caps the sum
+    slots.acquire("b", clock.now + 2, "slow.example.com")  # the host counts per tenant, not for everyone
+    assert slots.in_flight("a", "slow.example.com") == 2 and slots.in_flight("a") == 4
+    slots.release(slow[0])
+    slots.acquire("a", clock.now + 2, "slow.example.com")
+    for slot in ok:
+        slots.release(slot)
+    assert slots.in_flight("a", "api.example.com:8443") == 0
+
+
+def test_without_a_per_host_limit_one_host_may_take_the_whole_share() -> None:
+    slots = HttpSlots(total=16, per_tenant=4)
+    for _ in range(4):
+        slots.acquire("a", 1e12, "one.example.com")
+    assert slots.in_flight("a", "one.example.com") == 4
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("https://API.Example.com/v1/accounts?x=1", "api.example.com"),
+    ("http://127.0.0.1:8080/ok", "127.0.0.1:8080"),
+    ("https://user:secret@api.example.com:8443/x", "api.example.com:8443"),  # no credentials
+    ("https://[2001:db8::1]:443/x", "2001:db8::1:443"),
+    ("https://api.example.com:99999/x", ""),  # a malformed port: the fetcher refuses the URL
+    ("not a url", ""),
+])  # fmt: skip
+def test_the_host_key_of_a_url(url: str, host: str) -> None:
+    assert host_of(url) == host
+
+
+@pytest.mark.parametrize(("total", "per_tenant", "per_host"), [(0, 1, None), (4, 0, None), (4, 5, None),
+                                                               (8, 4, 0), (8, 4, 5)])  # fmt: skip
+def test_nonsense_limits_are_refused(total: int, per_tenant: int, per_host: int | None) -> None:
     with pytest.raises(ValueError):
-        HttpSlots(total=total, per_tenant=per_tenant)
+        HttpSlots(total=total, per_tenant=per_tenant, per_host=per_host)
