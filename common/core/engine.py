@@ -306,15 +306,16 @@ class _Turn:
             node_id = target
 
     def freeze(self, state: CallState) -> CallState:
+        """The state after this turn: every field the turn owns replaced (a copy with an update: half
+        the cost of ``model_construct``, which walks every field's default); ``department_wait`` is
+        cleared, because a new turn means the call left that wait."""
         ended = self.end_reason is not None
-        return CallState.model_construct(
-            call_sid=state.call_sid, flow_id=state.flow_id, flow_version=state.flow_version,
-            seq=self.seq, status="ended" if ended else "active", cursor=self.cursor,
-            waiting=None if ended else self.waiting, attempts=self.attempts,
-            variables=self.variables, widgets=self.widgets, trigger=self.trigger, path=self.path,
-            steps=self.steps, streak=self.streak, end_reason=self.end_reason,
-            started_at=state.started_at,
-        )  # fmt: skip
+        return state.model_copy(update={
+            "seq": self.seq, "status": "ended" if ended else "active", "cursor": self.cursor,
+            "waiting": None if ended else self.waiting, "attempts": self.attempts,
+            "variables": self.variables, "widgets": self.widgets, "trigger": self.trigger, "path": self.path,
+            "steps": self.steps, "streak": self.streak, "end_reason": self.end_reason, "department_wait": None,
+        })  # fmt: skip
 
 
 # --- entering nodes: return the outcome to follow, None when the call ended, or raise _Wait --------

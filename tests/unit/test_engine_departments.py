@@ -24,7 +24,15 @@ from flowkit import (
 )
 
 from common.core import engine
-from common.core.call import CallStarted, DepartmentEnded, DigitsEntered, QueueEnded, Say, TransferToDepartment
+from common.core.call import (
+    CallStarted,
+    CallState,
+    DepartmentEnded,
+    DigitsEntered,
+    QueueEnded,
+    Say,
+    TransferToDepartment,
+)
 from common.core.errors import UnexpectedEvent
 from common.core.flow import DEPARTMENT_OUTCOMES, CompiledFlow
 
@@ -168,6 +176,24 @@ def test_department_wait_is_cleared_by_the_next_turn() -> None:
     result = engine.step(call.flow, noted, DepartmentEnded("completed"), NOW)
     assert result.state.department_wait is None
     assert result.state.seq == noted.seq + 1
+
+
+def test_a_turn_sets_every_field_of_the_state_but_the_calls_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frozen state is a copy of the old one with the turn's fields replaced: a field added to
+    CallState must be set by the turn too, or it would silently carry over from turn to turn."""
+    call = Call(department_flow(department("sales")))
+    state = call.start().state
+    updates: list[set[str]] = []
+    copy = CallState.model_copy
+
+    def recorded(self: CallState, *, update: dict[str, Any] | None = None, deep: bool = False) -> CallState:
+        updates.append(set(update or {}))
+        return copy(self, update=update, deep=deep)
+
+    monkeypatch.setattr(CallState, "model_copy", recorded)
+    engine.step(call.flow, state, DepartmentEnded("completed"), NOW)
+    identity = {"call_sid", "flow_id", "flow_version", "started_at"}
+    assert updates and updates[-1] == set(CallState.model_fields) - identity
 
 
 # --- live department state in templates ----------------------------------------------------------------
