@@ -16,6 +16,10 @@ for a free core when other processes hold both.
 
 ``--firestore`` runs the same calls on Google's Firestore emulator (started here, stopped at the end).
 ``--phases`` then times each phase of the path (benchmarks/webhook_phases.py) on the memory store.
+``--orders`` then measures the step in two request orders (right after our own incoming webhook, and
+after the minimal endpoints' requests as above: what runs just before decides how cold the caches
+are), and ``--models`` times the pydantic operations of the calls inside the run against the same
+operations repeated in a tight loop (docs/load-testing.md, "Per-step overhead").
 """
 
 from __future__ import annotations
@@ -240,11 +244,95 @@ def phases(calls: int) -> None:
     print(clock.table(["incoming", "step", "transfer", "minimal", "minimal-ff"]))
 
 
+def orders(calls: int) -> None:
+    """The step's CPU over the minimal endpoint's when the step follows our own incoming webhook
+    (``own``) and when the two minimal endpoints' requests run between them (``minimal``)."""
+    client, store, cleanup = build_ours("memory")
+    minimal, _ = build_minimal()
+    function, _ = build_minimal_function()
+    measure(client, store, minimal, 20, run=0, function=function)
+    for run, order in enumerate(("own", "minimal", "own", "minimal"), start=10):
+        ours, theirs = [], []
+        for index in range(calls):
+            base = {"CallSid": f"CA{run:02x}{index:030x}", "AccountSid": ACCOUNT, "From": "+15005550006",
+                    "To": NUMBER, "Direction": "inbound", "ApiVersion": "2010-04-01"}  # fmt: skip
+            post(client, "/webhook/voice/incoming", {**base, "CallStatus": "ringing"})
+            params = {**base, "CallStatus": "in-progress"}
+            if order == "minimal":
+                post(minimal, "/webhook/voice/incoming", params)
+                post(function, "/webhook/voice/incoming", params)
+            post(client, "/webhook/voice/step?seq=2", params)
+            ours.append(CPU[-1])
+            post(minimal, "/webhook/voice/incoming", params)
+            theirs.append(CPU[-1])
+            post(function, "/webhook/voice/incoming", params)
+            post(client, "/webhook/voice/status", {**base, "CallStatus": "completed", "CallDuration": "60"})
+        step, base_cpu = percentile(ours, 0.5), percentile(theirs, 0.5)
+        print(f"  step after {order + ' requests':17} cpu p50 {ms(step)}  minimal {ms(base_cpu)}  "
+              f"x{step / base_cpu:.2f}")  # fmt: skip
+    cleanup()
+
+
+def models(calls: int) -> None:
+    """p50 wall time of each pydantic operation of the calls in a run like ``measure``'s, and of the
+    same operation repeated 2,000 times on one stored call (warm caches)."""
+    from common.adapters import ports
+    from common.core import call
+
+    samples: dict[str, list[int]] = {}
+
+    def wrap(cls: Any, name: str) -> None:
+        real = getattr(cls, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter_ns()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                samples.setdefault(f"{cls.__name__}.{name}", []).append(time.perf_counter_ns() - began)
+
+        setattr(cls, name, timed)
+
+    client, store, cleanup = build_ours("memory")
+    minimal, _ = build_minimal()
+    function, _ = build_minimal_function()
+    for cls in (ports.CallRecord, call.CallState):
+        for name in ("model_validate", "model_validate_json", "model_dump", "model_dump_json", "model_copy"):
+            wrap(cls, name)
+    measure(client, store, minimal, 20, run=0, function=function)
+    samples.clear()
+    measure(client, store, minimal, calls, run=1, function=function)
+    in_run = {key: percentile([float(v) for v in values], 0.5) / 1000 for key, values in samples.items()}
+    found = store.read_call(f"CA01{0:030x}")
+    assert found is not None
+    record = found[0]
+    state = call.CallState.model_validate(record.state)
+    loops: dict[str, Callable[[], Any]] = {
+        "CallRecord.model_validate_json": lambda: ports.CallRecord.model_validate_json(text),
+        "CallRecord.model_dump_json": record.model_dump_json,
+        "CallRecord.model_copy": lambda: record.model_copy(update={"seq": 9}),
+        "CallState.model_validate": lambda: call.CallState.model_validate(record.state),
+        "CallState.model_dump": lambda: state.model_dump(mode="json"),
+        "CallState.model_copy": lambda: state.model_copy(update={"seq": 9}),
+    }
+    text = record.model_dump_json()
+    print(f"  pydantic operations, p50 µs: inside the run ({calls} calls) | the same, 2,000 times in a loop")
+    for key, run_loop in loops.items():
+        samples.clear()
+        for _ in range(2000):
+            run_loop()
+        warm = percentile([float(v) for v in samples[key]], 0.5) / 1000
+        print(f"    {key:32} {in_run.get(key, float('nan')):8.1f} | {warm:8.1f}")
+    cleanup()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="webhook handler latency, in process")
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--firestore", action="store_true", help="also run on the Firestore emulator")
     parser.add_argument("--phases", action="store_true", help="then time each phase of the path (memory store)")
+    parser.add_argument("--orders", action="store_true", help="then the step after our own and after minimal requests")
+    parser.add_argument("--models", action="store_true", help="then pydantic operations in the run and in a loop")
     args = parser.parse_args(argv)
 
     import logging
@@ -292,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{percentile(cpu['step'], 0.5) / framework_cpu:.2f} its CPU")  # fmt: skip
     if args.phases:
         phases(max(100, args.calls // 2))
+    if args.orders:
+        print("the step's CPU by what ran just before it (memory store):")
+        orders(max(100, args.calls // 2))
+    if args.models:
+        models(max(100, args.calls // 2))
     return 0
 
 
