@@ -60,7 +60,12 @@ class LogSink:
                      extra={"metric": point.name, "metric_labels": labels, "value": point.value})  # fmt: skip
 
 
-class CloudMonitoringSink:
+class MonitoringClient:
+    """A project's Cloud Monitoring client, made on first use (``client`` given: that one, as tests
+    pass a fake): importing google.cloud.monitoring_v3 costs the many processes that never write or
+    read a metric nothing. The writer below and the webhook report's reader
+    (common/reports/webhook_metrics.py) share it."""
+
     def __init__(self, project: str, client: Any = None, timeout: float = 10.0) -> None:
         self.project, self._client, self.timeout = project, client, timeout
 
@@ -71,6 +76,9 @@ class CloudMonitoringSink:
 
             self._client = monitoring_v3.MetricServiceClient()
         return self._client
+
+
+class CloudMonitoringSink(MonitoringClient):
 
     def series(self, point: Gauge) -> Any:
         """The TimeSeries of one gauge point, in google.cloud.monitoring_v3's own types."""

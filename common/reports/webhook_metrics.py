@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from common.adapters.metrics import MonitoringClient
 from common.reports.webhook_recorder import percentile
 
 LATENCY_METRIC = "logging.googleapis.com/user/ivr_webhook_latency"
@@ -86,18 +87,7 @@ def _latency_row(bounds: list[float], counts: list[int], requests: int, mean: fl
             "mean_ms": None if mean is None or not requests else round(mean, 1), "max_ms": None}  # fmt: skip
 
 
-class CloudMonitoringWebhooks:
-    def __init__(self, project: str, client: Any = None, timeout: float = 10.0) -> None:
-        self.project, self._client, self.timeout = project, client, timeout
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from google.cloud import monitoring_v3
-
-            self._client = monitoring_v3.MetricServiceClient()
-        return self._client
-
+class CloudMonitoringWebhooks(MonitoringClient):
     def request(self, metric: str, labels: tuple[str, ...], start: datetime, end: datetime) -> Any:
         """The ListTimeSeriesRequest of one metric: per minute, summed by its labels."""
         from google.cloud import monitoring_v3
