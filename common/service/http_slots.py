@@ -59,11 +59,11 @@ class HttpSlots:
             self._expire()
             if len(self._held) >= self.total:
                 raise SlotsFull(f"all {self.total} HTTP-request slots of this instance are in use")
-            tenants = [owner_host for owner, owner_host, _ in self._held.values() if owner == tenant]
-            if len(tenants) >= self.per_tenant:
+            hosts = [owner_host for owner, owner_host, _ in self._held.values() if owner == tenant]  # its slots'
+            if len(hosts) >= self.per_tenant:
                 raise SlotsFull(f"this tenant already has {self.per_tenant} HTTP requests in flight on "
                                 "this instance")  # fmt: skip
-            if self.per_host < self.per_tenant and tenants.count(host) >= self.per_host:
+            if self.per_host < self.per_tenant and hosts.count(host) >= self.per_host:
                 raise SlotsFull(f"this tenant already has {self.per_host} HTTP requests in flight to "
                                 f"{host[:100] or 'this host'} on this instance")  # fmt: skip
             slot = next(self._ids)
