@@ -21,6 +21,10 @@ Rules owned here:
   the caller heard the fallback: ``fallback_url`` (Twilio used the number's Fallback URL),
   ``unhandled_error``, ``budget_overrun``. The service runs in the request's context (``pool``
   copies it), so its own log lines carry the call sid and trace too.
+- The ``call.fallback`` event is written after the fallback answer, on a worker the request does
+  not wait for. When the store just failed a step, the first such write in ``STORE_DOWN_SECONDS``
+  is tried and the others are only logged: during an outage each would hold a worker until the
+  store's deadline, beside the steps that already do.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ NOT_IN_SERVICE_DOCUMENT = twiml.say_and_hangup(NOT_IN_SERVICE)
 # here it is the fallback webhook like any other.
 PINNED_FALLBACK = re.compile(r"/webhook/voice/fallback/[a-z]+-[a-z]+[0-9]")
 CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})  # Twilio's final ones
+STORE_DOWN_SECONDS = 10.0
+_clock = time.monotonic
+_store_down_tried = -STORE_DOWN_SECONDS  # when a call.fallback write was last tried beside a store failure
 
 
 # Jobs run in the submitter's context (contextvars), so whatever the service logs on a worker
@@ -229,8 +236,24 @@ def _failed(name: str, why: str, svc: Services, params: dict[str, str],
         return xml(EMPTY)
     observability.annotate(failure=why)
     answer = xml(svc.calls.fallback(None, params.get("To")))
+    if store_down and not _first_beside_store_failure():
+        log.warning("call.fallback (store_unavailable) of %s not recorded: the store failed within the last "
+                    "%.0f s, and writing it would hold a worker until the store's deadline",
+                    params.get("CallSid"), STORE_DOWN_SECONDS)  # fmt: skip
+        return answer
     _record_fallback(svc, params, "store_unavailable" if store_down else _EVENT_REASONS.get(why, why), None)
     return answer
+
+
+def _first_beside_store_failure() -> bool:
+    """True for the first store-failure fallback in ``STORE_DOWN_SECONDS`` (its event is tried: a blip
+    is over by then); two requests racing here may both be first, which costs one more try."""
+    global _store_down_tried
+    now = _clock()
+    if now - _store_down_tried < STORE_DOWN_SECONDS:
+        return False
+    _store_down_tried = now
+    return True
 
 
 def _record_fallback(svc: Services, params: dict[str, str], reason: str, region: str | None) -> None:
