@@ -146,31 +146,39 @@ def route_of(path: str) -> str:
 
 def begin(function: str, request: Any, project: str | None = None) -> RequestContext:
     path = request.path or "/"
-    trace, span, sampled = parse_trace(request.headers, project or os.environ.get("GOOGLE_CLOUD_PROJECT"))
+    environ = request.environ
+    if _TRACE_KEYS.isdisjoint(environ):  # Twilio sends neither header; Cloud Run adds the first
+        trace = span = sampled = None
+    else:
+        trace, span, sampled = parse_trace(request.headers, project or os.environ.get("GOOGLE_CLOUD_PROJECT"))
     context = RequestContext(function=function, route=route_of(path), method=request.method or "",
                              trace=trace, span_id=span, sampled=sampled)  # fmt: skip
     if path.startswith("/webhook/"):
-        _from_webhook(context, request)
+        _from_webhook(context, request, environ)
     return context
 
 
-def _from_webhook(context: RequestContext, request: Any) -> None:
+_TRACE_KEYS = frozenset({"HTTP_X_CLOUD_TRACE_CONTEXT", "HTTP_TRACEPARENT"})  # the WSGI names of both headers
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def _from_webhook(context: RequestContext, request: Any, environ: Mapping[str, Any]) -> None:
     """CallSid (Twilio's form) and tenant (``t``, department webhooks), only from a form the handler
-    would read anyway: POST, form-encoded, with a Content-Length it accepts."""
-    length = request.content_length
-    if request.method != "POST" or length is None or length > MAX_FORM_BYTES:
+    would read anyway: POST, form-encoded, with a Content-Length it accepts. Read from the WSGI
+    environ where it can be (this runs on every webhook): the same checks as ``annotate``."""
+    if request.method != "POST":
         return
-    if (request.mimetype or "") == "application/x-www-form-urlencoded":
-        annotate_context(context, call_sid=request.form.get("CallSid", ""))
-    annotate_context(context, tenant=request.args.get("t", ""))
-
-
-def annotate_context(context: RequestContext, **values: Any) -> None:
-    token = _current.set(context)
-    try:
-        annotate(**values)
-    finally:
-        _current.reset(token)
+    length = request.content_length
+    if length is None or length > MAX_FORM_BYTES:
+        return
+    if str(environ.get("CONTENT_TYPE", "")).partition(";")[0].strip().lower() == _FORM_TYPE:
+        sid = request.form.get("CallSid", "")
+        if isinstance(sid, str) and _SID.fullmatch(sid):
+            context.call_sid = sid
+    if "t=" in str(environ.get("QUERY_STRING", "")):  # no "t" parameter: the query is not parsed for it
+        tenant = request.args.get("t", "")
+        if isinstance(tenant, str) and _TENANT.fullmatch(tenant):
+            context.tenant = tenant
 
 
 def status_of(result: Any) -> int:

@@ -103,6 +103,24 @@ def test_a_malformed_trace_header_is_never_copied_into_a_line(lines: io.StringIO
     assert "logging.googleapis.com/trace" not in line and "injected" not in lines.getvalue()
 
 
+@pytest.mark.parametrize("content_type, query, call_sid, tenant", [
+    ("application/x-www-form-urlencoded; charset=UTF-8", "t=acme", CALL_SID, "acme"),
+    ("Application/X-WWW-Form-Urlencoded", "seq=2", CALL_SID, None),  # no t: the query is not read for one
+    ("text/plain", "seq=2&t=acme", None, "acme"),  # not a form: the body is never parsed for CallSid
+    ("application/x-www-form-urlencoded", "t=bad%20tenant!", CALL_SID, None),  # not an id: left out
+    ("application/x-www-form-urlencoded", "at=acme", CALL_SID, None),  # "t=" inside another name
+])  # fmt: skip
+def test_call_sid_and_tenant_come_only_from_what_the_handler_reads(lines: io.StringIO, content_type: str, query: str,
+                                                                   call_sid: str | None,
+                                                                   tenant: str | None) -> None:  # fmt: skip
+    body = f"CallSid={CALL_SID}&From=%2B15005550006"
+    req = EnvironBuilder(path="/webhook/voice/step", method="POST", data=body, content_type=content_type,
+                         query_string=query, base_url="https://ivr.example.test").get_request()  # fmt: skip
+    serve(lambda _: ("", 200, {}), req)
+    [line] = records(lines)
+    assert (line.get("call_sid"), line.get("tenant")) == (call_sid, tenant)
+
+
 def test_worker_threads_started_with_the_context_log_with_it(lines: io.StringIO) -> None:
     def handler(_: Any) -> Any:
         context = contextvars.copy_context()

@@ -105,6 +105,7 @@ class FakeRequest:
     def __init__(self, path: str) -> None:
         self.path, self.method, self.headers, self.args = path, "POST", {}, {}
         self.content_length, self.mimetype, self.form = 0, "application/x-www-form-urlencoded", {}
+        self.environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": self.mimetype, "QUERY_STRING": ""}  # as WSGI has it
 
 
 @pytest.fixture
