@@ -261,7 +261,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if stored is not None:
             record = stored[0]
             print(f"\nstored call: status={record.status} outcome={record.outcome} "
-                  f"path={' -> '.join(record.state.get('path', []))}")  # fmt: skip
+                  f"path={' -> '.join(record.state.path)}")  # fmt: skip
         print(f"{len(result.exchanges)} webhooks answered; problems: {result.problems or 'none'}")
         problems = list(result.problems)
         if svc.routing is not None:

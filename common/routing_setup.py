@@ -86,7 +86,7 @@ def call_lookup_from(store: Store) -> Callable[[str], CallInfo | None]:
         if found is None:
             return None
         record = found[0]
-        trigger = record.state.get("trigger", {}) if isinstance(record.state, dict) else {}
+        trigger = record.state.trigger
         return CallInfo(tenant_id=record.tenant_id, account_sid=record.account_sid, status=record.status,
                         caller=str(trigger.get("From", "")), called=record.number)  # fmt: skip
 

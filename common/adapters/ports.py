@@ -28,6 +28,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.core.call import CallState
+
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 
 
@@ -154,7 +156,7 @@ class CallRecord(Record):
     flow_id: str
     flow_version: str
     seq: int
-    state: dict[str, Any]
+    state: CallState  # stored as its JSON dump, a map like any other field
     twiml: str
     status: Literal["active", "ended"] = "active"
     created_at: str

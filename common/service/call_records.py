@@ -21,10 +21,10 @@ def completed_event(record: CallRecord, now: datetime, billable: int | None, cal
         ours: int | None = max(0, int((now - datetime.fromisoformat(record.created_at)).total_seconds()))
     except (TypeError, ValueError):
         ours = None
-    path = record.state.get("path") or []  # an ended flow has no cursor: it ended where the path ends
+    path = list(record.state.path)  # an ended flow has no cursor: it ended where the path ends
     data = {"billable_seconds": billable, "call_status": call_status, "outcome": outcome, "path": path,
             "duration_seconds": ours, "end_reason": outcome, "webhook_steps": record.seq + 1,
-            "ended_at_node": record.state.get("cursor") or (path or [None])[-1]}  # fmt: skip
+            "ended_at_node": record.state.cursor or (path[-1] if path else None)}  # fmt: skip
     return {"type": "call.completed", "seq": record.seq, "at": now.isoformat(), "nodeId": None, "data": data}
 
 

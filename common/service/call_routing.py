@@ -284,7 +284,7 @@ class DepartmentCalls:
         record, token = found
         if record.account_sid != account or record.tenant_id != tenant_id:
             raise Forbidden(f"call {sid} belongs to another tenant or account")
-        state = CallState.model_validate(record.state)
+        state = record.state
         if record.status != "active" or not _waits_for(state, answer):
             return record.twiml  # a duplicate, a stale delivery, or a call the API routed: nothing changes
         outcome, waited = answer.outcome or "failed", _waited(answer, self.calls.now())

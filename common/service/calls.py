@@ -147,7 +147,7 @@ class CallService:
         record = CallRecord(
             call_sid=sid, tenant_id=number.tenant_id, number=to, account_sid=account,
             flow_id=flow_id, flow_version=version, seq=done.state.seq,
-            state=done.state.model_dump(mode="json"), twiml=document, status=done.state.status,
+            state=done.state, twiml=document, status=done.state.status,
             created_at=stamp, updated_at=stamp,
             expires_at=now + timedelta(hours=self.settings.call_ttl_hours),
             events=[{"type": "call.routed", "seq": done.state.seq, "at": stamp, "nodeId": None,
@@ -184,7 +184,7 @@ class CallService:
             return record.twiml
         if seq != record.seq + 1 or record.status != "active":
             return record.twiml  # duplicate, stale or malformed: the current document, unchanged
-        state = CallState.model_validate(record.state)
+        state = record.state
         if state.department_wait is not None:
             return record.twiml  # the caller holds in a department: only its routing webhooks move the call
         return self.advance(record, token, state, lambda: self._event(state, params, record, deadline, query))
@@ -196,7 +196,7 @@ class CallService:
         url = params.get("RecordingUrl", "")[:1024]
         for _ in range(3):  # the compare-and-set can lose to another late write; re-check then
             state = record.state
-            ended_waiting = record.status != "active" and seq == record.seq + 1 and state.get("waiting") == "record"
+            ended_waiting = record.status != "active" and seq == record.seq + 1 and state.waiting == "record"
             empty = [e for e in record.events if e.get("type") == "recording.ended" and e.get("seq") == record.seq
                      and not (e.get("data") or {}).get("recorded")] if seq == record.seq else []  # fmt: skip
             if not ended_waiting and not empty:
@@ -204,7 +204,7 @@ class CallService:
             if any(e.get("type") == "recording.ended" and (e.get("data") or {}).get("url") == url
                    for e in record.events):  # fmt: skip
                 return True  # kept already: a duplicate writes nothing
-            node_id = state.get("cursor") if ended_waiting else empty[-1].get("nodeId")
+            node_id = state.cursor if ended_waiting else empty[-1].get("nodeId")
             late = {"type": "recording.ended", "seq": record.seq, "at": self.now().isoformat(), "nodeId": node_id,
                     "data": {"late": True, "recorded": True, "url": url,
                              "duration": count(params.get("RecordingDuration")),
@@ -245,7 +245,7 @@ class CallService:
 
     def _write(self, record: CallRecord, token: Any, done: Finished, flow: CompiledFlow | None = None,
                http_ms: int | None = None) -> str:  # fmt: skip
-        changes = {"seq": done.state.seq, "state": done.state.model_dump(mode="json"), "twiml": done.document,
+        changes = {"seq": done.state.seq, "state": done.state, "twiml": done.document,
                    "status": done.state.status, "updated_at": self.now().isoformat(),
                    "pending_http": pending_request(done.actions)}  # fmt: skip
         for _ in range(3):
@@ -355,7 +355,7 @@ class CallService:
             now = self.now()
             duration = count(params.get("CallDuration"))
             state = record.state
-            outcome = state.get("end_reason") or f"caller_{params.get('CallStatus', 'completed')}"
+            outcome = state.end_reason or f"caller_{params.get('CallStatus', 'completed')}"
             final = completed_event(record, now, duration, params.get("CallStatus", ""), outcome)
             updated = record.model_copy(update={
                 "status": "ended", "call_status": params.get("CallStatus", "completed"),

@@ -126,20 +126,20 @@ def _seconds_between(start: str, end: datetime) -> int | None:
 
 
 def call_view(call: CallRecord, now: datetime, with_events: bool) -> dict[str, Any]:
-    state = call.state or {}
-    path = [str(node) for node in state.get("path", []) if isinstance(node, str)]
-    cursor = state.get("cursor") or state.get("waiting")
+    state = call.state
+    path = list(state.path)
+    cursor = state.cursor or state.waiting
     # an ended call is at no node (its last one ends ``path``), though its state still has a cursor
-    current = None if call.status != "active" else cursor if isinstance(cursor, str) else (path[-1] if path else None)
-    started = state.get("started_at") or call.created_at
+    current = None if call.status != "active" else cursor if cursor else (path[-1] if path else None)
+    started = state.started_at or call.created_at
     seconds = _seconds_between(started, now) if call.status == "active" else call.duration_seconds
-    trigger = state.get("trigger") or {}
+    trigger = state.trigger
     view: dict[str, Any] = {
         "callSid": call.call_sid, "number": call.number, "caller": trigger.get("From"),
         "flowId": call.flow_id, "version": call.flow_version, "status": call.status,
         "callStatus": call.call_status, "startedAt": started, "updatedAt": call.updated_at,
         "secondsInCall": seconds, "currentNode": current, "path": path, "outcome": call.outcome,
-        "endReason": state.get("end_reason"), "steps": call.seq,
+        "endReason": state.end_reason, "steps": call.seq,
     }  # fmt: skip
     if with_events:
         events = call.events[:MAX_EVENTS]

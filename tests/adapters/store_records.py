@@ -15,6 +15,7 @@ from common.adapters.ports import (
     ScheduleRecord,
     Tenant,
 )
+from common.core.call import CallState
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -55,12 +56,18 @@ def deployment(dep_id: str, numbers: list[str], created_at: str = "2026-03-01T12
                       previous={n: None for n in numbers}, message=f"deploy {dep_id}")  # fmt: skip
 
 
+def state_of(sid: str, **fields: Any) -> CallState:
+    """A call's state with these fields (the rest as a new call of flow main 1.0.0 has them)."""
+    return CallState(call_sid=sid, flow_id="main", flow_version="1.0.0", **fields)
+
+
 def call(sid: str, expires_in: timedelta = timedelta(hours=4), status: Literal["active", "ended"] = "active",
          state: dict[str, Any] | None = None, seq: int = 0) -> CallRecord:  # fmt: skip
+    """``state``: the state's fields (``state_of``)."""
     return CallRecord(
         call_sid=sid, tenant_id="acme", number="+15551230001", account_sid="ACacme", flow_id="main",
         flow_version="1.0.0", seq=seq, twiml="<Response><Say>Hi</Say></Response>",
-        state=state if state is not None else {"cursor": "welcome", "variables": {"lang": "en"}},
+        state=state_of(sid, **(state if state is not None else {"cursor": "welcome", "variables": {"lang": "en"}})),
         status=status, created_at=NOW.isoformat(), updated_at=NOW.isoformat(),
         expires_at=NOW + expires_in, events=[{"type": "call.started", "node": "trigger", "seq": 0}],
         pending_http=None,

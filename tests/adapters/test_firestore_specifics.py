@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from store_records import NOW, call, deployment, draft, number, schedule, tenant, version
+from store_records import NOW, call, deployment, draft, number, schedule, state_of, tenant, version
 
 from common.adapters import firestore as fs
 from common.adapters.emulator import FirestoreEmulator, warm_up
@@ -53,9 +53,10 @@ def test_json_firestore_cannot_hold_is_stored_as_text(firestore_store: Firestore
     assert isinstance(raw["events"], list)  # only the field that needs it is encoded
     found = firestore_store.read_call("CA-text")
     assert found is not None and found[0] == record
-    plain = found[0].model_copy(update={"seq": 1, "state": {"cursor": "menu"}})
+    plain = found[0].model_copy(update={"seq": 1, "state": state_of("CA-text", cursor="menu")})
     assert firestore_store.write_call(plain, found[1]) is True
-    assert firestore_client.document("calls", "CA-text").get().to_dict()["state"] == {"cursor": "menu"}
+    stored = firestore_client.document("calls", "CA-text").get().to_dict()["state"]
+    assert stored == state_of("CA-text", cursor="menu").model_dump(mode="json")
 
 
 @pytest.mark.parametrize("value,ok", [

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_records import NOW, call, deployment, draft, number, schedule, tenant, version
+from store_records import NOW, call, deployment, draft, number, schedule, state_of, tenant, version
 
 from common.adapters.ports import ApiKey, Conflict, Store
 
@@ -276,7 +276,7 @@ def test_call_round_trip(store: Store) -> None:
 
 def test_create_call_twice_second_is_false_and_writes_nothing(store: Store) -> None:
     assert store.create_call(call("CA1", seq=0)) is True
-    assert store.create_call(call("CA1", seq=7, state={"other": True})) is False
+    assert store.create_call(call("CA1", seq=7, state={"cursor": "other"})) is False
     found = store.read_call("CA1")
     assert found is not None and found[0] == call("CA1", seq=0)
 
@@ -286,11 +286,11 @@ def test_write_call_compare_and_set(store: Store) -> None:
     found = store.read_call("CA1")
     assert found is not None
     first, token = found
-    step1 = first.model_copy(update={"seq": 1, "state": {"cursor": "menu"}, "twiml": "<Response/>"})
+    step1 = first.model_copy(update={"seq": 1, "state": state_of("CA1", cursor="menu"), "twiml": "<Response/>"})
     assert store.write_call(step1, token) is True
     after = store.read_call("CA1")
     assert after is not None and after[0] == step1
-    stale = first.model_copy(update={"seq": 1, "state": {"cursor": "stale"}})
+    stale = first.model_copy(update={"seq": 1, "state": state_of("CA1", cursor="stale")})
     assert store.write_call(stale, token) is False  # the token predates step1
     again = store.read_call("CA1")
     assert again is not None and again[0] == step1
@@ -306,7 +306,8 @@ def test_concurrent_writes_with_one_token_exactly_one_lands(store: Store) -> Non
         found = store.read_call("CA1")
         assert found is not None
         base, token = found
-        candidates = [base.model_copy(update={"seq": base.seq + 1, "state": {"by": i, "round": round_no}})
+        candidates = [base.model_copy(update={"seq": base.seq + 1,
+                                              "state": state_of("CA1", variables={"by": i, "round": round_no})})
                       for i in range(2)]  # fmt: skip
 
         def attempt(i: int, c: list[Any] = candidates, t: Any = token) -> bool:
@@ -357,12 +358,12 @@ def test_list_calls_newest_first_filtered_limited_and_scoped(store: Store) -> No
 def test_returned_records_do_not_alias_stored_documents(store: Store) -> None:
     written = call("CA1", state={"variables": {"order": {"items": [1, 2]}}})
     store.create_call(written)
-    written.state["variables"]["order"]["items"].append("after the write")
+    written.state.variables["order"]["items"].append("after the write")
     found = store.read_call("CA1")
     assert found is not None
-    found[0].state["variables"]["order"]["items"].append(3)  # a careless caller
+    found[0].state.variables["order"]["items"].append(3)  # a careless caller
     again = store.read_call("CA1")
-    assert again is not None and again[0].state == {"variables": {"order": {"items": [1, 2]}}}
+    assert again is not None and again[0].state.variables == {"order": {"items": [1, 2]}}
 
 
 # Any JSON a flow may hold, e.g. a parsed HTTP response: nested arrays, odd keys, big integers.
@@ -382,7 +383,7 @@ def test_any_json_state_round_trips(store: Store, state: dict[str, Any], update:
     assert store.create_call(record) is True
     found = store.read_call(sid)
     assert found is not None and found[0] == record
-    nxt = record.model_copy(update={"seq": 1, "state": {"widgets": update}, "pending_http": {"h": update}})
+    nxt = record.model_copy(update={"seq": 1, "state": state_of(sid, variables=update), "pending_http": {"h": update}})
     assert store.write_call(nxt, found[1]) is True
     again = store.read_call(sid)
     assert again is not None and again[0] == nxt

@@ -162,7 +162,7 @@ def test_an_agent_going_available_in_the_console_is_connected_to_the_waiting_cal
     assert result.transcript[-2:] == ["IVR: Goodbye.", "IVR hangs up"]
     done = routed.entry("sales", entry.id)
     assert (done.status, done.connected_agent, done.talk_seconds) == ("completed", "ann", 30)
-    assert stack.stored(result.call_sid).state["path"] == ["start", "queue", "bye"]
+    assert stack.stored(result.call_sid).state.path == ["start", "queue", "bye"]
     assert console.unexpected() == []
 
 

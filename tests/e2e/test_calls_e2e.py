@@ -121,7 +121,7 @@ def test_support_line(stack: Stack, case: str) -> None:
     inputs, transcript, path, outcome = SUPPORT_LINE[case]
     result, record = run(stack, DEMO_NUMBER, inputs)
     assert result.transcript == transcript
-    assert record.state["path"] == path
+    assert record.state.path == path
     assert record.outcome == outcome
     assert (record.tenant_id, record.flow_id, record.flow_version) == ("demo", "support_line", "1.0.0")
     assert record.events[-1]["type"] == "call.completed"
@@ -130,7 +130,7 @@ def test_support_line(stack: Stack, case: str) -> None:
 
 def test_support_line_stores_what_the_caller_chose(stack: Stack) -> None:
     _, record = run(stack, DEMO_NUMBER, ["speech:Support, please.", "queue:bridged"])
-    assert record.state["variables"]["department"] == "support"  # the designer's spelling, not the recogniser's
+    assert record.state.variables["department"] == "support"  # the designer's spelling, not the recogniser's
     types = [event["type"] for event in record.events]
     assert types[0] == "call.routed" and "input.accepted" in types and "transfer.ended" in types
 
@@ -228,7 +228,7 @@ def test_account_lookup(stack: Stack, case: str) -> None:
     stack.fetcher.answer("/v1/accounts/", status, body, error)
     result, record = run(stack, LOOKUP_NUMBER, inputs)
     assert result.transcript == transcript
-    assert record.state["path"] == path
+    assert record.state.path == path
     assert record.outcome == "hangup_node"
     if "lookup" in path:
         # Once, bounded by the node's 3 s and by the webhook budget less the write reserve (2.5 - 0.5 s).
@@ -242,9 +242,9 @@ def test_account_lookup(stack: Stack, case: str) -> None:
 def test_account_lookup_keeps_the_answer_in_the_call(stack: Stack) -> None:
     stack.fetcher.answer("/v1/accounts/", *ACCOUNT_ANSWERS["active"])
     _, record = run(stack, LOOKUP_NUMBER, ["123456#"])
-    assert record.state["variables"]["account"] == "123456"
-    assert record.state["variables"]["account_info"] == {"status": "active", "name": "Ada", "balance": "42.50"}
-    assert record.state["widgets"]["lookup"]["status_code"] == 200
+    assert record.state.variables["account"] == "123456"
+    assert record.state.variables["account_info"] == {"status": "active", "name": "Ada", "balance": "42.50"}
+    assert record.state.widgets["lookup"]["status_code"] == 200
     assert record.pending_http is None
 
 
@@ -270,7 +270,7 @@ def test_a_slow_account_api_takes_the_failed_branch_within_the_budget(stack: Sta
     assert slowest < 3.0
     assert result.transcript == [ASK, "CALLER presses 123456", DOWN, TO_AGENT, "dials +14155550100: completed",
                                  *THANK_YOU]  # fmt: skip
-    assert stack.stored(result.call_sid).state["path"] == ["start", "ask_account", "lookup", "systems_down",
+    assert stack.stored(result.call_sid).state.path == ["start", "ask_account", "lookup", "systems_down",
                                                            "to_agent", "bye"]  # fmt: skip
 
 
@@ -333,7 +333,7 @@ def test_after_hours_voicemail(stack: Stack, case: str) -> None:
     stack.clock.at = at
     result, record = run(stack, AFTER_HOURS_NUMBER, inputs)
     assert result.transcript == transcript
-    assert record.state["path"] == path
+    assert record.state.path == path
     assert record.outcome == "hangup_node"
 
 
@@ -343,7 +343,7 @@ def test_after_hours_without_its_schedule_takes_closed(stack: Stack) -> None:
     stack.clock.at = OPEN_AT
     result, record = run(stack, AFTER_HOURS_NUMBER, ["1", REC])
     assert result.transcript[0] == CLOSED
-    assert record.state["path"][:3] == ["start", "hours", "closed"]
+    assert record.state.path[:3] == ["start", "hours", "closed"]
     assert "hours.unknown_schedule" in [event["type"] for event in record.events]
 
 

@@ -176,7 +176,7 @@ def test_leaving_the_queue(stack: Stack, inputs: list[str], path: list[str], sta
     result = simulator(stack, play_seconds=15).call(NUMBER, "+15550002222", inputs, advance=routed.advance)
     clean(result)
     assert result.unused_inputs == []
-    assert stack.stored(result.call_sid).state["path"] == path
+    assert stack.stored(result.call_sid).state.path == path
     (entry,) = routed.entries("sales")
     assert entry.status == status
     if status == "waiting":

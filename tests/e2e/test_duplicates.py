@@ -24,7 +24,7 @@ CALLS = {
 
 def comparable(record: Any) -> dict[str, Any]:
     """The stored call without what differs between two placings of the same call (its sid)."""
-    state = {k: v for k, v in record.state.items() if k not in ("call_sid", "trigger")}
+    state = {k: v for k, v in record.state.model_dump().items() if k not in ("call_sid", "trigger")}
     return {"seq": record.seq, "state": state, "twiml": record.twiml, "status": record.status,
             "outcome": record.outcome, "call_status": record.call_status,
             "events": [(e["type"], e["nodeId"], e["seq"]) for e in record.events]}  # fmt: skip
@@ -84,7 +84,7 @@ def test_many_concurrent_copies_of_one_step_advance_the_call_once(stack: Stack) 
     assert answers[0][0] == 200 and "Connecting you to support." in answers[0][1]
     assert stack.store.writes == writes + 1
     record = stack.stored(sid)
-    assert record.seq == 2 and record.state["path"][-1] == "to_support"
+    assert record.seq == 2 and record.state.path[-1] == "to_support"
 
 
 def test_stale_and_future_steps_replay_the_current_document(stack: Stack) -> None:
@@ -100,7 +100,7 @@ def test_stale_and_future_steps_replay_the_current_document(stack: Stack) -> Non
         assert late.status_code == 200
         assert late.get_data(as_text=True) == current
     assert stack.store.writes == writes
-    assert stack.stored(sid).state["path"][-1] == "to_sales"
+    assert stack.stored(sid).state.path[-1] == "to_sales"
 
 
 def test_concurrent_duplicate_status_callbacks_finalise_once(stack: Stack) -> None:

@@ -52,8 +52,8 @@ def test_concurrent_duplicates_of_an_http_step_fetch_once_and_take_success(stack
     status, body = answers[0]
     assert status == 200 and "Hello Ada. Your balance is 12 dollars." in body
     record: Any = stack.stored(sid)
-    assert "balance" in record.state["path"] and "systems_down" not in record.state["path"]
-    assert record.state["widgets"]["lookup"]["status_code"] == 200
+    assert "balance" in record.state.path and "systems_down" not in record.state.path
+    assert record.state.widgets["lookup"]["status_code"] == 200
 
 
 def test_a_duplicate_after_the_first_answer_does_not_fetch_again(stack: Stack) -> None:

@@ -45,7 +45,7 @@ def test_both_simulators_take_the_same_path(stack: Stack, case: str) -> None:
     in_process = simulator.simulate(flow, list(inputs), now=CLOSED_AT, tenant=TENANT_A,
                                     schedules=stack.svc.calls.calendars.lookup(TENANT_A))  # fmt: skip
     assert in_process.problems == []
-    assert in_process.path == stored.state["path"]
+    assert in_process.path == stored.state.path
     assert queues_in_process(in_process) == queues_over_http(over_http.transcript)
     assert in_process.unused_inputs == over_http.unused_inputs
     # and every document the caller got is the one the in-process simulator rendered (but for the base URL)
@@ -83,7 +83,7 @@ def test_both_simulators_agree_on_department_scripts(stack: Stack, case: str) ->
     flow = stack.svc.calls.flows.get(TENANT_A, "support_line", stored.flow_version)
     in_process = simulator.simulate(flow, list(inputs), now=stack.clock(), tenant=TENANT_A)
     assert in_process.problems == []
-    assert in_process.path == stored.state["path"]
+    assert in_process.path == stored.state.path
     assert in_process.unused_inputs == over_http.unused_inputs == []
 
 

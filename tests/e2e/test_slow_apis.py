@@ -159,8 +159,8 @@ def test_a_dripping_api_takes_the_failed_branch_within_the_budget(slow_stack: St
     assert DOWN in document and APOLOGY not in document
     assert elapsed < 3.0  # the product's answer-within bound; the drip would take a minute
     record = slow_stack.stored(sid)
-    assert record.state["path"][-2:] == ["systems_down", "to_agent"]
-    assert record.state["widgets"]["lookup"]["error"].startswith("timed out after")
+    assert record.state.path[-2:] == ["systems_down", "to_agent"]
+    assert record.state.widgets["lookup"]["error"].startswith("timed out after")
     assert calls.HTTP_SLOTS.in_flight() == 0  # the slot is free again
 
 
@@ -197,6 +197,6 @@ def test_one_tenants_slow_api_cannot_take_every_tenants_slots(slow_stack: Stack,
     assert f"{b_call}-3" in api.requests  # B's request got a slot and was performed
     for document in (b_document, other_document, *(document for _, document in a_results)):
         assert DOWN in document and APOLOGY not in document
-    errors = [slow_stack.stored(sid).state["widgets"]["lookup"]["error"] for sid in a_calls if sid not in reached]
+    errors = [slow_stack.stored(sid).state.widgets["lookup"]["error"] for sid in a_calls if sid not in reached]
     assert all(f"already has 2 HTTP requests in flight to 127.0.0.1:{api.port}" in error for error in errors), errors
     assert calls.HTTP_SLOTS.in_flight() == 0

@@ -127,7 +127,7 @@ class Routed:
 
     def waiting_of(self, call_sid: str) -> QueueEntry:
         """The entry a call's document says it holds in."""
-        wait = self.stack.stored(call_sid).state["department_wait"]
+        wait = self.stack.stored(call_sid).state.department_wait
         assert wait, f"call {call_sid} is not holding in a department"
         return self.entry(wait["department"], wait["entry"])
 

@@ -307,8 +307,8 @@ def test_an_empty_recording_comes_back_through_the_redirect_and_takes_no_audio(s
     assert answer.status_code == 200
     assert "We did not hear a message. Goodbye." in answer.get_data(as_text=True)
     record = stack.stored(VOICEMAIL_SID)
-    assert record.state["path"][-2:] == ["record", "nothing"]
-    assert record.state["widgets"]["record"]["RecordingUrl"] == ""
+    assert record.state.path[-2:] == ["record", "nothing"]
+    assert record.state.widgets["record"]["RecordingUrl"] == ""
 
 
 @pytest.mark.parametrize("first", ["record action", "redirect"])
@@ -325,7 +325,7 @@ def test_the_record_action_and_the_redirect_advance_the_call_once(stack: Stack, 
     late = stack.signed_post("/webhook/voice/step?seq=3", requests[1])
     assert late.status_code == 200 and late.get_data(as_text=True) == winner
     assert stored.seq == 3
-    assert stored.state["path"][-1] == ("saved" if first == "record action" else "nothing")
+    assert stored.state.path[-1] == ("saved" if first == "record action" else "nothing")
     after = stack.stored(VOICEMAIL_SID)
     assert (after.seq, after.state, after.twiml) == (stored.seq, stored.state, stored.twiml)
     if first == "record action":

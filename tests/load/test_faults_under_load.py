@@ -17,6 +17,7 @@ import pytest
 from common import config
 from common.adapters.memory import MemoryStore
 from common.adapters.ports import CallRecord
+from common.core.call import CallState
 from common.loadgen import fault_run
 from common.loadgen.faults import FaultApi, install_stall, parse_stall
 from common.loadgen.runner import Plan
@@ -60,8 +61,9 @@ def test_faults_do_not_touch_the_healthy_calls(served: Callable[..., str], api: 
 
 
 def _call(sid: str, number: str) -> CallRecord:
+    state = CallState(call_sid=sid, flow_id="main", flow_version="1.0.0")
     return CallRecord(call_sid=sid, tenant_id="acme", number=number, account_sid="ACacme", flow_id="main",
-                      flow_version="1.0.0", seq=0, state={}, twiml="<Response><Hangup/></Response>",
+                      flow_version="1.0.0", seq=0, state=state, twiml="<Response><Hangup/></Response>",
                       created_at="2026-03-01T12:00:00+00:00", updated_at="2026-03-01T12:00:00+00:00",
                       expires_at=datetime(2026, 3, 1, 16, tzinfo=UTC))  # fmt: skip
 

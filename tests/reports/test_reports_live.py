@@ -56,7 +56,7 @@ def test_billing_counts_the_calls_made(called: tuple[Stack, list[dict[str, Any]]
 
 def test_the_funnel_follows_the_paths_the_calls_took(called: tuple[Stack, list[dict[str, Any]]]) -> None:
     stack, results = called
-    paths = [stack.stored(r["callSid"]).state["path"] for r in results]
+    paths = [stack.stored(r["callSid"]).state.path for r in results]
     visited = Counter(node for path in paths for node in set(path))
     funnel = get(stack, "/api/reports/funnel/support_line")
     assert len(funnel["versions"]) == 1 and funnel["flow_version"] == funnel["versions"][0]

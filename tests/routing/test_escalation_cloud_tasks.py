@@ -15,7 +15,6 @@ by the same offset, which is what the emulator keeps.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -203,6 +202,6 @@ def test_the_cloud_tasks_timer_runs_the_ladder(served: tuple[str, Stack, Deliver
     hold = f"/webhook/departments/hold?t=demo&d=support&e={entry_id}"
     answer = stack.signed_post(hold, params()).get_data(as_text=True)  # the caller's next loop iteration
     assert problems_in(answer) == [] and VOICEMAIL_PROMPT in answer  # to_support: timeout -> voicemail
-    widget = json.loads(json.dumps(stack.stored(SID).state))["widgets"]["to_support"]
+    widget = stack.stored(SID).state.widgets["to_support"]
     assert widget["outcome"] == "timeout" and widget["department"] == "support"
     assert TIMEOUT_AFTER <= widget["waitSeconds"] <= TIMEOUT_AFTER + WAIT_LIMIT

@@ -112,7 +112,7 @@ def test_the_simulator_follows_a_redirect_to_other_twiml_and_back(stack: Stack) 
     assert result.problems == []
     assert [u.split("?", 1)[0] for u in requested] == ["https://apps.example.com/survey"]
     assert said(result.transcript) == ["Press 3 for yes.", "You chose 3."]
-    widgets = stack.stored(result.call_sid).state["widgets"]["survey"]
+    widgets = stack.stored(result.call_sid).state.widgets["survey"]
     assert widgets["choice"] == "3" and widgets["CallSid"] == result.call_sid
 
 
