@@ -55,7 +55,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -224,14 +224,20 @@ class _Turn:
         self.cursor: str | None = state.cursor
         self.waiting: Waiting | None = None
         self.end_reason: str | None = None
-        self.context: dict[str, Any] = {
+        self._departments = departments
+
+    @cached_property
+    def context(self) -> dict[str, Any]:
+        """What templates read: built on the turn's first template (most turns render none). It
+        holds the turn's own variables and widgets, so it sees what the turn changes after."""
+        return {
             "trigger": {"call": self.trigger},
-            "flow": {"variables": self.variables, "data": self.variables, "id": flow.flow.id},
+            "flow": {"variables": self.variables, "data": self.variables, "id": self.flow.flow.id},
             "widgets": self.widgets,
             "caller": {"from": self.trigger.get("From", ""), "to": self.trigger.get("To", ""),
                        "sid": self.trigger.get("CallSid", "")},
-            "now": LocalNow(now, self.settings.timezone),
-            "departments": LiveDepartments(departments),
+            "now": LocalNow(self.now, self.settings.timezone),
+            "departments": LiveDepartments(self._departments),
         }  # fmt: skip
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -245,7 +251,7 @@ class _Turn:
             # Only a version stored before its field was checked gets here; the call goes on.
             self.emit("template.invalid", self.cursor, field=field or "", error=str(broken)[:200])
             return templating.without_markup(source) or _SAFE_TEXT.get(field or "", "")
-        return templating.render(source, self.context)
+        return templating.render(source, self.context) if templating.is_template(source) else source
 
     def say(self, text: str, voice: str | None, language: str | None, loop: int = 1,
             field: str | None = None) -> Say:  # fmt: skip
