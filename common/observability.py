@@ -147,7 +147,7 @@ def route_of(path: str) -> str:
 def begin(function: str, request: Any, project: str | None = None) -> RequestContext:
     path = request.path or "/"
     environ = request.environ
-    if _TRACE_KEYS.isdisjoint(environ):  # Twilio sends neither header; Cloud Run adds the first
+    if _CLOUD_TRACE_KEY not in environ and _TRACEPARENT_KEY not in environ:  # Twilio sends neither; Cloud Run the first
         trace = span = sampled = None
     else:
         trace, span, sampled = parse_trace(request.headers, project or os.environ.get("GOOGLE_CLOUD_PROJECT"))
@@ -158,7 +158,7 @@ def begin(function: str, request: Any, project: str | None = None) -> RequestCon
     return context
 
 
-_TRACE_KEYS = frozenset({"HTTP_X_CLOUD_TRACE_CONTEXT", "HTTP_TRACEPARENT"})  # the WSGI names of both headers
+_CLOUD_TRACE_KEY, _TRACEPARENT_KEY = "HTTP_X_CLOUD_TRACE_CONTEXT", "HTTP_TRACEPARENT"  # the headers' WSGI names
 _FORM_TYPE = "application/x-www-form-urlencoded"
 
 
