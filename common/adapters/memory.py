@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from common.adapters.ports import (
     ApiKey,
     CallRecord,
@@ -38,8 +36,6 @@ from common.adapters.ports import (
     check_document_ids,
 )  # fmt: skip
 
-TIME = TypeAdapter(datetime)
-
 
 def _copy(value: Any) -> Any:
     """A deep copy of a JSON-shaped value (dicts, lists, immutable leaves)."""
@@ -52,17 +48,17 @@ def _copy(value: Any) -> Any:
 
 def _query_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """What the call queries filter and sort on (``calls_with_outbox``, ``active_calls_expired``,
-    ``list_calls``), from a call's JSON document."""
-    return {name: doc.get(name) for name in ("tenant_id", "status", "expires_at", "created_at", "outbox_since")}
+    ``list_calls``), from a call's JSON document: its times as datetimes."""
+    since, expires = doc.get("outbox_since"), doc.get("expires_at")
+    return {"tenant_id": doc.get("tenant_id"), "status": doc.get("status"), "created_at": doc.get("created_at"),
+            "expires_at": None if expires is None else datetime.fromisoformat(expires),
+            "outbox_since": None if since is None else datetime.fromisoformat(since)}  # fmt: skip
 
 
 def _call_fields(call: CallRecord) -> dict[str, Any]:
-    """``_query_fields`` of ``call``'s JSON document, without parsing it back (datetimes as
-    pydantic's JSON dump writes them: ``Z`` for UTC)."""
-    since = call.outbox_since
+    """``_query_fields`` of ``call``'s JSON document, from the record (nothing to parse or format)."""
     return {"tenant_id": call.tenant_id, "status": call.status, "created_at": call.created_at,
-            "expires_at": TIME.dump_python(call.expires_at, mode="json"),
-            "outbox_since": None if since is None else TIME.dump_python(since, mode="json")}  # fmt: skip
+            "expires_at": call.expires_at, "outbox_since": call.outbox_since}  # fmt: skip
 
 
 def _key(*ids: str) -> str:
@@ -326,8 +322,7 @@ class MemoryStore:
 
     def calls_with_outbox(self, older_than: datetime, limit: int = 200) -> list[tuple[str, datetime]]:
         with self._lock:
-            found = [(sid, datetime.fromisoformat(f["outbox_since"].replace("Z", "+00:00")))
-                     for sid, f in self._call_fields.items() if f.get("outbox_since")]  # fmt: skip
+            found = [(sid, f["outbox_since"]) for sid, f in self._call_fields.items() if f["outbox_since"]]
         found = sorted((f for f in found if f[1] <= older_than), key=lambda f: (f[1], f[0]))[:limit]
         self.reads += len(found)
         return found
@@ -348,7 +343,7 @@ class MemoryStore:
     def active_calls_expired(self, now: datetime, limit: int = 500) -> Sequence[str]:
         with self._lock:
             found = [sid for sid, f in self._call_fields.items()
-                     if f["status"] == "active" and datetime.fromisoformat(f["expires_at"]) <= now]  # fmt: skip
+                     if f["status"] == "active" and f["expires_at"] <= now]  # fmt: skip
         return found[:limit]
 
     def list_calls(self, tenant_id: str, active: bool | None = None, limit: int = 50) -> list[CallRecord]:

@@ -133,6 +133,23 @@ class Memo:
                 self._answers.popitem(last=False)
 
 
+class _Key:
+    """A memo key whose hash is computed once: a turn's actions are dataclasses, whose hash walks
+    every field in Python, and a lookup with its least-recently-used bookkeeping hashes its key
+    three times. Raises TypeError when ``parts`` is unhashable."""
+
+    __slots__ = ("hash", "parts")
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self.parts, self.hash = parts, hash(parts)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.hash == other.hash and self.parts == other.parts
+
+
 RENDERED = Memo(entries=2048)
 CHECKED = Memo(entries=2048)
 
@@ -142,9 +159,8 @@ def render(actions: Iterable[Action], urls: UrlBuilder, next_seq: int, tenant: s
     """One TwiML document for the actions of one turn; callbacks present ``next_seq``. A department
     transfer is ``queue_document``'s verbs when one is given (see the module rules), else <Enqueue>."""
     turn = tuple(actions)
-    key = (turn, urls.base_url, next_seq, tenant, queue_document)
     try:
-        hash(key)
+        key = _Key((turn, urls.base_url, next_seq, tenant, queue_document))
     except TypeError:  # an action holding a dict: rendered every time
         return _render(turn, urls, next_seq, tenant, queue_document)
     document: str | None = RENDERED.get(key)

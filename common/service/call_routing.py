@@ -44,10 +44,11 @@ from typing import TYPE_CHECKING, Any
 from common.core import engine, queue_twiml
 from common.core.call import Action, CallState, DepartmentEnded, Say, StepResult, TransferToDepartment
 from common.core.flow import CompiledFlow
+from common.service.routing_base import CallInfo
 
 if TYPE_CHECKING:
     from common.service.calls import CallService
-    from common.service.routing_base import CallerTwiml, CallInfo
+    from common.service.routing_base import CallerTwiml
 
 log = logging.getLogger("ivr.calls")
 
@@ -142,8 +143,6 @@ class DepartmentCalls:
 
     @staticmethod
     def call_info(tenant_id: str, call_sid: str, account_sid: str, caller: str, called: str) -> CallInfo:
-        from common.service.routing_base import CallInfo
-
         return CallInfo(tenant_id, account_sid, "active", caller, called)
 
     # -- a turn ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
@@ -193,7 +193,8 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     elif name == "incoming":
         job = pool.submit(svc.calls.incoming, params)
     else:
-        job = pool.submit(svc.calls.step, params, request.args.get("seq", ""), deadline, request.args)
+        seq, query = _step_query(request)
+        job = pool.submit(svc.calls.step, params, seq, deadline, query)
     try:
         result = job.result(timeout=max(0.0, deadline - time.monotonic()))
     except Forbidden as exc:
@@ -214,6 +215,17 @@ def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, i
     if name == "incoming" and document != NOT_IN_SERVICE_DOCUMENT:
         _annotate_tenant(svc, params.get("To", ""), started=True)
     return xml(document)
+
+
+def _step_query(request: Any) -> tuple[str, Mapping[str, str] | None]:
+    """(seq, the query a redirect node's return hands back). Our own callback's query is just
+    ``seq=<digits>``: read as is, it hands nothing back (the common case, no query parse); any
+    other query as werkzeug parses it."""
+    raw = request.query_string
+    if raw.startswith(b"seq=") and raw[4:].isdigit():
+        return raw[4:].decode("ascii"), None
+    args = request.args
+    return args.get("seq", ""), args
 
 
 def _annotate_tenant(svc: Services, number: str, started: bool = False) -> None:

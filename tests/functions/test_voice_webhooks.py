@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 from callkit import detach
@@ -370,3 +371,28 @@ def test_a_late_action_without_a_recording_writes_nothing(stack: Stack) -> None:
     writes = stack.store.writes
     stack.signed_post("/webhook/voice/step?seq=3", {**params, "RecordingDuration": "0", "Digits": "hangup"})
     assert stack.store.writes == writes
+
+
+def _request_with_query(raw: bytes) -> Any:
+    """A werkzeug request with this query string: what ``voice._step_query`` reads."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    return Request(EnvironBuilder(query_string=raw.decode("latin-1")).get_environ())
+
+
+@pytest.mark.parametrize("raw, seq, handed_back", [
+    (b"seq=3", "3", None),  # our own callback: read as is, nothing to hand back
+    (b"seq=12", "12", None),
+    (b"seq=%33", "3", {"seq": "3"}),  # percent-encoded: parsed like any other query
+    (b"seq=3&choice=2", "3", {"seq": "3", "choice": "2"}),  # a redirect's return hands back its query
+    (b"choice=2&seq=4", "4", {"choice": "2", "seq": "4"}),
+    (b"seq=", "", {"seq": ""}),
+    (b"seq=3x", "3x", {"seq": "3x"}),  # not a seq: the step answers the stored TwiML
+    (b"", "", {}),
+])  # fmt: skip
+def test_the_step_query_is_read_as_werkzeug_parses_it(raw: bytes, seq: str, handed_back: dict[str, str] | None) -> None:
+    request = _request_with_query(raw)
+    got_seq, query = voice._step_query(request)
+    assert got_seq == seq == request.args.get("seq", "")
+    assert (None if query is None else dict(query.items())) == handed_back

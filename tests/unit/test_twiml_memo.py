@@ -53,3 +53,13 @@ def test_a_remembered_check_answers_a_fresh_list_each_time() -> None:
     problems.append("changed by the caller")
     assert twiml.check(broken) == ["document ends with <Say>; it must end by waiting or hanging up"]
     assert twiml.check(twiml.render([Say("Bye."), Hangup()], URLS, 2)) == []
+
+
+def test_a_memo_key_with_an_equal_hash_is_still_compared_by_its_parts() -> None:
+    assert hash((-1,)) == hash((-2,))  # CPython hashes -1 as -2: two different keys, one hash
+    first, second = twiml._Key((-1,)), twiml._Key((-2,))
+    assert hash(first) == hash(second) and first != second and first == twiml._Key((-1,))
+    memo = twiml.Memo(entries=4)
+    memo.put(first, "minus one", 1)
+    assert memo.get(second) is None and memo.get(twiml._Key((-1,))) == "minus one"
+    assert first != (-1,)  # a key equals only another key
