@@ -396,3 +396,13 @@ def test_the_step_query_is_read_as_werkzeug_parses_it(raw: bytes, seq: str, hand
     got_seq, query = voice._step_query(request)
     assert got_seq == seq == request.args.get("seq", "")
     assert (None if query is None else dict(query.items())) == handed_back
+
+
+@pytest.mark.parametrize("query", ["seq=" + "9" * 5000, "seq=1", "seq=3x", "seq=", "seq=%32%32"])
+def test_a_step_with_a_seq_that_is_not_the_next_answers_the_stored_twiml_unchanged(stack: Stack, query: str) -> None:
+    """Hostile or stale seqs over HTTP, on both ways the query is read (as is, and parsed)."""
+    first = stack.signed_post("/webhook/voice/incoming", call_params()).get_data(as_text=True)
+    writes = stack.store.writes
+    answer = stack.signed_post(f"/webhook/voice/step?{query}", call_params(CallStatus="in-progress", Digits="1"))
+    assert answer.status_code == 200 and answer.get_data(as_text=True) == first
+    assert stack.store.writes == writes and stack.stored("CA" + "1" * 32).seq == 1
