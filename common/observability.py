@@ -147,7 +147,7 @@ def route_of(path: str) -> str:
 def begin(function: str, request: Any, project: str | None = None) -> RequestContext:
     path = request.path or "/"
     environ = request.environ
-    if _CLOUD_TRACE_KEY not in environ and _TRACEPARENT_KEY not in environ:  # Twilio sends neither; Cloud Run the first
+    if _CLOUD_TRACE_KEY not in environ and _TRACEPARENT_KEY not in environ:  # Twilio: neither; Cloud Run adds the first
         trace = span = sampled = None
     else:
         trace, span, sampled = parse_trace(request.headers, project or os.environ.get("GOOGLE_CLOUD_PROJECT"))
