@@ -26,16 +26,21 @@ CALL_SID = "CA" + "1" * 32
 @pytest.fixture
 def lines() -> Iterator[io.StringIO]:
     """The module's handler on a stream, in JSON, with two secrets to redact; the root logger's
-    level and handlers put back afterwards."""
+    level and handlers put back afterwards. A function module imported by an earlier test has
+    installed the module's handler already: ``install`` replaces it, and it is put back in its place."""
     root = logging.getLogger()
-    level, before = root.level, list(root.handlers)
+    level, before, previous, secrets = root.level, list(root.handlers), obs._installed, obs._secrets
     stream = io.StringIO()
-    obs.install("flow_step", stream=stream, fmt="json",
-                environ={"TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_SUBACCOUNT_TOKENS": json.dumps({"AC1": SUB_TOKEN}),
-                         "IVR_API_KEY_PEPPER": "short"})  # fmt: skip
+    handler = obs.install("flow_step", stream=stream, fmt="json",
+                          environ={"TWILIO_AUTH_TOKEN": TOKEN,
+                                   "TWILIO_SUBACCOUNT_TOKENS": json.dumps({"AC1": SUB_TOKEN}),
+                                   "IVR_API_KEY_PEPPER": "short"})  # fmt: skip
+    assert previous not in root.handlers and root.handlers.count(handler) == 1  # replaced, never doubled
     yield stream
-    root.removeHandler(obs._installed)  # type: ignore[arg-type]
-    obs._installed = None
+    root.removeHandler(handler)
+    if previous is not None:
+        root.handlers.insert(before.index(previous), previous)
+    obs._installed, obs._secrets = previous, secrets
     root.setLevel(level)
     assert root.handlers == before
 
