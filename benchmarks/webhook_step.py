@@ -18,8 +18,9 @@ for a free core when other processes hold both.
 ``--phases`` then times each phase of the path (benchmarks/webhook_phases.py) on the memory store.
 ``--orders`` then measures the step in two request orders (right after our own incoming webhook, and
 after the minimal endpoints' requests as above: what runs just before decides how cold the caches
-are), and ``--models`` times the pydantic operations of the calls inside the run against the same
-operations repeated in a tight loop (docs/load-testing.md, "Per-step overhead").
+are), and ``--models`` times the pydantic operations of the calls inside the run, each again right
+after itself (in a second run), and the same operations repeated in a tight loop (docs/load-testing.md,
+"Per-step overhead").
 """
 
 from __future__ import annotations
@@ -274,12 +275,14 @@ def orders(calls: int) -> None:
 
 
 def models(calls: int) -> None:
-    """p50 wall time of each pydantic operation of the calls in a run like ``measure``'s, and of the
+    """p50 wall time of each pydantic operation of the calls in a run like ``measure``'s; of each
+    operation run again at once, in a second such run (the same data, the code just run); and of the
     same operation repeated 2,000 times on one stored call (warm caches)."""
     from common.adapters import ports
     from common.core import call
 
     samples: dict[str, list[int]] = {}
+    again: dict[str, list[int]] = {}  # the same operation repeated at once, inside the run
 
     def wrap(cls: Any, name: str) -> None:
         real = getattr(cls, name)
@@ -290,12 +293,17 @@ def models(calls: int) -> None:
                 return real(*args, **kwargs)
             finally:
                 samples.setdefault(f"{cls.__name__}.{name}", []).append(time.perf_counter_ns() - began)
+                if repeat[0]:
+                    began = time.perf_counter_ns()
+                    real(*args, **kwargs)  # pure: its answer is dropped
+                    again.setdefault(f"{cls.__name__}.{name}", []).append(time.perf_counter_ns() - began)
 
         setattr(cls, name, timed)
 
     client, store, cleanup = build_ours("memory")
     minimal, _ = build_minimal()
     function, _ = build_minimal_function()
+    repeat = [False]
     for cls in (ports.CallRecord, call.CallState):
         for name in ("model_validate", "model_validate_json", "model_dump", "model_dump_json", "model_copy"):
             wrap(cls, name)
@@ -303,6 +311,10 @@ def models(calls: int) -> None:
     samples.clear()
     measure(client, store, minimal, calls, run=1, function=function)
     in_run = {key: percentile([float(v) for v in values], 0.5) / 1000 for key, values in samples.items()}
+    repeat[0] = True  # a second pass: each operation also runs again right after itself
+    measure(client, store, minimal, calls, run=2, function=function)
+    repeat[0] = False
+    at_once = {key: percentile([float(v) for v in values], 0.5) / 1000 for key, values in again.items()}
     found = store.read_call(f"CA01{0:030x}")
     assert found is not None
     record = found[0]
@@ -314,13 +326,15 @@ def models(calls: int) -> None:
         "CallState.model_copy": lambda: state.model_copy(update={"seq": 9}),
     }
     text = record.model_dump_json()
-    print(f"  pydantic operations, p50 µs: inside the run ({calls} calls) | the same, 2,000 times in a loop")
+    print(f"  pydantic operations, p50 µs: inside the run ({calls} calls) | again at once, inside a second run "
+          "| the same, 2,000 times in a loop")  # fmt: skip
     for key, run_loop in loops.items():
         samples.clear()
         for _ in range(2000):
             run_loop()
         warm = percentile([float(v) for v in samples[key]], 0.5) / 1000
-        print(f"    {key:32} {in_run.get(key, float('nan')):8.1f} | {warm:8.1f}")
+        print(f"    {key:32} {in_run.get(key, float('nan')):8.1f} | {at_once.get(key, float('nan')):8.1f} | "
+              f"{warm:8.1f}")  # fmt: skip
     cleanup()
 
 
