@@ -27,7 +27,6 @@ Rules owned here:
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import ctypes
 import os
@@ -59,16 +58,17 @@ class _Cpus:
     def current(self) -> int:
         return int(self._getcpu())
 
-    def pin(self, thread: int, cpu: int) -> bool:
+    def pin(self, thread: int, cpu: int | None) -> bool:
+        """Pin ``thread`` to ``cpu`` (None: let it run on every CPU it may again)."""
         try:
-            os.sched_setaffinity(thread, (cpu,))
+            os.sched_setaffinity(thread, self.allowed if cpu is None else (cpu,))
             return True
         except (OSError, ValueError):  # the CPU left the container's set, or the thread is gone
             return False
 
     def release(self) -> None:
-        with contextlib.suppress(OSError, ValueError):  # the set changed under the container: keep one CPU
-            os.sched_setaffinity(0, self.allowed)
+        """The calling thread on every CPU it may run on again."""
+        self.pin(0, None)
 
 
 _cpus = _Cpus()
@@ -175,6 +175,8 @@ class Workers:
             cpu = _cpus.current()
             if cpu >= 0 and _cpus.pin(worker.thread, cpu):
                 job._cpu = cpu
+        elif self.colocate:
+            _cpus.pin(worker.thread, None)  # an earlier job's pin: a detached job runs on any CPU
         worker.job = job
         worker.wake.release()
         return job

@@ -167,10 +167,9 @@ def test_a_detached_job_and_a_pool_without_colocation_pin_nothing() -> None:
     loose.submit(lambda: None).result(timeout=2)
     job = loose.submit(_cpu_now)
     assert job._cpu == -1 and job.result(timeout=2)[1] == everywhere
-    fresh = Workers(1)
-    fresh.submit(lambda: None).result(timeout=2)  # started unpinned; detach keeps it so
-    detached = fresh.detach(_cpu_now)
-    assert detached._cpu == -1 and detached.result(timeout=2)[1] == everywhere
+    workers.submit(lambda: None).result(timeout=2)  # its one thread now pinned where this one ran
+    detached = workers.detach(_cpu_now)
+    assert detached._cpu == -1 and detached.result(timeout=2)[1] == everywhere  # unpinned first
 
 
 def test_the_worker_that_went_idle_last_takes_the_next_job() -> None:
