@@ -276,6 +276,6 @@ def _record_fallback(svc: Services, params: dict[str, str], reason: str, region:
     if events is None or not params.get("CallSid"):
         return
     try:
-        pool.detach(events.record_fallback, params["CallSid"], reason, region or os.environ.get("IVR_REGION"))
+        pool.submit(events.record_fallback, params["CallSid"], reason, region or os.environ.get("IVR_REGION"))
     except Exception:  # a full or stopped pool: the fallback stays in the logs
         log.warning("call.fallback of %s not recorded: no worker", params.get("CallSid"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
-import os
 import threading
 import time
 from types import SimpleNamespace
@@ -125,61 +124,3 @@ def test_signed_urls_are_the_validators_variants_likeliest_first() -> None:
         "https://ivr.example.test:443/webhook/voice/step?seq=2" + fragment]  # fmt: skip
     local = "http://127.0.0.1:8080/webhook/voice/incoming"
     assert list(voice.signed_urls(local))[:2] == [local, "http://127.0.0.1/webhook/voice/incoming"]
-
-
-def _cpu_now() -> tuple[int, set[int]]:
-    """(the CPU this thread runs on, the CPUs it may run on)."""
-    from common.web.voice_workers import _cpus
-
-    return _cpus.current(), set(os.sched_getaffinity(0))
-
-
-def test_a_waited_job_runs_on_the_submitters_cpu_and_the_submitter_gets_its_cpus_back() -> None:
-    from common.web.voice_workers import _cpus
-
-    workers = Workers(2)
-    if not _cpus.usable:  # one CPU, or no pinning here: nothing is pinned, jobs still run
-        assert workers.colocate is False and workers.submit(lambda: 7).result(timeout=2) == 7
-        return
-    before = set(os.sched_getaffinity(0))
-    assert workers.submit(lambda: 0).result(timeout=2) == 0  # a thread to reuse (a new one is not pinned)
-    for _ in range(20):
-        job = workers.submit(_cpu_now)
-        submitted_on = job._cpu
-        ran_on, worker_cpus = job.result(timeout=2)
-        assert submitted_on >= 0 and ran_on == submitted_on and worker_cpus == {submitted_on}
-        assert set(os.sched_getaffinity(0)) == before  # the waiter is unpinned once answered
-
-    release = threading.Event()
-    slow = workers.submit(release.wait, 5)
-    with pytest.raises(TimeoutError):
-        slow.result(timeout=0.05)
-    assert set(os.sched_getaffinity(0)) == before  # ... and when it gave up waiting
-    release.set()
-    assert slow.result(timeout=2) is True
-
-
-def test_a_detached_job_and_a_pool_without_colocation_pin_nothing() -> None:
-    workers = Workers(1)
-    workers.submit(lambda: None).result(timeout=2)
-    everywhere = set(os.sched_getaffinity(0))
-    loose = Workers(1, colocate=False)
-    loose.submit(lambda: None).result(timeout=2)
-    job = loose.submit(_cpu_now)
-    assert job._cpu == -1 and job.result(timeout=2)[1] == everywhere
-    workers.submit(lambda: None).result(timeout=2)  # its one thread now pinned where this one ran
-    detached = workers.detach(_cpu_now)
-    assert detached._cpu == -1 and detached.result(timeout=2)[1] == everywhere  # unpinned first
-
-
-def test_the_worker_that_went_idle_last_takes_the_next_job() -> None:
-    workers = Workers(3)
-    gate = threading.Barrier(3)
-    names = [workers.submit(lambda: (gate.wait(5), threading.current_thread().name)[1]) for _ in range(2)]
-    gate.wait(5)
-    first, second = (job.result(timeout=2) for job in names)
-    time.sleep(0.05)  # both back in the idle stack, in the order they finished
-    last = workers.submit(lambda: threading.current_thread().name).result(timeout=2)
-    assert last in {first, second} and workers.threads == 2
-    again = workers.submit(lambda: threading.current_thread().name).result(timeout=2)
-    assert again == last  # the same, warm thread again: a stack, not a queue
