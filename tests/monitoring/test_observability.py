@@ -38,7 +38,7 @@ def lines() -> Iterator[io.StringIO]:
     assert previous not in root.handlers and root.handlers.count(handler) == 1  # replaced, never doubled
     yield stream
     root.removeHandler(handler)
-    if previous is not None:
+    if previous is not None and previous in before:  # only where it was: handlers as they were before
         root.handlers.insert(before.index(previous), previous)
     obs._installed, obs._secrets = previous, secrets
     root.setLevel(level)
