@@ -1,6 +1,6 @@
 """Webhook handler latency and CPU, in process, through the same WSGI app the local stack serves.
 
-    python benchmarks/webhook_step.py [--calls 500] [--firestore] [--phases]
+    python benchmarks/webhook_step.py [--calls 500] [--firestore] [--phases] [--queue] [--orders] [--models]
 
 Each of N calls to the demo support line plays four webhooks, signed like Twilio and sent through
 werkzeug's test client to the function apps (functions-framework + Flask + signature check + voice
@@ -16,6 +16,9 @@ for a free core when other processes hold both.
 
 ``--firestore`` runs the same calls on Google's Firestore emulator (started here, stopped at the end).
 ``--phases`` then times each phase of the path (benchmarks/webhook_phases.py) on the memory store.
+``--queue`` then measures the step with every voice job through the workers' shared queue, as a
+request beside others in its process gets it (a request alone has its job pinned to its own CPU:
+common/web/voice_workers.py; the main run's requests are alone, and it prints the share pinned).
 ``--orders`` then measures the step in two request orders (right after our own incoming webhook, and
 after the minimal endpoints' requests as above: what runs just before decides how cold the caches
 are), and ``--models`` times the pydantic operations of the calls inside the run, each again right
@@ -245,6 +248,34 @@ def phases(calls: int) -> None:
     print(clock.table(["incoming", "step", "transfer", "minimal", "minimal-ff"]))
 
 
+def queued(calls: int) -> None:
+    """The step's CPU over the minimal endpoint's with every voice job through the shared queue."""
+    from common.web import voice
+
+    client, store, cleanup = build_ours("memory")
+    minimal, _ = build_minimal()
+    function, _ = build_minimal_function()
+    colocate, voice.pool.colocate = voice.pool.colocate, False
+    try:
+        measure(client, store, minimal, 20, run=6, function=function)
+        for run in (7, 8):
+            cpu = measure(client, store, minimal, calls, run=run, function=function)["cpu"]
+            step, base_cpu = percentile(cpu["step"], 0.5), percentile(cpu["minimal"], 0.5)
+            print(f"  step, its job through the shared queue: cpu p50 {ms(step)}  minimal {ms(base_cpu)}  "
+                  f"x{step / base_cpu:.2f}")  # fmt: skip
+    finally:
+        voice.pool.colocate = colocate
+        cleanup()
+
+
+def pinned_share() -> str:
+    """The share of voice jobs so far that ran pinned on their request's CPU."""
+    from common.web import voice
+
+    jobs = voice.pool.solo_jobs + voice.pool.queued_jobs
+    return f"{voice.pool.solo_jobs / jobs:.1%}" if jobs else "none"
+
+
 def orders(calls: int) -> None:
     """The step's CPU over the minimal endpoint's when the step follows our own incoming webhook
     (``own``) and when the two minimal endpoints' requests run between them (``minimal``)."""
@@ -343,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--firestore", action="store_true", help="also run on the Firestore emulator")
     parser.add_argument("--phases", action="store_true", help="then time each phase of the path (memory store)")
+    parser.add_argument("--queue", action="store_true", help="then the step with its job through the shared queue")
     parser.add_argument("--orders", action="store_true", help="then the step after our own and after minimal requests")
     parser.add_argument("--models", action="store_true", help="then pydantic operations in the run and in a loop")
     args = parser.parse_args(argv)
@@ -362,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
             assert post(function, "/webhook/voice/incoming", {"AccountSid": ACCOUNT})[1] == theirs
             measure(client, store, minimal, 20, run=0, function=function)  # warm-up: imports, flow, number cache
             calls = args.calls if kind == "memory" else max(50, args.calls // 3)
+            from common.web import voice
+
+            voice.pool.solo_jobs = voice.pool.queued_jobs = 0
             result = measure(client, store, minimal, calls, run=1, function=function)
+            share = pinned_share()
         finally:
             cleanup()
         baseline, cpu = result["baseline"], result["cpu"]
@@ -390,8 +426,12 @@ def main(argv: list[str] | None = None) -> int:
               "on a busy machine)")  # fmt: skip
         print(f"  against the minimal endpoint served by functions-framework: a step costs x"
               f"{percentile(cpu['step'], 0.5) / framework_cpu:.2f} its CPU")  # fmt: skip
+        print(f"  voice jobs pinned to their request's CPU (each request alone in the process): {share}")
     if args.phases:
         phases(max(100, args.calls // 2))
+    if args.queue:
+        print("the step with its voice job through the shared queue, as beside other requests (memory store):")
+        queued(max(100, args.calls // 2))
     if args.orders:
         print("the step's CPU by what ran just before it (memory store):")
         orders(max(100, args.calls // 2))

@@ -25,8 +25,9 @@ the emulator. ``python -m common.devserver`` serves the local stack this way (se
 ``GET /_local/counters`` (laptop stacks only: the environment is ``local``) answers the store's
 read and write counters as JSON, so a load run can report store operations per call, and, for the
 stacks ``local_app_factory`` builds, how many times each store method was called (``methods``: the
-capacity plan maps them to Firestore collections). It is served by this dispatcher, which only a
-local stack uses; deployed functions never route it.
+capacity plan maps them to Firestore collections), and the voice workers' jobs (``voiceWorkers``:
+how many ran pinned on their request's CPU, how many took the shared queue). It is served by this
+dispatcher, which only a local stack uses; deployed functions never route it.
 
 ``IVR_LOCAL_STALL=NUMBER[,NUMBER...]:SECONDS`` (stacks ``local_app_factory`` builds) makes every store
 read and write of the calls to those numbers wait that long first: the stalling store of a load run
@@ -131,6 +132,10 @@ def _counters(start_response: Callable[..., Any]) -> Iterable[bytes]:
     if routing_store is not None and routing_store is not svc.store and hasattr(routing_store, "reads"):
         counts["routing"] = {"store": type(routing_store).__name__, "reads": routing_store.reads,
                              "writes": getattr(routing_store, "writes", None)}  # fmt: skip
+    from common.web import voice
+
+    counts["voiceWorkers"] = {"soloJobs": voice.pool.solo_jobs, "queuedJobs": voice.pool.queued_jobs,
+                              "threads": voice.pool.threads, "colocate": voice.pool.colocate}  # fmt: skip
     methods = {name: dict(calls) for name, calls in METHOD_CALLS.items() if calls}
     if methods:
         counts["methods"] = methods

@@ -62,6 +62,21 @@ def _per_call(before: dict[str, Any] | None, after: dict[str, Any] | None, calls
     return result
 
 
+def _voice_workers(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The voice workers' jobs in the run, and the share that ran pinned on their request's CPU
+    (common/web/voice_workers.py: a request alone in its process)."""
+    if not before or not after or before.get("pid") != after.get("pid"):
+        return None
+    first, last = before.get("voiceWorkers") or {}, after.get("voiceWorkers") or {}
+    try:
+        solo = int(last["soloJobs"]) - int(first["soloJobs"])
+        queued = int(last["queuedJobs"]) - int(first["queuedJobs"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    jobs = solo + queued
+    return {"jobs": jobs, "onTheirCpu": round(solo / jobs, 3) if jobs else None, "colocate": last.get("colocate")}
+
+
 def summarise(outcome: RunOutcome, before: dict[str, Any] | None = None,
               after: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     plan, samples = outcome.plan, outcome.recorder.snapshot()
@@ -96,6 +111,7 @@ def summarise(outcome: RunOutcome, before: dict[str, Any] | None = None,
                                           "samples": outcome.recorder.mismatches[:5]},
         "callProblems": {"total": sum(problems.values()), "top": dict(problems.most_common(10))},
         "store": _per_call(before, after, len(finished)),
+        "voiceWorkers": _voice_workers(before, after),
         "byScenario": scenario_table(outcome, samples),
         "timeline": timeline(samples),
     }  # fmt: skip
@@ -182,6 +198,10 @@ def text(result: dict[str, Any]) -> str:
         lines.append(f"store ({store['store']}): {per}")
     else:
         lines.append("store: the stack does not expose counters (GET /_local/counters), or several processes served")
+    workers = result.get("voiceWorkers")
+    if workers and workers["jobs"]:
+        lines.append(f"voice worker jobs: {workers['jobs']}, {workers['onTheirCpu']:.1%} pinned to their request's CPU "
+                     "(a request alone in the process)")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -35,6 +35,14 @@ AGENT_SORRY = queue_twiml.refused("Sorry, this call could not be connected. Good
 
 
 def handle(request: Any, svc: Any) -> tuple[str, int, dict[str, str]]:
+    voice.pool.arrive()  # a lone request's job stays on its CPU (common/web/voice_workers.py)
+    try:
+        return _handle(request, svc)
+    finally:
+        voice.pool.leave()
+
+
+def _handle(request: Any, svc: Any) -> tuple[str, int, dict[str, str]]:
     deadline = time.monotonic() + voice.BUDGET_SECONDS
     path = request.path.rstrip("/")
     kind = path.rsplit("/", 1)[-1]

@@ -65,7 +65,8 @@ _store_down_tried = -STORE_DOWN_SECONDS  # when a call.fallback write was last t
 
 # Jobs run in the submitter's context (contextvars), so whatever the service logs on a worker
 # carries the request's trace, call sid and tenant.
-pool = Workers(max_workers=64, thread_name_prefix="voice")
+# IVR_VOICE_COLOCATE=0 turns off keeping a lone request's job on its CPU (voice_workers.py).
+pool = Workers(max_workers=64, thread_name_prefix="voice", colocate=os.environ.get("IVR_VOICE_COLOCATE", "1") != "0")
 
 
 def _native(text: str) -> str:
@@ -169,6 +170,14 @@ def form(request: Any) -> dict[str, str]:
 
 
 def handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
+    pool.arrive()  # a lone request's job stays on its CPU (common/web/voice_workers.py)
+    try:
+        return _handle(request, svc, routes)
+    finally:
+        pool.leave()
+
+
+def _handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, int, dict[str, str]]:
     deadline = time.monotonic() + BUDGET_SECONDS
     path = request.path.rstrip("/")
     name = "fallback" if PINNED_FALLBACK.fullmatch(path) else path.rsplit("/", 1)[-1]
@@ -276,6 +285,6 @@ def _record_fallback(svc: Services, params: dict[str, str], reason: str, region:
     if events is None or not params.get("CallSid"):
         return
     try:
-        pool.submit(events.record_fallback, params["CallSid"], reason, region or os.environ.get("IVR_REGION"))
+        pool.detach(events.record_fallback, params["CallSid"], reason, region or os.environ.get("IVR_REGION"))
     except Exception:  # a full or stopped pool: the fallback stays in the logs
         log.warning("call.fallback of %s not recorded: no worker", params.get("CallSid"))

@@ -104,6 +104,9 @@ def test_the_harness_measures_a_run_with_duplicates(served: Callable[..., str]) 
     store = result["store"]
     assert store is not None and store["store"] == "MemoryStore"
     assert store["readsPerCall"] >= 2 and store["writesPerCall"] >= 2  # incoming and status at least
+    workers = result["voiceWorkers"]  # every webhook and duplicate is one job at least
+    assert workers is not None and workers["jobs"] >= result["webhooks"]["sent"] + result["webhooks"]["duplicatesSent"]
+    assert 0 <= workers["onTheirCpu"] <= 1
 
 
 def test_the_harness_reports_a_stack_that_does_not_answer() -> None:

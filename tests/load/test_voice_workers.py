@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import os
 import threading
 import time
 from types import SimpleNamespace
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 from twilio.request_validator import RequestValidator
 
-from common.web import voice
-from common.web.voice_workers import Workers
+from common.web import department_hooks, voice
+from common.web.voice_workers import Workers, _cpus
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
 
@@ -124,3 +125,136 @@ def test_signed_urls_are_the_validators_variants_likeliest_first() -> None:
         "https://ivr.example.test:443/webhook/voice/step?seq=2" + fragment]  # fmt: skip
     local = "http://127.0.0.1:8080/webhook/voice/incoming"
     assert list(voice.signed_urls(local))[:2] == [local, "http://127.0.0.1/webhook/voice/incoming"]
+
+
+# -- a lone request's job on its CPU ------------------------------------------------------------------
+
+
+def _placement() -> tuple[str, int, set[int]]:
+    """Where the job runs: its thread's name, its CPU and the CPUs it may run on."""
+    return threading.current_thread().name, _cpus.current(), set(os.sched_getaffinity(0))
+
+
+def _solo_ready(workers: Workers) -> None:
+    """Start the solo worker (its first use starts it; that job takes the queue) and wait until it is up."""
+    workers.submit(lambda: None).result(timeout=2)
+    deadline = time.monotonic() + 5
+    while workers._solo is None or workers._solo.busy:
+        assert time.monotonic() < deadline, "the solo worker did not start"
+        time.sleep(0.01)
+
+
+needs_cpus = pytest.mark.skipif(not _cpus.usable, reason="pinning needs Linux and two CPUs (CI has both)")
+
+
+@needs_cpus
+def test_a_lone_requests_job_runs_on_the_submitters_cpu_and_the_submitter_gets_its_cpus_back() -> None:
+    workers = Workers(4, thread_name_prefix="t")
+    allowed = set(_cpus.allowed)
+    workers.arrive()
+    try:
+        _solo_ready(workers)
+        for _ in range(20):
+            job = workers.submit(lambda: (_placement(), set(os.sched_getaffinity(threading.get_native_id()))))
+            submitter_cpu = job._cpu  # the CPU the solo worker was pinned to: the submitter's at submit
+            (name, cpu, worker_cpus), _ = job.result(timeout=2)
+            assert name == "t_solo" and submitter_cpu in allowed
+            assert worker_cpus == {submitter_cpu} and cpu == submitter_cpu
+            assert set(os.sched_getaffinity(0)) == allowed  # the submitter is unpinned once answered
+    finally:
+        workers.leave()
+    assert workers.threads == 1  # the queue's thread that took the first job; the solo worker is apart
+
+
+@needs_cpus
+def test_with_two_requests_in_flight_jobs_take_the_queue_and_nothing_is_pinned() -> None:
+    workers = Workers(4, thread_name_prefix="t")
+    workers.arrive()
+    _solo_ready(workers)
+    workers.arrive()  # a second request: a burst, spread by the kernel
+    try:
+        name, _, cpus = workers.submit(_placement).result(timeout=2)
+        assert name.startswith("t_") and name != "t_solo" and cpus == set(_cpus.allowed)
+        assert set(os.sched_getaffinity(0)) == set(_cpus.allowed)
+    finally:
+        workers.leave()
+        workers.leave()
+    name, _, _ = workers.submit(_placement).result(timeout=2)  # no request counted: the queue too
+    assert name != "t_solo"
+
+
+@needs_cpus
+def test_a_detached_job_and_a_pool_without_colocate_never_use_the_solo_worker() -> None:
+    workers = Workers(2, thread_name_prefix="t")
+    workers.arrive()
+    try:
+        _solo_ready(workers)
+        assert workers.detach(_placement).result(timeout=2)[0] != "t_solo"
+        assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"
+    finally:
+        workers.leave()
+    plain = Workers(2, thread_name_prefix="p", colocate=False)
+    plain.arrive()
+    try:
+        for _ in range(3):
+            name, _, cpus = plain.submit(_placement).result(timeout=2)
+            assert name != "p_solo" and cpus == set(_cpus.allowed)
+    finally:
+        plain.leave()
+    assert plain._solo is None
+
+
+@needs_cpus
+def test_a_stuck_lone_job_times_out_unpinned_and_the_next_lone_request_takes_the_queue() -> None:
+    workers = Workers(2, thread_name_prefix="t")
+    release = threading.Event()
+    workers.arrive()
+    try:
+        _solo_ready(workers)
+        stuck = workers.submit(lambda: release.wait(5) and "late")
+        assert stuck._cpu >= 0  # the solo worker took it
+        with pytest.raises(TimeoutError):
+            stuck.result(timeout=0.05)
+        assert set(os.sched_getaffinity(0)) == set(_cpus.allowed)  # unpinned on timeout too
+        name, _, _ = workers.submit(_placement).result(timeout=2)  # the solo worker is busy
+        assert name.startswith("t_") and name != "t_solo"
+        release.set()
+        assert stuck.result(timeout=2) == "late"  # a second wait is not pinned
+        deadline = time.monotonic() + 5
+        while workers._solo is not None and workers._solo.busy:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"  # free again: it takes lone jobs
+    finally:
+        workers.leave()
+
+
+def test_the_voice_handlers_count_their_requests_whatever_the_answer() -> None:
+    request = SimpleNamespace(path="/webhook/voice/nowhere", method="POST")
+    before = voice.pool._requests
+    assert voice.handle(request, SimpleNamespace(), routes=("step",))[1] == 404
+    assert voice.pool._requests == before
+    assert department_hooks.handle(SimpleNamespace(path="/webhook/departments/nowhere"), SimpleNamespace())[1] == 404
+    assert voice.pool._requests == before
+    with pytest.raises(AttributeError):  # a handler that fails still leaves
+        voice.handle(SimpleNamespace(path=None), SimpleNamespace(), routes=("step",))
+    assert voice.pool._requests == before
+
+
+@needs_cpus
+def test_after_two_requests_at_once_a_lone_request_is_not_pinned_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.web import voice_workers
+
+    monkeypatch.setattr(voice_workers, "CROWD_SECONDS", 0.3)
+    workers = Workers(2, thread_name_prefix="t")
+    workers.arrive()
+    try:
+        _solo_ready(workers)
+        assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"
+        workers.arrive()  # a second request at once: a burst may be starting
+        workers.leave()
+        assert workers.submit(_placement).result(timeout=2)[0] != "t_solo"  # alone again, but too soon
+        time.sleep(0.35)
+        assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"
+    finally:
+        workers.leave()

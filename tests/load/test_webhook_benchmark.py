@@ -11,12 +11,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_step_benchmark_prints_its_ratios_orders_and_model_timings() -> None:
-    done = subprocess.run([sys.executable, "benchmarks/webhook_step.py", "--calls", "30", "--orders", "--models"],
+def test_the_step_benchmark_prints_its_ratios_queue_orders_and_model_timings() -> None:
+    done = subprocess.run([sys.executable, "benchmarks/webhook_step.py", "--calls", "30", "--queue", "--orders",
+                           "--models"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert re.search(r"a step \(the menu again\) costs x\d+\.\d\d the minimal endpoint's CPU", out), out
+    assert re.search(r"voice jobs pinned to their request's CPU .*: (\d+\.\d%|none)", out), out
+    assert len(re.findall(r"step, its job through the shared queue: .* x\d+\.\d\d", out)) == 2, out
     assert len(re.findall(r"step after (own|minimal) requests .* x\d+\.\d\d", out)) == 4, out
     timed = re.findall(r"^\s+(Call\w+\.model_\w+)\s+(\d+\.\d) \|\s+(\d+\.\d) \|\s+(\d+\.\d)$", out,
                        flags=re.MULTILINE)  # fmt: skip
