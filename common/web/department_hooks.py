@@ -55,8 +55,8 @@ def _handle(request: Any, svc: Any) -> tuple[str, int, dict[str, str]]:
         return refused
     params = voice.form(request)
     query = {key: request.args.get(key, "")[: voice.MAX_FIELD_CHARS] for key in ("t", "d", "e", "o", "a", "n")}
-    job = voice.pool.submit(svc.calls.departments.hook, kind, query, params)
-    try:
+    try:  # a submit that fails (no thread to be had) is an unhandled error like any other
+        job = voice.pool.submit(svc.calls.departments.hook, kind, query, params)
         return voice.xml(job.result(timeout=max(0.0, deadline - time.monotonic())))
     except Forbidden as exc:
         return voice.forbidden(str(exc))

@@ -197,14 +197,14 @@ def _handle(request: Any, svc: Services, routes: tuple[str, ...]) -> tuple[str, 
         _record_fallback(svc, params, "fallback_url", region)
         return answer
     job: Job
-    if name == "status":
-        job = pool.submit(svc.calls.status, params)
-    elif name == "incoming":
-        job = pool.submit(svc.calls.incoming, params)
-    else:
-        seq, query = _step_query(request)
-        job = pool.submit(svc.calls.step, params, seq, deadline, query)
-    try:
+    try:  # a submit that fails (no thread to be had) is an unhandled error like any other
+        if name == "status":
+            job = pool.submit(svc.calls.status, params)
+        elif name == "incoming":
+            job = pool.submit(svc.calls.incoming, params)
+        else:
+            seq, query = _step_query(request)
+            job = pool.submit(svc.calls.step, params, seq, deadline, query)
         result = job.result(timeout=max(0.0, deadline - time.monotonic()))
     except Forbidden as exc:
         return forbidden(str(exc))

@@ -198,7 +198,16 @@ class Workers:
                 self._idle -= 1  # an idle worker will take it (below 0: jobs wait for the first free one)
         self._queue.put(job)
         if start:
-            threading.Thread(target=self._work, name=f"{self.prefix}_{self._threads - 1}", daemon=True).start()
+            try:
+                threading.Thread(target=self._work, name=f"{self.prefix}_{self._threads - 1}", daemon=True).start()
+            except RuntimeError:  # no thread to be had (a process limit): the job waits for a busy one
+                with self._lock:
+                    self._threads -= 1
+                    self._idle -= 1
+                    alone = self._threads == 0
+                if alone:
+                    job.cancel()  # nobody will ever take it
+                    raise
 
     def _work(self) -> None:
         while True:
@@ -210,15 +219,21 @@ class Workers:
         """Hand ``job`` to the solo worker, pinned to this CPU, if it is free (False: it is not)."""
         with self._lock:
             solo = self._solo
-            if solo is None:  # its first use starts it; this job takes the queue
+            if solo is None:
                 solo = self._solo = _Solo()
+                first = True
+            elif solo.busy or self._requests != 1:
+                return False
+            else:
+                first, solo.busy = False, True
+                self.solo_jobs += 1
+        if first:  # its first use starts it; this job takes the queue
+            try:
                 threading.Thread(target=self._solo_work, args=(solo,), name=f"{self.prefix}_solo",
                                  daemon=True).start()  # fmt: skip
-                return False
-            if solo.busy or self._requests != 1:
-                return False
-            solo.busy = True
-            self.solo_jobs += 1
+            except RuntimeError:  # no thread to be had (a process limit): the queue alone, as before
+                self.colocate = False
+            return False
         cpu = _cpus.current()
         if cpu >= 0 and (cpu == solo.cpu or _cpus.pin(solo.thread, cpu)):
             solo.cpu = job._cpu = cpu

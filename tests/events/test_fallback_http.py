@@ -105,3 +105,18 @@ def test_beside_a_failing_store_only_the_first_fallback_event_is_tried(
     rows = fallbacks(events_stack, 2)
     assert sorted(r["call_sid"] for r in rows) == [sids[0], sids[2]]
     assert tried == [sids[0], sids[2]]
+
+
+def test_a_step_that_gets_no_worker_thread_answers_the_fallback(events_stack: Stack,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """No thread to be had (a process limit): the caller hears the fallback, never a 500."""
+    assert events_stack.signed_post("/webhook/voice/incoming", {**PARAMS, "CallStatus": "ringing"}).status_code == 200
+
+    def no_thread(*args: Any) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(voice.pool, "submit", no_thread)
+    answer = events_stack.signed_post("/webhook/voice/step?seq=1", {**PARAMS, "Digits": "1"})
+    assert answer.status_code == 200 and "<Hangup" in answer.get_data(as_text=True)
+    [row] = fallbacks(events_stack, 1)  # recorded on a detached job, which still has its threads
+    assert row["data"]["reason"] == "worker_error"

@@ -258,3 +258,46 @@ def test_after_two_requests_at_once_a_lone_request_is_not_pinned_for_a_while(mon
         assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"
     finally:
         workers.leave()
+
+
+def test_without_a_thread_to_be_had_a_job_waits_for_a_busy_one_or_the_submit_fails(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    workers = Workers(4, thread_name_prefix="t", colocate=False)
+    release = threading.Event()
+    busy = workers.submit(lambda: release.wait(5) and "first")
+    real_start = threading.Thread.start
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    waiting = workers.submit(lambda: "second")  # no new thread: it waits for the busy one
+    assert workers.threads == 1
+    release.set()
+    assert busy.result(timeout=2) == "first" and waiting.result(timeout=2) == "second"
+    none = Workers(2, thread_name_prefix="n", colocate=False)
+    with pytest.raises(RuntimeError, match="new thread"):
+        none.submit(lambda: "never")  # no thread at all: the caller answers its fallback
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    assert none.submit(lambda: "later").result(timeout=2) == "later"  # threads again: it works
+
+
+@needs_cpus
+def test_without_a_thread_for_the_solo_worker_lone_jobs_take_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    workers = Workers(2, thread_name_prefix="t")
+    workers.submit(lambda: None).result(timeout=2)  # the queue's thread, before threads run out
+    real_start = threading.Thread.start
+
+    def refused(self: threading.Thread) -> None:
+        if self.name.endswith("_solo"):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    workers.arrive()
+    try:
+        for _ in range(3):
+            assert workers.submit(_placement).result(timeout=2)[0] == "t_0"
+        assert workers.colocate is False
+    finally:
+        workers.leave()
