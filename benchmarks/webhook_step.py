@@ -427,11 +427,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  against the minimal endpoint served by functions-framework: a step costs x"
               f"{percentile(cpu['step'], 0.5) / framework_cpu:.2f} its CPU")  # fmt: skip
         print(f"  voice jobs pinned to their request's CPU (each request alone in the process): {share}")
-    if args.phases:
-        phases(max(100, args.calls // 2))
-    if args.queue:
+    if args.queue:  # before --phases, whose timers stay on for the rest of the process
         print("the step with its voice job through the shared queue, as beside other requests (memory store):")
         queued(max(100, args.calls // 2))
+    if args.phases:
+        phases(max(100, args.calls // 2))
     if args.orders:
         print("the step's CPU by what ran just before it (memory store):")
         orders(max(100, args.calls // 2))
