@@ -42,6 +42,7 @@ from typing import Any
 
 _PENDING, _RUNNING, _CANCELLED, _DONE = range(4)
 CROWD_SECONDS = 1.0  # after two requests were served at once, no job is pinned for this long
+_clock = time.monotonic
 
 
 class _Cpus:
@@ -163,7 +164,7 @@ class Workers:
         with self._lock:
             self._requests += 1
             if self._requests > 1:
-                self._crowded_until = time.monotonic() + CROWD_SECONDS
+                self._crowded_until = _clock() + CROWD_SECONDS
 
     def leave(self) -> None:
         with self._lock:
@@ -172,7 +173,7 @@ class Workers:
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Job:
         """Run ``fn(*args)`` on a worker; the submitter waits for it (``Job.result``) at once."""
         job = Job(fn, args)
-        if self.colocate and self._requests == 1 and self._crowded_until <= time.monotonic() and self._solo_takes(job):
+        if self.colocate and self._requests == 1 and self._crowded_until <= _clock() and self._solo_takes(job):
             return job
         self._enqueue(job)
         return job

@@ -101,6 +101,27 @@ def test_the_report_counts_errors_violations_and_store_cost_per_call() -> None:
     assert chart.startswith("<svg") and "polyline" in chart and "step: p95" in chart
 
 
+def test_the_report_gives_the_share_of_voice_jobs_pinned_and_nothing_it_cannot_count() -> None:
+    outcome = RunOutcome(Plan("http://x", "t", "AC"), 0.0, 2.0, Recorder(0.0))
+
+    def counts(pid: int, **workers: object) -> dict[str, object]:
+        return {"pid": pid, "store": "MemoryStore", "reads": 0, "writes": 0, "voiceWorkers": workers}
+
+    result = report.summarise(outcome, counts(1, soloJobs=10, queuedJobs=30, colocate=True),
+                              counts(1, soloJobs=15, queuedJobs=45, colocate=True))  # fmt: skip
+    assert result["voiceWorkers"] == {"jobs": 20, "onTheirCpu": 0.25, "colocate": True}
+    assert "voice worker jobs: 20, 25.0% pinned" in report.text(result)
+    idle = report.summarise(outcome, counts(1, soloJobs=3, queuedJobs=4), counts(1, soloJobs=3, queuedJobs=4))
+    assert idle["voiceWorkers"]["jobs"] == 0 and idle["voiceWorkers"]["onTheirCpu"] is None
+    assert "voice worker jobs" not in report.text(idle)
+    # another process answered, an older stack without the counts, or counts that are not numbers
+    assert report.summarise(outcome, counts(1, soloJobs=1, queuedJobs=1),
+                            counts(2, soloJobs=5, queuedJobs=5))["voiceWorkers"] is None  # fmt: skip
+    assert report.summarise(outcome, {"pid": 1}, {"pid": 1})["voiceWorkers"] is None
+    assert report.summarise(outcome, counts(1, soloJobs="x", queuedJobs=1),
+                            counts(1, soloJobs=2, queuedJobs=1))["voiceWorkers"] is None  # fmt: skip
+
+
 def test_a_hold_duplicate_may_connect_an_agent_assigned_in_between_and_nothing_else_may_differ() -> None:
     from common.loadgen.transport import _alike
 

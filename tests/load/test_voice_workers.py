@@ -245,7 +245,8 @@ def test_the_voice_handlers_count_their_requests_whatever_the_answer() -> None:
 def test_after_two_requests_at_once_a_lone_request_is_not_pinned_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
     from common.web import voice_workers
 
-    monkeypatch.setattr(voice_workers, "CROWD_SECONDS", 0.3)
+    now = [1000.0]
+    monkeypatch.setattr(voice_workers, "_clock", lambda: now[0])
     workers = Workers(2, thread_name_prefix="t")
     workers.arrive()
     try:
@@ -253,8 +254,9 @@ def test_after_two_requests_at_once_a_lone_request_is_not_pinned_for_a_while(mon
         assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"
         workers.arrive()  # a second request at once: a burst may be starting
         workers.leave()
+        now[0] += voice_workers.CROWD_SECONDS - 0.01
         assert workers.submit(_placement).result(timeout=2)[0] != "t_solo"  # alone again, but too soon
-        time.sleep(0.35)
+        now[0] += 0.01
         assert workers.submit(_placement).result(timeout=2)[0] == "t_solo"
     finally:
         workers.leave()
